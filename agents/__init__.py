@@ -1,0 +1,1 @@
+"""policyforge agents package (built in later issues)."""

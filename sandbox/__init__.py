@@ -1,0 +1,1 @@
+"""policyforge sandbox package (built in later issues)."""

@@ -1,0 +1,27 @@
+"""policyforge's simulator: an event-driven, Eudoxia-exact FaaS scheduling simulator.
+
+Public API: ``simulate(params, trace=None, policy=None)`` returns a ``SimulatorStats``.
+Heavy modules load lazily so ``import simulator`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["simulate", "SimulatorStats", "PipelineStats", "load_params", "default_params"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "simulate":
+        from simulator.engine import simulate
+
+        return simulate
+    if name in ("SimulatorStats", "PipelineStats"):
+        from simulator import stats
+
+        return getattr(stats, name)
+    if name in ("load_params", "default_params"):
+        from simulator import params
+
+        return getattr(params, name)
+    raise AttributeError(f"module 'simulator' has no attribute {name!r}")

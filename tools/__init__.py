@@ -1,0 +1,1 @@
+"""policyforge tools package (built in later issues)."""

@@ -1,0 +1,1 @@
+"""Traces: generator, suites, profiles and bounds."""
