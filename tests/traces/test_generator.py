@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from simulator.errors import ParamsError
 from simulator.params import default_params, load_params
 from simulator.trace_io import TraceOperator, TracePipeline, trace_to_text, write_trace
-from traces.generator import _choose, generate_trace
+from simulator.generator import _choose, generate_trace
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eudoxia"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "trace.csv").exists())

@@ -1,0 +1,242 @@
+"""Loading policies: built-in names, or Eudoxia-style policy files (with or without imports).
+
+A policy file may say ``from eudoxia.executor.assignment import Assignment`` (Eudoxia's paths,
+spec §17) or import nothing at all (the paper's style: the names are provided). The ``eudoxia``
+names resolve to this simulator's objects only inside `eudoxia_names()`, which the loader and the
+engine enter while a policy file is loaded and run; we never install a top-level ``eudoxia``
+package, so a real Eudoxia stays importable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sys
+import traceback
+import types
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from simulator import executor, scheduling, workload
+from simulator.errors import PolicyLoadError
+from simulator.scheduling import Registry, _current
+
+_counter = itertools.count(1)
+
+
+@dataclass
+class LoadedPolicy:
+    """A policy ready to run: its key, init and scheduling functions, and where it came from."""
+
+    key: str
+    init: Callable[..., Any]
+    func: Callable[..., Any]
+    source: str
+    path: Path | None = None
+    module: types.ModuleType | None = None
+    builtin: bool = False
+
+
+def _names() -> dict[str, dict[str, Any]]:
+    w, e, s = workload, executor, scheduling
+    wl = {
+        "Pipeline": w.Pipeline,
+        "Operator": w.Operator,
+        "Segment": w.Segment,
+        "OperatorState": w.OperatorState,
+        "ASSIGNABLE_STATES": w.ASSIGNABLE_STATES,
+        "PipelineRuntimeStatus": w.PipelineRuntimeStatus,
+        "VALID_TRANSITIONS": w.VALID_TRANSITIONS,
+        "ScalingFuncs": w.ScalingFuncs,
+    }
+    utils = {
+        "Priority": w.Priority,
+        "DagShape": w.DagShape,
+        "EudoxiaException": w.EudoxiaException,
+        "DISK_SCAN_GB_SEC": w.DISK_SCAN_GB_SEC,
+        "SEC_TO_MICROSECONDS": w.SEC_TO_MICROSECONDS,
+        "MICROSEC_TO_SEC": w.MICROSEC_TO_SEC,
+        "Node": w.Node,
+        "DAG": w.DAG,
+        "DAGIterator": w.DAGIterator,
+    }
+    asg = {"Assignment": e.Assignment, "ExecutionResult": e.ExecutionResult, "Suspend": e.Suspend}
+    deco = {
+        "register_scheduler_init": s.register_scheduler_init,
+        "register_scheduler": s.register_scheduler,
+        "INIT_ALGOS": s.INIT_ALGOS,
+        "SCHEDULING_ALGOS": s.SCHEDULING_ALGOS,
+    }
+    wq = {"WaitingQueueJob": s.WaitingQueueJob, "RetryStats": s.RetryStats}
+    return {
+        "eudoxia": {},
+        "eudoxia.utils": utils,
+        "eudoxia.utils.utils": {k: utils[k] for k in ("Priority", "DagShape", "EudoxiaException")},
+        "eudoxia.utils.consts": {
+            k: utils[k] for k in ("DISK_SCAN_GB_SEC", "SEC_TO_MICROSECONDS", "MICROSEC_TO_SEC")
+        },
+        "eudoxia.utils.dag": {k: utils[k] for k in ("Node", "DAG", "DAGIterator")},
+        "eudoxia.workload": wl,
+        "eudoxia.workload.runtime_status": {
+            k: wl[k]
+            for k in ("ASSIGNABLE_STATES", "OperatorState", "PipelineRuntimeStatus", "VALID_TRANSITIONS")
+        },
+        "eudoxia.workload.pipeline": {
+            k: wl[k] for k in ("Pipeline", "Operator", "Segment", "ScalingFuncs")
+        },
+        "eudoxia.executor": {**asg, "Executor": e.Executor},
+        "eudoxia.executor.assignment": asg,
+        "eudoxia.executor.executor": {"Executor": e.Executor},
+        "eudoxia.executor.resource_pool": {"ResourcePool": e.ResourcePool},
+        "eudoxia.executor.container": {"Container": e.Container},
+        "eudoxia.scheduler": {**deco, "Scheduler": s.Scheduler},
+        "eudoxia.scheduler.decorators": deco,
+        "eudoxia.scheduler.scheduler": {"Scheduler": s.Scheduler},
+        "eudoxia.scheduler.waiting_queue": wq,
+        "eudoxia.scheduler.priority": {"get_pool_with_max_avail_ram": s.get_pool_with_max_avail_ram},
+        "eudoxia.clock": {"SimClock": __import__("simulator.clock").clock.SimClock},
+        "eudoxia.estimator": {"Estimate": w.Estimate},
+    }
+
+
+def provided_names() -> dict[str, Any]:
+    """Names a policy file may use without importing them (the paper's style)."""
+    table = _names()
+    out: dict[str, Any] = {}
+    for mod in ("eudoxia.workload", "eudoxia.utils", "eudoxia.executor.assignment",
+                "eudoxia.scheduler.decorators", "eudoxia.scheduler.waiting_queue"):
+        out.update(table[mod])
+    for name in ("List", "Tuple", "Dict", "Optional", "Set", "Any", "Iterable", "Sequence"):
+        out[name] = getattr(typing, name)
+    return out
+
+
+@contextlib.contextmanager
+def eudoxia_names() -> Iterator[None]:
+    """Make ``import eudoxia…`` resolve to this simulator's objects, and undo it afterwards."""
+    table = _names()
+    saved = {name: sys.modules.get(name) for name in table}
+    modules: dict[str, types.ModuleType] = {}
+    for name, attrs in table.items():
+        mod = types.ModuleType(name, f"policyforge compatibility shim for {name}")
+        mod.__dict__.update(attrs)
+        mod.__path__ = []  # type: ignore[attr-defined]
+        modules[name] = mod
+    for name, mod in modules.items():
+        parent, _, child = name.rpartition(".")
+        if parent in modules:
+            setattr(modules[parent], child, mod)
+        sys.modules[name] = mod
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = old
+
+
+def is_policy_path(policy: str | Path) -> bool:
+    """Whether ``policy`` names a file rather than a registered key."""
+    text = str(policy)
+    return text.endswith(".py") or "/" in text or Path(text).is_file()
+
+
+def load_policy_file(path: str | Path) -> LoadedPolicy:
+    """Execute a policy file in a fresh registry; it must register exactly one key."""
+    path = Path(path)
+    name = str(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyLoadError("policy file not found", file=name) from None
+    except (UnicodeDecodeError, IsADirectoryError) as exc:
+        raise PolicyLoadError(f"cannot read policy file: {exc}", file=name) from None
+    try:
+        code = compile(source, name, "exec")
+    except SyntaxError as exc:
+        raise PolicyLoadError(
+            f"syntax error: {exc.msg}", file=name, line=exc.lineno, column=exc.offset
+        ) from None
+    registry = Registry()
+    module = types.ModuleType(f"policyforge_policy_{next(_counter)}")
+    module.__file__ = name
+    module.__dict__.update(provided_names())
+    token = _current.set(registry)
+    sys.modules[module.__name__] = module
+    try:
+        with eudoxia_names():
+            exec(code, module.__dict__)
+    except Exception as exc:
+        line = policy_line(exc, name)
+        raise PolicyLoadError(
+            f"loading the policy raised {type(exc).__name__}: {exc}", file=name, line=line
+        ) from None
+    finally:
+        _current.reset(token)
+    return _single_key(registry, name, source, path, module)
+
+
+def _single_key(
+    registry: Registry, name: str, source: str, path: Path, module: types.ModuleType
+) -> LoadedPolicy:
+    keys = registry.keys()
+    if len(keys) != 1:
+        found = ", ".join(repr(k) for k in keys) or "none"
+        raise PolicyLoadError(
+            f"a policy file must register exactly one key with @register_scheduler_init and "
+            f"@register_scheduler; found {found}",
+            file=name,
+        )
+    key = keys[0]
+    if key not in registry.init_algos:
+        raise PolicyLoadError(f"key {key!r} has no @register_scheduler_init function", file=name)
+    if key not in registry.scheduling_algos:
+        raise PolicyLoadError(f"key {key!r} has no @register_scheduler function", file=name)
+    return LoadedPolicy(
+        key, registry.init_algos[key], registry.scheduling_algos[key], name, path, module
+    )
+
+
+def policy_line(exc: BaseException, filename: str) -> int | None:
+    """Line number of the innermost traceback frame inside ``filename``."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == filename:
+            line = frame.lineno
+    return line
+
+
+def builtin_keys() -> list[str]:
+    """Keys of the built-in policies, sorted."""
+    import simulator.policies  # noqa: F401  (registers them)
+
+    return sorted(scheduling.BUILTINS.keys())
+
+
+def resolve_policy(policy: str | Path | None, params: dict[str, Any]) -> LoadedPolicy:
+    """A policy from a file path, a built-in key, a key registered in this process, or params."""
+    if policy is None:
+        policy = params.get("scheduler_algo")
+        if not isinstance(policy, str) or not policy:
+            raise PolicyLoadError("no policy given and params have no scheduler_algo", field="scheduler_algo")
+    if is_policy_path(policy):
+        return load_policy_file(policy)
+    import simulator.policies  # noqa: F401
+
+    key = str(policy)
+    for registry, builtin in ((scheduling.BUILTINS, True), (scheduling.USER, False)):
+        if key in registry.scheduling_algos:
+            if key not in registry.init_algos:
+                raise PolicyLoadError(f"scheduler {key!r} has no init function registered")
+            return LoadedPolicy(
+                key, registry.init_algos[key], registry.scheduling_algos[key], key, builtin=builtin
+            )
+    options = sorted({*scheduling.BUILTINS.keys(), *scheduling.USER.keys()})
+    raise PolicyLoadError(
+        f"Scheduler '{key}' not available.  Options: {options}", field="scheduler_algo"
+    )

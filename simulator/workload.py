@@ -1,0 +1,436 @@
+"""Pipelines, operators, segments and their runtime status: Eudoxia's workload model (spec §6.1).
+
+These are the objects a policy sees. Their public names, attributes and methods match Eudoxia's;
+the engine reads and writes the underscore-prefixed fields directly so that only the policy's own
+reads of time-varying values are noticed (see `simulator.engine`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from simulator.clock import SimClock
+
+DISK_SCAN_GB_SEC = 20
+SEC_TO_MICROSECONDS = 1_000_000
+MICROSEC_TO_SEC = 1e-6
+
+
+class Priority(Enum):
+    """Pipeline priority; a smaller value is more important."""
+
+    QUERY = 1
+    INTERACTIVE = 2
+    BATCH_PIPELINE = 3
+
+
+class DagShape(Enum):
+    """Shapes the random generator draws."""
+
+    LINEAR = "linear"
+    BRANCH_IN = "branch_in"
+    BRANCH_OUT = "branch_out"
+
+
+class EudoxiaException(Exception):
+    """Eudoxia's generic exception (bad scaling function names and the like)."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class OperatorState(Enum):
+    """Lifecycle of an operator."""
+
+    PENDING = "pending"
+    ASSIGNED = "assigned"
+    RUNNING = "running"
+    SUSPENDING = "suspending"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+ASSIGNABLE_STATES = frozenset({OperatorState.PENDING, OperatorState.FAILED})
+VALID_TRANSITIONS: dict[OperatorState, frozenset[OperatorState]] = {
+    OperatorState.PENDING: frozenset({OperatorState.ASSIGNED}),
+    OperatorState.ASSIGNED: frozenset(
+        {OperatorState.RUNNING, OperatorState.SUSPENDING, OperatorState.FAILED}
+    ),
+    OperatorState.RUNNING: frozenset({OperatorState.COMPLETED, OperatorState.FAILED}),
+    OperatorState.SUSPENDING: frozenset({OperatorState.PENDING}),
+    OperatorState.COMPLETED: frozenset(),
+    OperatorState.FAILED: frozenset({OperatorState.ASSIGNED}),
+}
+
+
+# --- CPU scaling functions (n = CPUs of the container, b = baseline seconds) -------------------
+
+
+def _const(n: float, b: float) -> float:
+    return b
+
+
+def _linear3(n: float, b: float) -> float:
+    return b / n if n < 3 else b / 3
+
+
+def _linear7(n: float, b: float) -> float:
+    return b / n if n < 7 else b / 7
+
+
+def _sqrt(n: float, b: float) -> float:
+    return b / np.sqrt(n)
+
+
+def _log(n: float, b: float) -> float:
+    return b / (np.log(n) + 1)
+
+
+def _squared(n: float, b: float) -> float:
+    return b / np.power(n, 2)
+
+
+def _exp(n: float, b: float) -> float:
+    return b / np.power(2, n) if n < 4 else b / 16
+
+
+class ScalingFuncs:
+    """Named CPU scaling functions, as Eudoxia names them."""
+
+    const = staticmethod(_const)
+    log = staticmethod(_log)
+    sqrt = staticmethod(_sqrt)
+    linear3 = staticmethod(_linear3)
+    linear7 = staticmethod(_linear7)
+    squared = staticmethod(_squared)
+    exp = staticmethod(_exp)
+
+
+SCALING_FUNCS: dict[str, Callable[[float, float], float]] = {
+    "const": _const,
+    "log": _log,
+    "sqrt": _sqrt,
+    "linear3": _linear3,
+    "linear7": _linear7,
+    "squared": _squared,
+    "exp": _exp,
+}
+
+
+class Segment:
+    """Resource profile of an operator: CPU work, scaling, memory model, storage read."""
+
+    __slots__ = ("baseline_cpu_seconds", "memory_gb", "storage_read_gb", "scaling_func", "cpu_scaling")
+
+    def __init__(
+        self,
+        baseline_cpu_seconds: float | None = None,
+        cpu_scaling: str | Callable[[float, float], float] = "const",
+        memory_gb: float | None = None,
+        storage_read_gb: float = 0,
+    ) -> None:
+        if callable(cpu_scaling):
+            self.scaling_func = cpu_scaling
+        elif cpu_scaling in SCALING_FUNCS:
+            self.scaling_func = SCALING_FUNCS[cpu_scaling]
+        else:
+            raise EudoxiaException(
+                "Invalid scaling func passed to segment. Must be one of: "
+                "[<callable>|const|log|sqrt|linear3|linear7|squared|exp]"
+            )
+        self.cpu_scaling = cpu_scaling
+        self.baseline_cpu_seconds = baseline_cpu_seconds
+        self.memory_gb = memory_gb
+        self.storage_read_gb = storage_read_gb
+
+    def get_io_seconds(self) -> float:
+        """Seconds to read the segment's input from storage."""
+        return self.storage_read_gb / DISK_SCAN_GB_SEC
+
+    def get_cpu_time(self, num_cpus: float) -> float:
+        """CPU seconds with ``num_cpus`` CPUs."""
+        return self.scaling_func(num_cpus, self.baseline_cpu_seconds)
+
+    def get_peak_memory_gb(self) -> float:
+        """Peak memory: the fixed amount, or the storage read volume for the growth model."""
+        return self.memory_gb if self.memory_gb is not None else self.storage_read_gb
+
+    def get_seconds_until_oom(self, limit: float) -> float | None:
+        """Eudoxia's helper (unused by the engine)."""
+        if self.memory_gb is not None:
+            return 0.0 if self.memory_gb > limit else None
+        if self.storage_read_gb <= limit:
+            return None
+        return limit / DISK_SCAN_GB_SEC
+
+
+@dataclass
+class Estimate:
+    """What an estimator tells a policy about an operator."""
+
+    mem_peak_gb: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"mem_peak_gb": self.mem_peak_gb}
+
+
+class Node:
+    """A DAG node: parents and children in edge-insertion order."""
+
+    def __init__(self) -> None:
+        self.id = uuid.uuid4()
+        self.parents: list[Any] = []
+        self.children: list[Any] = []
+
+
+class DAG:
+    """Operators of a pipeline; iterates breadth-first from the roots (spec §6.1)."""
+
+    def __init__(self) -> None:
+        self.dag_id = uuid.uuid4()
+        self.node_ids: list[Any] = []
+        self.node_lookup: dict[Any, Any] = {}
+        self.roots: list[Any] = []
+        self._order: list[Any] | None = None
+
+    def add_node(self, node: Any, parents: list[Any] | None = None) -> None:
+        """Add ``node`` below ``parents`` (which must already be in the DAG)."""
+        for parent in parents or []:
+            if parent.id not in self.node_lookup:
+                raise KeyError(f"parent {parent.id} is not in the DAG")
+        self.node_ids.append(node.id)
+        self.node_lookup[node.id] = node
+        if parents:
+            for parent in parents:
+                node.parents.append(parent)
+                parent.children.append(node)
+        else:
+            self.roots.append(node)
+        self._order = None
+
+    def find_node_by_id(self, node_id: Any) -> Any:
+        """The node with this id, or None."""
+        return self.node_lookup.get(node_id)
+
+    def ordered(self) -> list[Any]:
+        """Nodes in iteration order (cached until the DAG changes)."""
+        if self._order is None:
+            order: list[Any] = []
+            queue = list(self.roots)
+            taken: set[int] = set()
+            head = 0
+            while head < len(queue):
+                node = queue[head]
+                head += 1
+                order.append(node)
+                taken.add(id(node))
+                for child in node.children:
+                    if all(id(p) in taken for p in child.parents):
+                        queue.append(child)
+            self._order = order
+        return self._order
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.ordered())
+
+    def __len__(self) -> int:
+        return len(self.node_ids)
+
+
+DAGIterator = Iterator
+
+
+class Operator(Node):
+    """A DAG node of a pipeline holding its segments."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[Segment] = []
+        self.pipeline: Pipeline | None = None
+        self.estimate = Estimate()
+        self._ref: tuple[int, int] = (-1, -1)
+
+    def add_segment(self, seg: Segment) -> None:
+        """Append a segment (Eudoxia supports one in practice)."""
+        self.values.append(seg)
+
+    def get_segments(self) -> list[Segment]:
+        """The operator's true resource profile."""
+        return self.values
+
+    def state(self) -> OperatorState:
+        """Current state, from the pipeline's runtime status."""
+        assert self.pipeline is not None
+        return self.pipeline.runtime_status().operator_states[self]
+
+    def transition(self, new_state: OperatorState) -> None:
+        """Move to ``new_state`` (validated)."""
+        assert self.pipeline is not None
+        self.pipeline.runtime_status().transition(self, new_state)
+
+    def to_dict(self) -> dict[str, Any]:
+        """REST form."""
+        status = self.pipeline.runtime_status() if self.pipeline else None
+        state = status.operator_states[self] if status else OperatorState.PENDING
+        return {
+            "id": str(self.id),
+            "state": state.value,
+            "is_assignable_state": state in ASSIGNABLE_STATES,
+            "parents_complete": all(
+                status.operator_states[p] == OperatorState.COMPLETED for p in self.parents
+            )
+            if status
+            else not self.parents,
+            "estimate": self.estimate.to_dict(),
+        }
+
+    def __repr__(self) -> str:
+        pid = self.pipeline.pipeline_id if self.pipeline else "?"
+        return f"<Operator {self._ref[1]} of pipeline {pid}>"
+
+
+class Pipeline(Node):
+    """A job: a DAG of operators with a priority."""
+
+    def __init__(self, pipeline_id: str, priority: Priority) -> None:
+        super().__init__()
+        self.pipeline_id = pipeline_id
+        self.priority = priority
+        self.values = DAG()
+        self._status: PipelineRuntimeStatus | None = None
+        self._seq = -1
+
+    def new_operator(self, parents: list[Operator] | None = None) -> Operator:
+        """Create an operator below ``parents`` and return it."""
+        op = Operator()
+        op.pipeline = self
+        self.values.add_node(op, parents)
+        return op
+
+    def runtime_status(self) -> PipelineRuntimeStatus:
+        """The mutable status, created on first use (the arrival tick in the simulator)."""
+        if self._status is None:
+            self._status = PipelineRuntimeStatus(self)
+        return self._status
+
+    def to_dict(self) -> dict[str, Any]:
+        """REST form."""
+        status = self.runtime_status()
+        return {
+            "pipeline_id": self.pipeline_id,
+            "priority": self.priority.name,
+            "arrival_tick": status.arrival_tick,
+            "is_complete": status.is_pipeline_successful(),
+            "has_failures": status.state_counts[OperatorState.FAILED] > 0,
+            "timed_out": status.has_timed_out(),
+            "operators": [op.to_dict() for op in self.values],
+        }
+
+    def __repr__(self) -> str:
+        return f"<Pipeline {self.pipeline_id} {self.priority.name}>"
+
+
+class PipelineRuntimeStatus:
+    """Per-operator states and counts of one pipeline, plus its arrival and finish ticks."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        ops = pipeline.values.ordered()
+        self.operator_states: dict[Operator, OperatorState] = {
+            op: OperatorState.PENDING for op in ops
+        }
+        self.state_counts: dict[OperatorState, int] = {s: 0 for s in OperatorState}
+        self.state_counts[OperatorState.PENDING] = len(self.operator_states)
+        self._num_ops = len(ops)
+        self.arrival_tick: int | None = None
+        self.finish_tick: int | None = None
+        self.max_job_ticks = 0
+        self.clock: SimClock | None = None
+        self._on_complete: Callable[[Pipeline], object] | None = None
+
+    def record_arrival(self, clock: SimClock, max_job_ticks: int = 0) -> None:
+        """Remember the arrival tick (once)."""
+        assert self.arrival_tick is None, "pipeline arrival recorded twice"
+        self.clock = clock
+        self.arrival_tick = clock._ticks
+        self.max_job_ticks = max_job_ticks
+
+    def record_finish(self) -> None:
+        """Remember the finish tick."""
+        assert self.clock is not None
+        self.finish_tick = self.clock._ticks
+
+    def get_latency_ticks(self) -> int:
+        """Finish minus arrival, in ticks."""
+        assert self.finish_tick is not None and self.arrival_tick is not None
+        return self.finish_tick - self.arrival_tick
+
+    def has_timed_out(self) -> bool:
+        """Past its ``max_job_seconds`` deadline and not complete."""
+        if self.max_job_ticks <= 0 or self.clock is None or self.arrival_tick is None:
+            return False
+        return (
+            self.clock._ticks - self.arrival_tick >= self.max_job_ticks
+            and self.state_counts[OperatorState.COMPLETED] != self._num_ops
+        )
+
+    def is_pipeline_successful(self) -> bool:
+        """Every operator COMPLETED."""
+        return self.state_counts[OperatorState.COMPLETED] == self._num_ops
+
+    def check_transition(self, op: Operator, new_state: OperatorState) -> tuple[bool, str]:
+        """Whether ``op`` may move to ``new_state``, with the reason if not."""
+        old = self.operator_states[op]
+        if new_state not in VALID_TRANSITIONS[old]:
+            return False, (
+                f"Cannot transition operator {op.id} in pipeline {self.pipeline.pipeline_id} "
+                f"from {old} to {new_state}"
+            )
+        if new_state is OperatorState.RUNNING:
+            states = self.operator_states
+            for parent in op.parents:
+                if states[parent] is not OperatorState.COMPLETED:
+                    return False, "Dependencies not satisfied"
+        return True, ""
+
+    def transition(self, op: Operator, new_state: OperatorState) -> None:
+        """Move ``op`` to ``new_state``; AssertionError with Eudoxia's message if invalid."""
+        ok, reason = self.check_transition(op, new_state)
+        assert ok, reason
+        counts = self.state_counts
+        counts[self.operator_states[op]] -= 1
+        counts[new_state] += 1
+        self.operator_states[op] = new_state
+        if (
+            new_state is OperatorState.COMPLETED
+            and counts[new_state] == self._num_ops
+            and self._on_complete is not None
+        ):
+            self._on_complete(self.pipeline)
+
+    def get_ops(
+        self,
+        states: OperatorState | Iterable[OperatorState],
+        require_parents_complete: bool = False,
+    ) -> list[Operator]:
+        """Operators in DAG order whose state is one of ``states``."""
+        wanted = {states} if isinstance(states, OperatorState) else set(states)
+        op_states = self.operator_states
+        out = []
+        for op, st in op_states.items():
+            if st in wanted:
+                if require_parents_complete and any(
+                    op_states[p] is not OperatorState.COMPLETED for p in op.parents
+                ):
+                    continue
+                out.append(op)
+        return out
