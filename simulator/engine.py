@@ -227,12 +227,11 @@ class Simulation:
         results: list[ExecutionResult] = []
         t = 0
         last = -1
-        plans: list[Any] = [None] * len(pools)
         while t < self.max_ticks:
             k = t - 1 - last
             if k > 0:
-                for pool, plan in zip(pools, plans):
-                    pool.fast_forward(k, plan)
+                for pool in pools:
+                    pool.fast_forward(k)
             self.clock._ticks = t
             new: list[Pipeline] = []
             while ai < len(arrivals) and arrivals[ai].tick <= t:
@@ -270,9 +269,8 @@ class Simulation:
             k = nxt - t - 1
             if k > 0:
                 trigger = None
-                for i, pool in enumerate(pools):
-                    off, ends = pool.plan_fast_forward(k)
-                    plans[i] = ends
+                for pool in pools:
+                    off, _ = pool.plan_fast_forward(k)
                     if off is not None and (trigger is None or off < trigger):
                         trigger = off
                 if trigger is not None:

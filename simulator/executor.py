@@ -122,10 +122,23 @@ class ExecutionResult:
 class _Phase:
     """Precomputed durations of one segment for a given CPU count."""
 
-    __slots__ = ("io", "total", "fixed", "storage")
+    __slots__ = ("io", "total", "fixed", "storage", "_deltas")
 
     def __init__(self, io: int, total: int, fixed: float | None, storage: float) -> None:
         self.io, self.total, self.fixed, self.storage = io, total, fixed, storage
+        self._deltas: np.ndarray | None = None
+
+    def deltas(self, tick_length: float) -> np.ndarray:
+        """``d[j] = memory(j) - memory(j - 1)`` for j in 1..io (growth model; d[0] unused)."""
+        if self._deltas is None:
+            js = np.arange(self.io + 1)
+            mem = (js + 1) * tick_length * DISK_SCAN_GB_SEC
+            mem[self.io] = self.storage
+            d = np.empty(self.io + 1)
+            d[0] = 0.0
+            np.subtract(mem[1:], mem[:-1], out=d[1:])
+            self._deltas = d
+        return self._deltas
 
     def memory(self, j: int, tick_length: float) -> float:
         """Memory in the segment's tick ``j`` (0-based)."""
@@ -355,6 +368,7 @@ class ResourcePool:
         self._tracker = tracker or ReadTracker()
         self._ids = id_source if id_source is not None else [0]
         self._mjt = 0
+        self._ff_plan: tuple[np.ndarray, int, int] | None = None
 
     @property
     def consumed_ram_gb(self) -> float:
@@ -563,38 +577,52 @@ class ResourcePool:
                     best = t
         return best
 
-    def plan_fast_forward(self, k: int) -> tuple[int | None, np.ndarray | None]:
+    def plan_fast_forward(self, k: int) -> tuple[int | None, float | None]:
         """Memory ledger for the next ``k`` quiet ticks.
 
-        Returns (first tick offset in 0..k-1 at which the pool-level OOM killer would fire, or
-        None; the pool's ``consumed_ram_gb`` at the end of each of the k ticks, or None when no
-        container's memory changes).
+        Returns (the first tick offset in 0..k-1 at which the pool-level OOM killer would fire,
+        or None; the pool's ``consumed_ram_gb`` after the k ticks, or None if it does not move).
+        Only ticks where some container's memory changes are summed; the others add +0.0.
         """
         tl = self.tick_length_secs
         columns = []
+        bound = self._consumed
         for c in self.active_containers:
             phase = c._phases[c._seg]
             if phase.fixed is not None or c._i > phase.io:
                 continue
-            js = np.arange(c._i, c._i + k)
-            mem = np.where(js < phase.io, (js + 1) * tl * DISK_SCAN_GB_SEC, phase.storage)
-            delta = np.empty(k)
-            delta[0] = mem[0] - c._mem
-            np.subtract(mem[1:], mem[:-1], out=delta[1:])
-            columns.append(delta)
+            n = min(k, phase.io - c._i + 1)
+            columns.append(phase.deltas(tl)[c._i : c._i + n])
+            bound += min(phase.storage, c._ram) - c._mem
+        self._ff_plan = None
         if not columns:
             victims = any(c._mem > 0 for c in self.active_containers)
             return (0 if victims and self._consumed > self.max_ram_pool else None), None
+        rows = max(len(col) for col in columns)
         m = len(columns)
-        flat = np.empty(k * m + 1)
+        if m == 1:
+            flat = np.empty(rows + 1)
+            flat[1:] = columns[0]
+        else:
+            grid = np.zeros((rows, m))
+            for i, col in enumerate(columns):
+                grid[: len(col), i] = col
+            flat = np.empty(rows * m + 1)
+            flat[1:] = grid.ravel()
         flat[0] = self._consumed
-        flat[1:] = np.column_stack(columns).ravel()
-        ends = np.cumsum(flat)[m::m]
-        over = np.flatnonzero(ends > self.max_ram_pool)
-        return (int(over[0]) if over.size else None), ends
+        sums = np.cumsum(flat)
+        self._ff_plan = (sums, m, rows)
+        margin = 1e-9 * max(1.0, abs(self.max_ram_pool)) + 4e-16 * sums.size * max(1.0, bound)
+        if bound + margin > self.max_ram_pool:
+            over = np.flatnonzero(sums[m::m] > self.max_ram_pool)
+            if over.size:
+                return int(over[0]), float(sums[-1])
+            if sums[-1] > self.max_ram_pool and rows < k:
+                return rows, float(sums[-1])
+        return None, float(sums[-1])
 
-    def fast_forward(self, k: int, ends: np.ndarray | None) -> None:
-        """Advance ``k`` quiet ticks (planned by `plan_fast_forward`)."""
+    def fast_forward(self, k: int) -> None:
+        """Advance ``k`` quiet ticks, as planned by the last `plan_fast_forward` (k ≤ planned)."""
         if k <= 0:
             return
         tl = self.tick_length_secs
@@ -605,8 +633,10 @@ class ResourcePool:
             c._can_suspend = False
         for c in self.suspending_containers:
             c._suspend_left -= k
-        if ends is not None:
-            self._consumed = float(ends[k - 1])
+        if self._ff_plan is not None:
+            sums, m, rows = self._ff_plan
+            self._consumed = float(sums[-1] if k >= rows else sums[k * m])
+            self._ff_plan = None
 
 
 class Executor:

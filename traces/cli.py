@@ -27,7 +27,7 @@ def generate_command(argv: list[str]) -> int:
     from simulator.errors import ParamsError, SimulatorError
     from simulator.params import load_params
     from simulator.trace_io import write_trace
-    from traces.generator import generate_trace
+    from simulator.generator import generate_trace
 
     try:
         params = load_params(args.params_file)
@@ -69,3 +69,16 @@ def _generate_parser() -> argparse.ArgumentParser:
         "the committed regression traces (all DAGs linear)",
     )
     return parser
+
+
+def main(argv: list[str]) -> int:
+    """``policyforge traces COMMAND …``: dispatch to the traces subcommands."""
+    commands = {"generate": generate_command}
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        print("usage: policyforge traces {generate} ...", file=sys.stderr)
+        print("  generate PARAMS.toml OUT.csv [--force] [--no-dag-shape-draw]", file=sys.stderr)
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"error: unknown traces command {argv[0]!r}", file=sys.stderr)
+            return 2
+        return 0 if argv else 2
+    return commands[argv[0]](argv[1:])
