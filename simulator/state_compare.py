@@ -7,6 +7,7 @@ classes and modules by identity.
 
 from __future__ import annotations
 
+import random
 import types
 from collections import deque
 from enum import Enum
@@ -78,6 +79,12 @@ def _freeze(obj: Any, memo: dict[int, int]) -> Any:
         return ("ndarray", obj.dtype.str, obj.shape, obj.tobytes())
     if isinstance(obj, np.generic):
         return ("npscalar", obj.item())
+    if isinstance(obj, random.Random):
+        return ("random", obj.getstate())
+    if isinstance(obj, np.random.Generator):
+        return ("npgen", repr(obj.bit_generator.state))
+    if isinstance(obj, np.random.BitGenerator):
+        return ("npbitgen", repr(obj.state))
     fields: list[tuple[str, Any]] = []
     if hasattr(obj, "__dict__"):
         fields.extend(vars(obj).items())

@@ -1,0 +1,213 @@
+"""The event-driven engine equals plain tick-by-tick stepping, and replay equals the original run.
+
+Random small traces and clusters, run with the built-in policies and with random policies that
+assign, suspend, read the clock and rebuild their queues. Every field of the statistics (the
+memory means included) must be identical, as must the decision logs and any error.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simulator.engine import run_simulation
+from simulator.errors import SimulatorError
+from simulator.trace_io import TraceOperator, TracePipeline
+
+SCALINGS = ("const", "log", "sqrt", "linear3", "linear7", "squared", "exp")
+PRIORITIES = ("QUERY", "INTERACTIVE", "BATCH_PIPELINE")
+
+RANDOM_POLICY = textwrap.dedent(
+    """
+    import random
+    from eudoxia.executor.assignment import Assignment, Suspend
+    from eudoxia.scheduler.decorators import register_scheduler, register_scheduler_init
+    from eudoxia.workload.runtime_status import ASSIGNABLE_STATES
+
+    SEED = {seed}
+    CLOCK_EVERY = {clock_every}
+    SUSPEND_P = {suspend_p}
+    DEFER = {defer}
+    AGING = {aging}
+
+    @register_scheduler_init(key="random-fit")
+    def init(s):
+        s.rng = random.Random(SEED)
+        s.queue = []
+        s.calls_with_work = 0
+        s.age = 0
+
+    @register_scheduler(key="random-fit")
+    def policy(s, results, pipelines):
+        s.queue = s.queue + list(pipelines)
+        # rebuild the queue every call (equal by value when nothing changed)
+        s.queue = [p for p in s.queue if not p.runtime_status().is_pipeline_successful()]
+        if AGING:
+            # age by call count: act only every AGING-th call after new work arrives
+            s.age = 0 if pipelines else s.age + 1
+            if s.age % AGING != AGING - 1:
+                return [], []
+        if DEFER and (pipelines or results):
+            return [], []  # act only on the next tick with no new input
+        if CLOCK_EVERY and s.queue and s.clock.now_ticks() % CLOCK_EVERY != 0:
+            return [], []
+        suspensions = []
+        for pool in s.executor.pools:
+            for c in pool.active_containers:
+                if c.can_suspend_container() and s.rng.random() < SUSPEND_P:
+                    suspensions.append(Suspend(c.container_id, pool.pool_id))
+        assignments = []
+        for pool in s.executor.pools:
+            cpu, ram = pool.avail_cpu_pool, pool.avail_ram_pool
+            ready = [
+                op
+                for p in s.queue
+                for op in p.runtime_status().get_ops(ASSIGNABLE_STATES, require_parents_complete=True)
+                if not any(op in a.ops for a in assignments)
+            ]
+            while ready and cpu >= 1 and ram >= 1:
+                op = ready.pop(s.rng.randrange(len(ready)))
+                ops = [op]
+                if s.params["multi_operator_containers"] and s.rng.random() < 0.7:
+                    # the whole rest of the pipeline in one container, in DAG order
+                    ops = [
+                        o
+                        for o in op.pipeline.runtime_status().get_ops(ASSIGNABLE_STATES)
+                        if not any(o in a.ops for a in assignments)
+                    ]
+                    ready = [o for o in ready if o not in ops]
+                c = s.rng.randint(1, int(cpu))
+                r = s.rng.uniform(1, ram)
+                assignments.append(
+                    Assignment(ops, c, r, op.pipeline.priority, pool.pool_id, op.pipeline.pipeline_id)
+                )
+                cpu -= c
+                ram -= r
+                s.calls_with_work += 1
+        return suspensions, assignments
+    """
+)
+
+
+@st.composite
+def traces(draw: st.DrawFn, tps: int) -> list[TracePipeline]:
+    n = draw(st.integers(1, 12))
+    arrivals = sorted(draw(st.lists(st.integers(0, 8 * tps), min_size=n, max_size=n)))
+    out = []
+    for i, tick in enumerate(arrivals):
+        n_ops = draw(st.integers(1, 5))
+        shape = draw(st.sampled_from(("linear", "in", "out")))
+        ops = []
+        for j in range(n_ops):
+            if j == 0:
+                parents: list[str] = []
+            elif shape == "linear":
+                parents = [f"op{j}"]
+            elif shape == "out":
+                parents = ["op1"]
+            else:
+                parents = [] if j < n_ops - 1 else [f"op{k}" for k in range(1, n_ops)]
+            fixed = draw(st.one_of(st.none(), st.sampled_from([2.0, 10.0, 30.0, 70.0])))
+            ops.append(
+                TraceOperator(
+                    f"op{j + 1}",
+                    parents,
+                    draw(st.sampled_from([0.5, 1.0, 2.0, 5.0])),
+                    draw(st.sampled_from(SCALINGS)),
+                    fixed,
+                    draw(st.sampled_from([1.0, 5.0, 20.0, 35.0, 55.0])),
+                )
+            )
+        seconds = tick / tps + draw(st.sampled_from([0.0, 0.0001]))
+        out.append(TracePipeline(f"p{i + 1}", seconds, draw(st.sampled_from(PRIORITIES)), ops))
+    return out
+
+
+def _params(draw: st.DrawFn, tps: int, **extra: Any) -> dict[str, Any]:
+    params = {
+        "duration": draw(st.sampled_from([10, 15, 20])),
+        "ticks_per_second": tps,
+        "num_pools": draw(st.integers(1, 3)),
+        "cpus_per_pool": draw(st.sampled_from([4, 8, 16])),
+        "ram_gb_per_pool": draw(st.sampled_from([40, 64, 128])),
+        "multi_operator_containers": draw(st.booleans()),
+        "allow_memory_overcommit": False,
+        "max_job_seconds": draw(st.sampled_from([0, 0, 4, 7.5])),
+    }
+    params.update(extra)
+    return params
+
+
+def _outcome(params: dict[str, Any], trace: Any, policy: Any, **kw: Any) -> tuple[str, Any]:
+    try:
+        result = run_simulation(params, trace, policy, record_decisions=True, **kw)
+    except SimulatorError as exc:
+        return "error", (type(exc).__name__, exc.message, getattr(exc, "tick", None))
+    stats = result.stats._asdict()
+    stats = {k: (v._asdict() if hasattr(v, "_asdict") else v) for k, v in stats.items()}
+    return "ok", (json.dumps(stats, sort_keys=True, default=str), result.decisions)
+
+
+def _check_equivalent(params: dict[str, Any], trace: Any, policy: Any) -> None:
+    event = _outcome(params, trace, policy)
+    tick = _outcome(params, trace, policy, event_driven=False)
+    assert event == tick
+    if event[0] == "ok":
+        decisions = event[1][1]
+        replayed = _outcome(params, trace, None, replay=decisions)
+        assert replayed[0] == "ok"
+        assert replayed[1][0] == event[1][0]
+
+
+POLICY_CHOICES = st.sampled_from(["naive", "priority", "priority-pool", "overbook"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), tps=st.sampled_from([10, 100]), policy=POLICY_CHOICES)
+def test_event_engine_equals_tick_stepping_for_builtin_policies(
+    data: st.DataObject, tps: int, policy: str
+) -> None:
+    extra: dict[str, Any] = {}
+    if policy == "priority-pool":
+        extra = {"num_pools": 2, "multi_operator_containers": True}
+    if policy == "overbook":
+        extra = {"allow_memory_overcommit": True, "multi_operator_containers": False}
+    params = _params(data.draw, tps, **extra)
+    trace = data.draw(traces(tps))
+    _check_equivalent(params, trace, policy)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    tps=st.sampled_from([10, 100]),
+    seed=st.integers(0, 10_000),
+    clock_every=st.sampled_from([0, 0, 3, 17]),
+    suspend_p=st.sampled_from([0.0, 0.5, 1.0]),
+    overcommit=st.booleans(),
+    defer=st.booleans(),
+    aging=st.sampled_from([0, 0, 4]),
+)
+def test_event_engine_equals_tick_stepping_for_random_policies(
+    tmp_path_factory: Any,
+    data: st.DataObject,
+    tps: int,
+    seed: int,
+    clock_every: int,
+    suspend_p: float,
+    overcommit: bool,
+    defer: bool,
+    aging: int,
+) -> None:
+    path = Path(tmp_path_factory.mktemp("pol")) / "random_fit.py"
+    path.write_text(RANDOM_POLICY.format(
+            seed=seed, clock_every=clock_every, suspend_p=suspend_p, defer=defer, aging=aging
+        ))
+    params = _params(data.draw, tps, allow_memory_overcommit=overcommit)
+    trace = data.draw(traces(tps))
+    _check_equivalent(params, trace, str(path))
