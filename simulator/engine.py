@@ -156,6 +156,8 @@ class Simulation:
         self.decisions: list[dict[str, Any]] = []
         self.counters = RunCounters()
         self.pipelines: list[Pipeline] = []
+        self._skip_checks = 0
+        self._check_backoff = 1
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -295,6 +297,12 @@ class Simulation:
         self, results: list[ExecutionResult], new: list[Pipeline], quiet: bool
     ) -> tuple[list[Suspend], list[Assignment], bool]:
         check_state = quiet and self.event_driven and not self.trusted_quiet
+        skip_check = check_state and self._skip_checks > 0
+        if skip_check:
+            # The state changed on recent quiet calls: treat this call as busy without paying
+            # for another snapshot (conservative, so still exact; keeps hot policies linear).
+            self._skip_checks -= 1
+            check_state = False
         before = freeze_policy_state(self.s, self.policy.module) if check_state else None
         self.tracker.reads = 0
         self.counters.policy_calls += 1
@@ -307,9 +315,14 @@ class Simulation:
         except Exception as exc:
             raise self._policy_error(exc, "call") from None
         sus, asg = self._unpack(out)
-        clean = quiet and not sus and not asg and self.tracker.reads == 0
+        clean = quiet and not sus and not asg and self.tracker.reads == 0 and not skip_check
         if clean and check_state:
             clean = freeze_policy_state(self.s, self.policy.module) == before
+            if clean:
+                self._check_backoff = 1
+            else:
+                self._skip_checks = self._check_backoff
+                self._check_backoff = min(2 * self._check_backoff, 1024)
         if self.record and (sus or asg):
             self.decisions.append(encode_decisions(self.clock._ticks, sus, asg))
         return sus, asg, clean
