@@ -230,8 +230,45 @@ def read_decision_log(path: str | Path) -> list[dict[str, Any]]:
                 raise InputFileError(
                     f"field {key!r} must be {kind.__name__}", file=name, line=lineno, field=key
                 )
+        _check_decisions(obj, name, lineno)
         entries.append(obj)
     return entries
+
+
+_ASSIGNMENT_FIELDS = {
+    "ops": list, "cpu": (int, float), "ram": (int, float), "priority": str,
+    "pool_id": int, "pipeline_id": str,
+}
+_SUSPEND_FIELDS = {"container_id": str, "pool_id": int}
+
+
+def _check_decisions(obj: dict[str, Any], name: str, lineno: int) -> None:
+    from simulator.errors import InputFileError
+
+    for kind, fields in (("assignments", _ASSIGNMENT_FIELDS), ("suspensions", _SUSPEND_FIELDS)):
+        for i, item in enumerate(obj[kind]):
+            for key, types in fields.items():
+                value = item.get(key) if isinstance(item, dict) else None
+                if not isinstance(value, types) or isinstance(value, bool):  # type: ignore[arg-type]
+                    raise InputFileError(
+                        f"{kind}[{i}].{key} is missing or of the wrong type",
+                        file=name, line=lineno, field=key,
+                    )
+            if kind == "assignments":
+                if item["priority"] not in ("QUERY", "INTERACTIVE", "BATCH_PIPELINE"):
+                    raise InputFileError(
+                        f"assignments[{i}].priority {item['priority']!r} is not a priority",
+                        file=name, line=lineno, field="priority",
+                    )
+                refs = item["ops"]
+                if not refs or not all(
+                    isinstance(r, list) and len(r) == 2 and all(isinstance(x, int) for x in r)
+                    for r in refs
+                ):
+                    raise InputFileError(
+                        f"assignments[{i}].ops must be a non-empty list of [pipeline, row] pairs",
+                        file=name, line=lineno, field="ops",
+                    )
 
 
 def _params_init(args: argparse.Namespace) -> int:

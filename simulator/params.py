@@ -84,7 +84,15 @@ def load_params(source: str | Path | dict[str, Any], *, validate: bool = True) -
         name = str(source)
         params = with_defaults(_read_toml(Path(source)))
     if validate:
-        validate_params(params, name)
+        try:
+            validate_params(params, name)
+        except ParamsError as exc:
+            if exc.line is None and exc.field and not isinstance(source, dict):
+                exc = ParamsError(
+                    exc.message, file=name, line=_line_of(Path(source).read_text("utf-8", "replace"), exc.field),
+                    field=exc.field,
+                )
+            raise exc from None
     return params
 
 
@@ -130,9 +138,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _line_of(text: str, key: str) -> int | None:
+    """Line of ``key = …`` (or ``[key]``) in a TOML text, if it is there."""
     for i, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
-        if stripped.startswith(key) or stripped.startswith(f"[{key}]"):
+        head = stripped.split("=", 1)[0].strip().strip('"')
+        if head == key or stripped.startswith(f"[{key}]"):
             return i
     return None
 

@@ -75,6 +75,24 @@ def delivery_ticks(pipelines: list[TracePipeline], ticks_per_second: float) -> l
     return ticks
 
 
+def _not_utf8(path: Path, name: str, exc: UnicodeDecodeError) -> TraceError:
+    data = path.read_bytes()
+    bad = next((i for i in range(len(data)) if not _decodes(data, i)), None)
+    line = data[:bad].count(b"\n") + 1 if bad is not None else None
+    col = bad - (data.rfind(b"\n", 0, bad) + 1) + 1 if bad is not None else None
+    return TraceError(f"trace is not UTF-8 text ({exc.reason})", file=name, line=line, column=col)
+
+
+def _decodes(data: bytes, i: int) -> bool:
+    """Whether the byte at ``i`` starts or continues valid UTF-8 in its line."""
+    start = data.rfind(b"\n", 0, i) + 1
+    try:
+        data[start : i + 1].decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        return exc.reason == "unexpected end of data"
+
+
 class _RowReader:
     """Parses one CSV file row by row, remembering where each cell came from."""
 
@@ -115,14 +133,17 @@ def read_trace(source: str | Path | IO[str], *, name: str | None = None) -> list
         path = Path(source)
         name = name or str(path)
         try:
-            with path.open("r", newline="", encoding="utf-8") as fh:
-                return _parse(fh, name)
+            data = path.read_bytes()
+            text = data.decode("utf-8")
         except FileNotFoundError:
             raise TraceError("trace file not found", file=name) from None
         except UnicodeDecodeError as exc:
-            raise TraceError(f"trace is not UTF-8 text ({exc.reason})", file=name) from None
+            raise _not_utf8(path, name, exc) from None
         except IsADirectoryError:
             raise TraceError("trace path is a directory, not a CSV file", file=name) from None
+        except OSError as exc:
+            raise TraceError(f"cannot read trace: {exc.strerror or exc}", file=name) from None
+        return _parse(io.StringIO(text, newline=""), name)
     return _parse(source, name or getattr(source, "name", "<trace>"))
 
 

@@ -68,7 +68,7 @@ def test_probabilities_not_summing_to_1_are_rejected_like_eudoxia(tmp_path: Path
     text = "interactive_prob = 0.7\nquery_prob = 0.2\nbatch_prob = 0.1\n"
     params, trace = small_inputs(tmp_path, params=text)
     run = run_cli("simulate", params, "-w", trace)
-    assert_input_error(run, params, None, None, "Probabilities must sum to 1")
+    assert_input_error(run, params, 1, None, "Probabilities must sum to 1")
 
 
 def test_missing_params_file_is_named(tmp_path: Path) -> None:
