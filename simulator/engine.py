@@ -299,8 +299,9 @@ class Simulation:
         check_state = quiet and self.event_driven and not self.trusted_quiet
         skip_check = check_state and self._skip_checks > 0
         if skip_check:
-            # The state changed on recent quiet calls: treat this call as busy without paying
-            # for another snapshot (conservative, so still exact; keeps hot policies linear).
+            # Recent quiet calls were busy (decisions, clock reads or state changes): treat this
+            # one as busy too without paying for a snapshot. Conservative, so still exact; it
+            # keeps policies that are busy every tick as cheap as Eudoxia's per-tick calls.
             self._skip_checks -= 1
             check_state = False
         before = freeze_policy_state(self.s, self.policy.module) if check_state else None
@@ -318,6 +319,7 @@ class Simulation:
         clean = quiet and not sus and not asg and self.tracker.reads == 0 and not skip_check
         if clean and check_state:
             clean = freeze_policy_state(self.s, self.policy.module) == before
+        if check_state:
             if clean:
                 self._check_backoff = 1
             else:
