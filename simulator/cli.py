@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--decisions", metavar="OUT.jsonl", help="record every decision here")
     sim.add_argument("--replay", metavar="DECISIONS.jsonl",
                      help="replay a decision log instead of running a policy")
+    sim.add_argument("--profile", metavar="OUT.json",
+                     help="write the run profile (utilisation, queueing, OOM waste, timelines)")
+    sim.add_argument("--plot", metavar="OUT.png",
+                     help="with --profile: plot utilisation and queueing over time")
     sim.set_defaults(handler=_simulate)
 
     params = sub.add_parser("params", help="params files")
@@ -101,6 +105,8 @@ def _simulate(args: argparse.Namespace) -> int:
     try:
         if args.replay and args.policy:
             raise InputFileError("--replay and --policy exclude each other", field="--policy")
+        if args.plot and not args.profile:
+            raise InputFileError("--plot needs --profile OUT.json", field="--plot")
         replay = read_decision_log(args.replay) if args.replay else None
         result = run_simulation(
             args.params,
@@ -108,6 +114,7 @@ def _simulate(args: argparse.Namespace) -> int:
             args.policy,
             record_decisions=bool(args.decisions),
             replay=replay,
+            profile=bool(args.profile),
         )
     except InputFileError as exc:
         return _error(exc, args.json, EXIT_BAD_INPUT)
@@ -120,6 +127,16 @@ def _simulate(args: argparse.Namespace) -> int:
             write_decision_log(args.decisions, result.decisions or [], result.policy_key)
         except OSError as exc:
             print(f"error: cannot write decisions to {args.decisions}: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    if args.profile:
+        try:
+            Path(args.profile).write_text(json.dumps(result.profile, indent=1), encoding="utf-8")
+            if args.plot:
+                from traces.plots import plot_run_profile
+
+                plot_run_profile(result.profile or {}, args.plot, title=f"policy {result.policy_key}")
+        except OSError as exc:
+            print(f"error: cannot write the profile: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
     if args.json:
         print(json.dumps(stats_json(result.stats, result.params)))

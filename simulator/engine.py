@@ -82,6 +82,7 @@ class SimulationResult:
     params: dict[str, Any]
     policy_key: str
     pipelines: list[Pipeline] = field(default_factory=list)
+    profile: dict[str, Any] | None = None
 
 
 def build_pipeline(spec: TracePipeline, seq: int) -> Pipeline:
@@ -138,6 +139,7 @@ class Simulation:
         event_driven: bool = True,
         quiet_idempotent: bool | None = None,
         forced_ticks: list[int] | None = None,
+        profile: bool = False,
     ) -> None:
         self.params = params
         self.tps = params["ticks_per_second"]
@@ -158,6 +160,11 @@ class Simulation:
         self.pipelines: list[Pipeline] = []
         self._skip_checks = 0
         self._check_backoff = 1
+        self.profiler: Any = None
+        if profile:
+            from simulator.profile import RunProfiler
+
+            self.profiler = RunProfiler(self.tps)
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -208,6 +215,10 @@ class Simulation:
             self._setup()
             self._loop()
         stats = self._stats()
+        profile = None
+        if self.profiler is not None:
+            self.profiler.finish(self)
+            profile = self.profiler.to_dict(self)
         self.counters.wall_seconds = time.perf_counter() - started
         return SimulationResult(
             stats,
@@ -216,6 +227,7 @@ class Simulation:
             self.params,
             self.policy.key,
             self.pipelines,
+            profile,
         )
 
     def _loop(self) -> None:
@@ -242,6 +254,8 @@ class Simulation:
             quiet = not new and not results
             sus, asg, clean = self._call_policy(results, new, quiet)
             results, changed = self._executor_tick(sus, asg)
+            if self.profiler is not None:
+                self.profiler.on_tick(self, t, sus, asg, results)
             self._bookkeeping(t, new, sus, asg, results, tps)
             last = t
             self.counters.full_ticks += 1
@@ -288,6 +302,8 @@ class Simulation:
         self.outstanding[p.pipeline_id] = p
         self.arrived[p.priority] += 1
         self.estimator.estimate(p)
+        if self.profiler is not None:
+            self.profiler.on_arrival(p, self.clock._ticks)
         if self.mjt > 0:
             heapq.heappush(self.deadlines, (status.arrival_tick + self.mjt, seq))  # type: ignore[operator]
         self.pipelines.append(p)
@@ -425,6 +441,8 @@ class Simulation:
             total = self.params["num_pools"] * self.params["ram_gb_per_pool"]
             self.mem_alloc.append(100 * sum(p.max_ram_pool - p.avail_ram_pool for p in pools) / total)
             self.mem_used.append(100 * sum(p._consumed for p in pools) / total)
+            if self.profiler is not None:
+                self.profiler.on_sample(self, t)
 
     # --- statistics ----------------------------------------------------------------------------
 
@@ -564,8 +582,10 @@ def run_simulation(
     record_decisions: bool = False,
     replay: list[dict[str, Any]] | None = None,
     event_driven: bool = True,
+    profile: bool = False,
 ) -> SimulationResult:
-    """Run one simulation and return statistics, counters and (optionally) the decision log."""
+    """Run one simulation and return statistics, counters, and optionally the decision log
+    and the run profile (`simulator.profile`)."""
     p = load_params(params)
     if replay is not None:
         loaded = replay_policy(replay)
@@ -573,12 +593,13 @@ def run_simulation(
         sim = Simulation(
             p, workload_arrivals(p, trace), loaded, record_decisions=record_decisions,
             event_driven=event_driven, quiet_idempotent=True, forced_ticks=forced,
+            profile=profile,
         )
         return sim.run()
     loaded = policy if isinstance(policy, LoadedPolicy) else resolve_policy(policy, p)
     sim = Simulation(
         p, workload_arrivals(p, trace), loaded, record_decisions=record_decisions,
-        event_driven=event_driven,
+        event_driven=event_driven, profile=profile,
     )
     return sim.run()
 

@@ -547,12 +547,12 @@ class ResourcePool:
                     self.avail_ram_pool += c._ram
                     if c.error is None:
                         self.num_completed += 1
-                    results.append(
-                        ExecutionResult(
-                            c.operators, c._cpu, c._ram, c.priority, self.pool_id,
-                            c.container_id, c.error,
-                        )
+                    result = ExecutionResult(
+                        c.operators, c._cpu, c._ram, c.priority, self.pool_id,
+                        c.container_id, c.error,
                     )
+                    result._ticks = c._elapsed  # type: ignore[attr-defined]
+                    results.append(result)
                     self.container_tick_times.append(c._elapsed)
                 else:
                     keep.append(c)
