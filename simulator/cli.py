@@ -21,6 +21,8 @@ EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 # Subcommand families that live in other packages: "module:function" taking argv.
 _FAMILIES = {
     "traces": "traces.cli:main",
+    "sandbox": "sandbox.cli:main",
+    "evaluate": "sandbox.cli:evaluate_main",
 }
 
 
@@ -79,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("file", nargs="?", metavar="FILE.py")
     lst.set_defaults(handler=_policies_list)
 
-    sub.add_parser("traces", help="generate traces (see `policyforge traces --help`)")
+    sub.add_parser("traces", help="trace tools: generate, suites, profile, bounds")
+    sub.add_parser("sandbox", help="sandbox engine and image: up, build")
+    sub.add_parser("evaluate", help="evaluate a policy on a suite inside the sandbox")
     return parser
 
 
