@@ -114,18 +114,26 @@ def main() -> None:
     args = parser.parse_args()
     base = load_params(PAPER)
     trace = generate_trace(base)
-    print("Paper setting (600 s, 1000 ticks/s, 1 pool 64 CPU / 500 GB, seed 10), "
-          f"{len(trace)} pipelines; median of {args.repeat} runs\n")
-    print(f"{'policy':<10} {'simulate()':>11} {'events/s':>11} {'full ticks':>11} "
-          f"{'10x tps':>9} {'10x/1x':>7} {'vs Eudoxia (spec §14)':>24}")
+    print(
+        "Paper setting (600 s, 1000 ticks/s, 1 pool 64 CPU / 500 GB, seed 10), "
+        f"{len(trace)} pipelines; median of {args.repeat} runs\n"
+    )
+    print(
+        f"{'policy':<10} {'simulate()':>11} {'events/s':>11} {'full ticks':>11} "
+        f"{'10x tps':>9} {'10x/1x':>7} {'vs Eudoxia (spec §14)':>24}"
+    )
     for policy in ("naive", "priority"):
         params = dict(base, scheduler_algo=policy)
-        t1, r1 = timed(args.repeat, lambda: run_simulation(params))
-        t10, _ = timed(args.repeat, lambda: run_simulation(dict(params, ticks_per_second=10_000), trace))
+        t1, r1 = timed(args.repeat, lambda p=params: run_simulation(p))
+        t10, _ = timed(
+            args.repeat, lambda p=params: run_simulation(dict(p, ticks_per_second=10_000), trace)
+        )
         events = r1.counters.full_ticks
         lo, hi = EUDOXIA_SECONDS[policy]
-        print(f"{policy:<10} {t1:>10.3f}s {events / t1:>11.0f} {events:>11} {t10:>8.3f}s "
-              f"{t10 / t1:>7.2f} {lo / t1:>9.0f}x - {hi / t1:.0f}x faster")
+        print(
+            f"{policy:<10} {t1:>10.3f}s {events / t1:>11.0f} {events:>11} {t10:>8.3f}s "
+            f"{t10 / t1:>7.2f} {lo / t1:>9.0f}x - {hi / t1:.0f}x faster"
+        )
 
     print("\nUser policies on the first 120 s of the same setting: event-driven engine vs")
     print("tick-by-tick (the policy called every tick, as Eudoxia calls it)")
@@ -134,27 +142,47 @@ def main() -> None:
         for name, source in (("clock-reading", CLOCK_POLICY), ("queue-scanning", SCAN_POLICY)):
             path = Path(tmp) / f"{name}.py"
             path.write_text(source)
-            te, re_ = timed(args.repeat, lambda: run_simulation(short, trace, str(path)))
-            tt, rt = timed(1, lambda: run_simulation(short, trace, str(path), event_driven=False))
+            te, re_ = timed(args.repeat, lambda f=path: run_simulation(short, trace, str(f)))
+            tt, rt = timed(
+                1, lambda f=path: run_simulation(short, trace, str(f), event_driven=False)
+            )
             same = re_.stats.to_dict() == rt.stats.to_dict() or str(re_.stats) == str(rt.stats)
-            print(f"  {name:<15} event-driven {te:6.3f}s ({re_.counters.policy_calls:>6} calls)"
-                  f"  tick-by-tick {tt:6.3f}s ({rt.counters.policy_calls:>6} calls)"
-                  f"  ratio {te / tt:4.2f}  identical={same}")
+            print(
+                f"  {name:<15} event-driven {te:6.3f}s ({re_.counters.policy_calls:>6} calls)"
+                f"  tick-by-tick {tt:6.3f}s ({rt.counters.policy_calls:>6} calls)"
+                f"  ratio {te / tt:4.2f}  identical={same}"
+            )
 
     print("\nCLI start-up")
     py = sys.executable
     params_file = ROOT / "examples" / "paper.toml"
     numpy_t, _ = timed(5, lambda: subprocess.run([py, "-c", "import numpy"], check=True))
-    help_t, _ = timed(5, lambda: subprocess.run(
-        [py, "-m", "simulator.cli", "--help"], check=True, capture_output=True))
-    imports_t, _ = timed(5, lambda: subprocess.run(
-        [py, "-c", "import simulator.cli, simulator.engine, simulator.policies"], check=True))
-    run_t, _ = timed(3, lambda: subprocess.run(
-        [py, "-m", "simulator.cli", "simulate", str(params_file)], check=True, capture_output=True))
+    help_t, _ = timed(
+        5,
+        lambda: subprocess.run(
+            [py, "-m", "simulator.cli", "--help"], check=True, capture_output=True
+        ),
+    )
+    imports_t, _ = timed(
+        5,
+        lambda: subprocess.run(
+            [py, "-c", "import simulator.cli, simulator.engine, simulator.policies"], check=True
+        ),
+    )
+    run_t, _ = timed(
+        3,
+        lambda: subprocess.run(
+            [py, "-m", "simulator.cli", "simulate", str(params_file)],
+            check=True,
+            capture_output=True,
+        ),
+    )
     print(f"  python -c 'import numpy'         {numpy_t:.3f}s")
     print(f"  policyforge --help               {help_t:.3f}s")
-    print(f"  import the engine (no run)       {imports_t:.3f}s  "
-          f"(+{imports_t - numpy_t:.3f}s over numpy)")
+    print(
+        f"  import the engine (no run)       {imports_t:.3f}s  "
+        f"(+{imports_t - numpy_t:.3f}s over numpy)"
+    )
     print(f"  policyforge simulate paper.toml  {run_t:.3f}s  (start-up + generation + run)")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["simulate", "SimulatorStats", "PipelineStats", "load_params", "default_params"]
+__all__ = ["PipelineStats", "SimulatorStats", "default_params", "load_params", "simulate"]
 
 
 def __getattr__(name: str) -> Any:

@@ -56,16 +56,26 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="run a policy on a trace (or the generator) and report")
     sim.add_argument("params", metavar="PARAMS.toml", help="Eudoxia params file")
     sim.add_argument("-w", "--workload", metavar="TRACE.csv", help="trace to replay")
-    sim.add_argument("--policy", metavar="NAME|FILE.py", help="built-in key or policy file "
-                     "(default: the params' scheduler_algo)")
+    sim.add_argument(
+        "--policy",
+        metavar="NAME|FILE.py",
+        help="built-in key or policy file (default: the params' scheduler_algo)",
+    )
     sim.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     sim.add_argument("--decisions", metavar="OUT.jsonl", help="record every decision here")
-    sim.add_argument("--replay", metavar="DECISIONS.jsonl",
-                     help="replay a decision log instead of running a policy")
-    sim.add_argument("--profile", metavar="OUT.json",
-                     help="write the run profile (utilisation, queueing, OOM waste, timelines)")
-    sim.add_argument("--plot", metavar="OUT.png",
-                     help="with --profile: plot utilisation and queueing over time")
+    sim.add_argument(
+        "--replay",
+        metavar="DECISIONS.jsonl",
+        help="replay a decision log instead of running a policy",
+    )
+    sim.add_argument(
+        "--profile",
+        metavar="OUT.json",
+        help="write the run profile (utilisation, queueing, OOM waste, timelines)",
+    )
+    sim.add_argument(
+        "--plot", metavar="OUT.png", help="with --profile: plot utilisation and queueing over time"
+    )
     sim.set_defaults(handler=_simulate)
 
     params = sub.add_parser("params", help="params files")
@@ -138,7 +148,9 @@ def _simulate(args: argparse.Namespace) -> int:
             if args.plot:
                 from traces.plots import plot_run_profile
 
-                plot_run_profile(result.profile or {}, args.plot, title=f"policy {result.policy_key}")
+                plot_run_profile(
+                    result.profile or {}, args.plot, title=f"policy {result.policy_key}"
+                )
         except OSError as exc:
             print(f"error: cannot write the profile: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -177,8 +189,10 @@ def format_report(stats: Any, params: dict[str, Any]) -> str:
         f"  Mean memory consumed: {stats.mean_memory_consumed_percent:.1f}%",
         "",
         "Pipeline Stats",
-        f"  {'Priority':<12} {'Arrived':>8} {'Completed':>10} {'Timed Out':>10} "
-        f"{'Mean (s)':>10} {'P99 (s)':>10}",
+        (
+            f"  {'Priority':<12} {'Arrived':>8} {'Completed':>10} {'Timed Out':>10} "
+            f"{'Mean (s)':>10} {'P99 (s)':>10}"
+        ),
     ]
     rows = (
         ("All", stats.pipelines_all),
@@ -202,9 +216,7 @@ def format_report(stats: Any, params: dict[str, Any]) -> str:
             f"{2 * mjs}s each)"
         )
     else:
-        lines.append(
-            "  (weights Query 10, Interactive 5, Batch 1; divided by the completion rate)"
-        )
+        lines.append("  (weights Query 10, Interactive 5, Batch 1; divided by the completion rate)")
     return "\n".join(lines)
 
 
@@ -215,8 +227,7 @@ def write_decision_log(path: str | Path, decisions: list[dict[str, Any]], policy
     """A header line then one JSON line per policy call that decided something."""
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(json.dumps({"format": DECISION_LOG_FORMAT, "policy": policy}) + "\n")
-        for entry in decisions:
-            fh.write(json.dumps(entry) + "\n")
+        fh.writelines(json.dumps(entry) + "\n" for entry in decisions)
 
 
 def read_decision_log(path: str | Path) -> list[dict[str, Any]]:
@@ -257,8 +268,12 @@ def read_decision_log(path: str | Path) -> list[dict[str, Any]]:
 
 
 _ASSIGNMENT_FIELDS = {
-    "ops": list, "cpu": (int, float), "ram": (int, float), "priority": str,
-    "pool_id": int, "pipeline_id": str,
+    "ops": list,
+    "cpu": (int, float),
+    "ram": (int, float),
+    "priority": str,
+    "pool_id": int,
+    "pipeline_id": str,
 }
 _SUSPEND_FIELDS = {"container_id": str, "pool_id": int}
 
@@ -273,13 +288,17 @@ def _check_decisions(obj: dict[str, Any], name: str, lineno: int) -> None:
                 if not isinstance(value, types) or isinstance(value, bool):  # type: ignore[arg-type]
                     raise InputFileError(
                         f"{kind}[{i}].{key} is missing or of the wrong type",
-                        file=name, line=lineno, field=key,
+                        file=name,
+                        line=lineno,
+                        field=key,
                     )
             if kind == "assignments":
                 if item["priority"] not in ("QUERY", "INTERACTIVE", "BATCH_PIPELINE"):
                     raise InputFileError(
                         f"assignments[{i}].priority {item['priority']!r} is not a priority",
-                        file=name, line=lineno, field="priority",
+                        file=name,
+                        line=lineno,
+                        field="priority",
                     )
                 refs = item["ops"]
                 if not refs or not all(
@@ -288,7 +307,9 @@ def _check_decisions(obj: dict[str, Any], name: str, lineno: int) -> None:
                 ):
                     raise InputFileError(
                         f"assignments[{i}].ops must be a non-empty list of [pipeline, row] pairs",
-                        file=name, line=lineno, field="ops",
+                        file=name,
+                        line=lineno,
+                        field="ops",
                     )
 
 

@@ -187,12 +187,16 @@ class Simulation:
         s_params = {k: v for k, v in params.items() if k != "scheduler_algo"}
         try:
             self.s = Scheduler(
-                self.clock, self.executor, self.policy.key, self.policy.init, self.policy.func,
+                self.clock,
+                self.executor,
+                self.policy.key,
+                self.policy.init,
+                self.policy.func,
                 **s_params,
             )
         except SimulatorError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - anything the policy raises is reported as its error
             raise self._policy_error(exc, "init") from None
         self.estimator = _Estimator(params)
         self.outstanding: dict[str, Pipeline] = {}
@@ -329,7 +333,7 @@ class Simulation:
             out = self.policy.func(self.s, results, new)
         except SimulatorError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - anything the policy raises is reported as its error
             raise self._policy_error(exc, "call") from None
         sus, asg = self._unpack(out)
         clean = quiet and not sus and not asg and self.tracker.reads == 0 and not skip_check
@@ -350,7 +354,7 @@ class Simulation:
         try:
             sus, asg = out
             sus, asg = list(sus), list(asg)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a malformed return value of any kind
             raise PolicyDecisionError(
                 "the policy must return a pair (suspensions, assignments) of lists, "
                 f"got {type(out).__name__}: {_short(out)}",
@@ -380,8 +384,10 @@ class Simulation:
         line = policy_line(exc, path) if path else None
         policy_frames = [f for f in frames if not f.filename.startswith(_SIM_DIR)]
         tb_text = "".join(traceback.format_list(policy_frames[-5:]))
-        if isinstance(exc, AssertionError) and inner is not None and inner.filename.startswith(
-            _SIM_DIR
+        if (
+            isinstance(exc, AssertionError)
+            and inner is not None
+            and inner.filename.startswith(_SIM_DIR)
         ):
             return PolicyDecisionError(
                 str(exc) or "AssertionError", tick=tick, file=path, line=line, traceback=tb_text
@@ -439,7 +445,9 @@ class Simulation:
         if t % tps == 0:
             pools = self.executor.pools
             total = self.params["num_pools"] * self.params["ram_gb_per_pool"]
-            self.mem_alloc.append(100 * sum(p.max_ram_pool - p.avail_ram_pool for p in pools) / total)
+            self.mem_alloc.append(
+                100 * sum(p.max_ram_pool - p.avail_ram_pool for p in pools) / total
+            )
             self.mem_used.append(100 * sum(p._consumed for p in pools) / total)
             if self.profiler is not None:
                 self.profiler.on_sample(self, t)
@@ -475,8 +483,12 @@ class Simulation:
             suspensions=self.n_suspend,
             failures=self.n_fail,
             failure_error_counts=dict(self.fail_counts),
-            mean_memory_allocated_percent=float(np.mean(self.mem_alloc)) if self.mem_alloc else math.nan,
-            mean_memory_consumed_percent=float(np.mean(self.mem_used)) if self.mem_used else math.nan,
+            mean_memory_allocated_percent=float(np.mean(self.mem_alloc))
+            if self.mem_alloc
+            else math.nan,
+            mean_memory_consumed_percent=float(np.mean(self.mem_used))
+            if self.mem_used
+            else math.nan,
             pipelines_all=overall,
             pipelines_query=per[Priority.QUERY],
             pipelines_interactive=per[Priority.INTERACTIVE],
@@ -571,7 +583,7 @@ def workload_arrivals(
         return [Arrival(t, spec) for t, spec in generate_arrivals(params) if t < max_ticks]
     specs = trace if isinstance(trace, list) else read_trace(trace)
     ticks = delivery_ticks(specs, params["ticks_per_second"])
-    return [Arrival(t, spec) for t, spec in zip(ticks, specs) if t < max_ticks]
+    return [Arrival(t, spec) for t, spec in zip(ticks, specs, strict=True) if t < max_ticks]
 
 
 def run_simulation(
@@ -591,15 +603,24 @@ def run_simulation(
         loaded = replay_policy(replay)
         forced = [int(e["tick"]) for e in replay]
         sim = Simulation(
-            p, workload_arrivals(p, trace), loaded, record_decisions=record_decisions,
-            event_driven=event_driven, quiet_idempotent=True, forced_ticks=forced,
+            p,
+            workload_arrivals(p, trace),
+            loaded,
+            record_decisions=record_decisions,
+            event_driven=event_driven,
+            quiet_idempotent=True,
+            forced_ticks=forced,
             profile=profile,
         )
         return sim.run()
     loaded = policy if isinstance(policy, LoadedPolicy) else resolve_policy(policy, p)
     sim = Simulation(
-        p, workload_arrivals(p, trace), loaded, record_decisions=record_decisions,
-        event_driven=event_driven, profile=profile,
+        p,
+        workload_arrivals(p, trace),
+        loaded,
+        record_decisions=record_decisions,
+        event_driven=event_driven,
+        profile=profile,
     )
     return sim.run()
 

@@ -122,7 +122,7 @@ class ExecutionResult:
 class _Phase:
     """Precomputed durations of one segment for a given CPU count."""
 
-    __slots__ = ("io", "total", "fixed", "storage", "_deltas")
+    __slots__ = ("_deltas", "fixed", "io", "storage", "total")
 
     def __init__(self, io: int, total: int, fixed: float | None, storage: float) -> None:
         self.io, self.total, self.fixed, self.storage = io, total, fixed, storage
@@ -252,7 +252,9 @@ class Container:
         }
 
     def __repr__(self) -> str:
-        return f"<Container {self.container_id} pool {self.pool_id} cpu={self._cpu} ram={self._ram}>"
+        return (
+            f"<Container {self.container_id} pool {self.pool_id} cpu={self._cpu} ram={self._ram}>"
+        )
 
     # --- engine side -------------------------------------------------------------------------
 
@@ -270,7 +272,8 @@ class Container:
             cpu = int(seg.get_cpu_time(self._cpu) / tl)
             if io + cpu <= 0:
                 raise WorkloadError(
-                    f"operator {op._ref[1]} of pipeline {op.pipeline.pipeline_id if op.pipeline else '?'}"
+                    f"operator {op._ref[1]} of pipeline "
+                    f"{op.pipeline.pipeline_id if op.pipeline else '?'}"
                     f" has no work at {self.pool.ticks_per_second} ticks/s with {self._cpu} CPUs "
                     "(zero-length segment; Eudoxia crashes here with StopIteration)",
                     tick=self.pool.clock._ticks,
@@ -279,7 +282,9 @@ class Container:
             phases.append(_Phase(io, io + cpu, seg.memory_gb, seg.storage_read_gb))
         if not phases:
             raise WorkloadError(
-                "operator has no segments", tick=self.pool.clock._ticks, container_id=self.container_id
+                "operator has no segments",
+                tick=self.pool.clock._ticks,
+                container_id=self.container_id,
             )
         self._phases = phases
         self._seg = 0
@@ -534,7 +539,8 @@ class ResourcePool:
         if self._mjt > 0:
             for c in active:
                 if not c._completed and any(
-                    op.pipeline.runtime_status().has_timed_out() for op in c.operators
+                    op.pipeline is not None and op.pipeline.runtime_status().has_timed_out()
+                    for op in c.operators
                 ):
                     c.kill("timeout")
                     changed = True
@@ -548,8 +554,13 @@ class ResourcePool:
                     if c.error is None:
                         self.num_completed += 1
                     result = ExecutionResult(
-                        c.operators, c._cpu, c._ram, c.priority, self.pool_id,
-                        c.container_id, c.error,
+                        c.operators,
+                        c._cpu,
+                        c._ram,
+                        c.priority,
+                        self.pool_id,
+                        c.container_id,
+                        c.error,
                     )
                     result._ticks = c._elapsed  # type: ignore[attr-defined]
                     results.append(result)

@@ -119,7 +119,10 @@ def _operators(count: int, shape: str) -> list[TraceOperator]:
         parents = [[] for _ in range(count - 1)] + [ids[:-1]]
     else:
         parents = [[]] + [[ids[0]] for _ in range(1, count)]
-    return [TraceOperator(op_id, deps, 1, "const", None, 55) for op_id, deps in zip(ids, parents)]
+    return [
+        TraceOperator(op_id, deps, 1, "const", None, 55)
+        for op_id, deps in zip(ids, parents, strict=True)
+    ]
 
 
 def _settings(params: dict[str, Any], dag_shape_draw: bool) -> _Settings:
@@ -207,7 +210,7 @@ def _priority_cdf(params: dict[str, Any]) -> list[float]:
             "(added left to right in float64, exact equality, as Eudoxia checks)",
             field="interactive_prob",
         )
-    for key, value in zip(_PRIORITY_KEYS, probs):
+    for key, value in zip(_PRIORITY_KEYS, probs, strict=True):
         if value < 0:
             raise ParamsError(f"{key} must not be negative, got {value!r}", field=key)
     return _normalised_cdf(probs)
@@ -216,7 +219,7 @@ def _priority_cdf(params: dict[str, Any]) -> list[float]:
 def _dag_cdf(params: dict[str, Any]) -> list[float]:
     """DAG-shape CDF; the three weights are normalised, so they need only be >= 0 with sum > 0."""
     probs = [params[key] for key in _DAG_KEYS]
-    for key, value in zip(_DAG_KEYS, probs):
+    for key, value in zip(_DAG_KEYS, probs, strict=True):
         if value < 0:
             raise ParamsError(f"{key} must not be negative, got {value!r}", field=key)
     if not sum(probs) > 0:

@@ -89,7 +89,9 @@ def load_params(source: str | Path | dict[str, Any], *, validate: bool = True) -
         except ParamsError as exc:
             if exc.line is None and exc.field and not isinstance(source, dict):
                 exc = ParamsError(
-                    exc.message, file=name, line=_line_of(Path(source).read_text("utf-8", "replace"), exc.field),
+                    exc.message,
+                    file=name,
+                    line=_line_of(Path(source).read_text("utf-8", "replace"), exc.field),
                     field=exc.field,
                 )
             raise exc from None
@@ -159,7 +161,9 @@ def validate_params(params: dict[str, Any], name: str = "<params>") -> None:
             raise ParamsError(f"{key} must be {expected}, got {value!r}", file=name, field=key)
     for key in _BOOL:
         if not isinstance(params[key], bool):
-            raise ParamsError(f"{key} must be true or false, got {params[key]!r}", file=name, field=key)
+            raise ParamsError(
+                f"{key} must be true or false, got {params[key]!r}", file=name, field=key
+            )
     for key in _STRING:
         if params[key] is not None and not isinstance(params[key], str):
             raise ParamsError(f"{key} must be a string, got {params[key]!r}", file=name, field=key)

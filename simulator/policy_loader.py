@@ -82,7 +82,12 @@ def _names() -> dict[str, dict[str, Any]]:
         "eudoxia.workload": wl,
         "eudoxia.workload.runtime_status": {
             k: wl[k]
-            for k in ("ASSIGNABLE_STATES", "OperatorState", "PipelineRuntimeStatus", "VALID_TRANSITIONS")
+            for k in (
+                "ASSIGNABLE_STATES",
+                "OperatorState",
+                "PipelineRuntimeStatus",
+                "VALID_TRANSITIONS",
+            )
         },
         "eudoxia.workload.pipeline": {
             k: wl[k] for k in ("Pipeline", "Operator", "Segment", "ScalingFuncs")
@@ -96,7 +101,9 @@ def _names() -> dict[str, dict[str, Any]]:
         "eudoxia.scheduler.decorators": deco,
         "eudoxia.scheduler.scheduler": {"Scheduler": s.Scheduler},
         "eudoxia.scheduler.waiting_queue": wq,
-        "eudoxia.scheduler.priority": {"get_pool_with_max_avail_ram": s.get_pool_with_max_avail_ram},
+        "eudoxia.scheduler.priority": {
+            "get_pool_with_max_avail_ram": s.get_pool_with_max_avail_ram
+        },
         "eudoxia.clock": {"SimClock": __import__("simulator.clock").clock.SimClock},
         "eudoxia.estimator": {"Estimate": w.Estimate},
     }
@@ -106,8 +113,13 @@ def provided_names() -> dict[str, Any]:
     """Names a policy file may use without importing them (the paper's style)."""
     table = _names()
     out: dict[str, Any] = {}
-    for mod in ("eudoxia.workload", "eudoxia.utils", "eudoxia.executor.assignment",
-                "eudoxia.scheduler.decorators", "eudoxia.scheduler.waiting_queue"):
+    for mod in (
+        "eudoxia.workload",
+        "eudoxia.utils",
+        "eudoxia.executor.assignment",
+        "eudoxia.scheduler.decorators",
+        "eudoxia.scheduler.waiting_queue",
+    ):
         out.update(table[mod])
     for name in ("List", "Tuple", "Dict", "Optional", "Set", "Any", "Iterable", "Sequence"):
         out[name] = getattr(typing, name)
@@ -170,8 +182,8 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
     sys.modules[module.__name__] = module
     try:
         with eudoxia_names():
-            exec(code, module.__dict__)
-    except Exception as exc:
+            exec(code, module.__dict__)  # noqa: S102 - loading the policy file is the point
+    except Exception as exc:  # noqa: BLE001 - any error while loading is the file's fault
         line = policy_line(exc, name)
         raise PolicyLoadError(
             f"loading the policy raised {type(exc).__name__}: {exc}", file=name, line=line
@@ -223,7 +235,9 @@ def resolve_policy(policy: str | Path | None, params: dict[str, Any]) -> LoadedP
     if policy is None:
         policy = params.get("scheduler_algo")
         if not isinstance(policy, str) or not policy:
-            raise PolicyLoadError("no policy given and params have no scheduler_algo", field="scheduler_algo")
+            raise PolicyLoadError(
+                "no policy given and params have no scheduler_algo", field="scheduler_algo"
+            )
     if is_policy_path(policy):
         return load_policy_file(policy)
     import simulator.policies  # noqa: F401

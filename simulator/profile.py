@@ -154,23 +154,28 @@ class RunProfiler:
             else:
                 waits[track.priority].append((start - track.arrival_tick) / tps)
             status = (
-                "completed" if track.finish_tick is not None
-                else "timed_out" if track.timed_out
+                "completed"
+                if track.finish_tick is not None
+                else "timed_out"
+                if track.timed_out
                 else "unfinished"
             )
-            timelines.append({
-                "pipeline_id": track.pipeline_id,
-                "priority": track.priority,
-                "operators": track.operators,
-                "arrival_s": track.arrival_tick / tps,
-                "first_start_s": None if start is None else start / tps,
-                "finish_s": None if track.finish_tick is None else track.finish_tick / tps,
-                "latency_s": None if track.finish_tick is None
-                else (track.finish_tick - track.arrival_tick) / tps,
-                "containers": track.containers,
-                "failures": track.failures,
-                "status": status,
-            })
+            timelines.append(
+                {
+                    "pipeline_id": track.pipeline_id,
+                    "priority": track.priority,
+                    "operators": track.operators,
+                    "arrival_s": track.arrival_tick / tps,
+                    "first_start_s": None if start is None else start / tps,
+                    "finish_s": None if track.finish_tick is None else track.finish_tick / tps,
+                    "latency_s": None
+                    if track.finish_tick is None
+                    else (track.finish_tick - track.arrival_tick) / tps,
+                    "containers": track.containers,
+                    "failures": track.failures,
+                    "status": status,
+                }
+            )
         queueing = {}
         for name, values in waits.items():
             arr = np.asarray(values, dtype=float)
@@ -193,8 +198,12 @@ class RunProfiler:
                 "queued_pipelines_by_priority": self.queued_by_priority,
                 "cpu_total": cpu_total,
                 "ram_total_gb": ram_total,
-                "mean_cpu_allocated_fraction": _mean(self.cpu_allocated) / cpu_total if cpu_total else None,
-                "mean_ram_allocated_fraction": _mean(self.ram_allocated) / ram_total if ram_total else None,
+                "mean_cpu_allocated_fraction": _mean(self.cpu_allocated) / cpu_total
+                if cpu_total
+                else None,
+                "mean_ram_allocated_fraction": _mean(self.ram_allocated) / ram_total
+                if ram_total
+                else None,
                 "mean_ram_used_fraction": _mean(self.ram_used) / ram_total if ram_total else None,
             },
             "queueing": queueing,
@@ -203,7 +212,10 @@ class RunProfiler:
                 "wasted_cpu_seconds": self.oom_cpu_seconds,
                 "wasted_gb_seconds": self.oom_gb_seconds,
             },
-            "timeouts": {"kills": self.timeout_kills, "wasted_cpu_seconds": self.timeout_cpu_seconds},
+            "timeouts": {
+                "kills": self.timeout_kills,
+                "wasted_cpu_seconds": self.timeout_cpu_seconds,
+            },
             "suspensions": {
                 "count": self.suspensions,
                 "held_cpu_seconds": self.suspension_cpu_seconds,
@@ -245,4 +257,4 @@ def _find_suspending(sim: Simulation, s: Suspend) -> Any:
     return None
 
 
-__all__ = ["RunProfiler", "OperatorState"]
+__all__ = ["OperatorState", "RunProfiler"]

@@ -7,6 +7,7 @@ classes and modules by identity.
 
 from __future__ import annotations
 
+import math
 import random
 import types
 from collections import deque
@@ -60,7 +61,7 @@ def freeze(obj: Any, memo: dict[int, int] | None = None) -> Any:
 
 def _freeze(obj: Any, memo: dict[int, int]) -> Any:
     if isinstance(obj, _ATOMS):
-        if isinstance(obj, float) and obj != obj:
+        if isinstance(obj, float) and math.isnan(obj):
             return ("nan",)
         return obj
     if isinstance(obj, _IDENTITY_TYPES):
@@ -114,6 +115,7 @@ def freeze_policy_state(s: Any, module: types.ModuleType | None) -> Any:
         globs = tuple(
             (k, _freeze(v, memo))
             for k, v in vars(module).items()
-            if not k.startswith("__") and not isinstance(v, (types.ModuleType, type, types.FunctionType))
+            if not k.startswith("__")
+            and not isinstance(v, (types.ModuleType, type, types.FunctionType))
         )
     return attrs, pools, globs

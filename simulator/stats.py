@@ -36,11 +36,12 @@ def compute_pipeline_stats(
     arrivals: int, latencies_ticks: list[int], timeouts: int, tps: float
 ) -> PipelineStats:
     """Eudoxia's per-class numbers: numpy mean and 99th percentile of latency ticks / tps."""
+    # numpy.float64 values, as Eudoxia returns them (a float subclass)
+    mean: float = float("nan")
+    p99: float = float("nan")
     if latencies_ticks:
-        mean = np.mean(latencies_ticks) / tps
-        p99 = np.percentile(latencies_ticks, 99) / tps
-    else:
-        mean = p99 = float("nan")
+        mean = np.mean(latencies_ticks) / tps  # type: ignore[assignment]
+        p99 = np.percentile(latencies_ticks, 99) / tps  # type: ignore[assignment]
     return PipelineStats(arrivals, len(latencies_ticks), timeouts, mean, p99)
 
 
@@ -99,13 +100,13 @@ class SimulatorStats(NamedTuple):
         )
         if self.pipelines_all.completion_count == 0 and unfinished_penalty_seconds is None:
             return math.inf
-        weights = DEFAULT_WEIGHTS if weights is None else weights
+        table: dict[Priority, float] = dict(DEFAULT_WEIGHTS) if weights is None else weights
         weight_sum = 0.0
         latency_sum = 0.0
         arrivals = 0
         completions = 0
         for prio, st in self.by_priority().items():
-            w = weights.get(prio, 1)
+            w = table.get(prio, 1)
             arrivals += st.arrival_count
             completions += st.completion_count
             if st.completion_count > 0:

@@ -144,7 +144,7 @@ def read_trace(source: str | Path | IO[str], *, name: str | None = None) -> list
         except OSError as exc:
             raise TraceError(f"cannot read trace: {exc.strerror or exc}", file=name) from None
         return _parse(io.StringIO(text, newline=""), name)
-    return _parse(source, name or getattr(source, "name", "<trace>"))
+    return _parse(source, name or str(getattr(source, "name", "<trace>")))
 
 
 def _parse(fh: IO[str], name: str) -> list[TracePipeline]:
@@ -273,7 +273,7 @@ def _parse_operator(
     return TraceOperator(op_id, parents, baseline, scaling, memory, storage, line)
 
 
-def _fmt(value: float | int | None) -> str:
+def _fmt(value: float | None) -> str:
     return "" if value is None else str(value)
 
 

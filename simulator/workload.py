@@ -128,7 +128,13 @@ SCALING_FUNCS: dict[str, Callable[[float, float], float]] = {
 class Segment:
     """Resource profile of an operator: CPU work, scaling, memory model, storage read."""
 
-    __slots__ = ("baseline_cpu_seconds", "memory_gb", "storage_read_gb", "scaling_func", "cpu_scaling")
+    __slots__ = (
+        "baseline_cpu_seconds",
+        "cpu_scaling",
+        "memory_gb",
+        "scaling_func",
+        "storage_read_gb",
+    )
 
     def __init__(
         self,
@@ -157,6 +163,7 @@ class Segment:
 
     def get_cpu_time(self, num_cpus: float) -> float:
         """CPU seconds with ``num_cpus`` CPUs."""
+        assert self.baseline_cpu_seconds is not None, "segment has no baseline_cpu_seconds"
         return self.scaling_func(num_cpus, self.baseline_cpu_seconds)
 
     def get_peak_memory_gb(self) -> float:

@@ -25,9 +25,9 @@ def generate_command(argv: list[str]) -> int:
         return _fail(f"output file '{output}' already exists; pass --force to overwrite it", 1)
 
     from simulator.errors import ParamsError, SimulatorError
+    from simulator.generator import generate_trace
     from simulator.params import load_params
     from simulator.trace_io import write_trace
-    from simulator.generator import generate_trace
 
     try:
         params = load_params(args.params_file)

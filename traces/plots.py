@@ -17,8 +17,13 @@ def plot_run_profile(profile: dict[str, Any], out: str | Path, title: str = "") 
     secs = util["seconds"]
     fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
     ax1.plot(secs, util["cpu_allocated"], label="CPU allocated", color="tab:blue")
-    ax1.plot(secs, util["cpu_idle_while_ready"], label="CPU idle while work was ready",
-             color="tab:red", alpha=0.7)
+    ax1.plot(
+        secs,
+        util["cpu_idle_while_ready"],
+        label="CPU idle while work was ready",
+        color="tab:red",
+        alpha=0.7,
+    )
     ax1.axhline(util["cpu_total"], color="grey", linestyle=":", label="capacity")
     ax1.set_ylabel("CPUs")
     ax1.legend(loc="upper right", fontsize=8)

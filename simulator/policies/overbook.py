@@ -41,7 +41,7 @@ def overbook_scheduler(s: Any, results: list[Any], pipelines: list[Any]) -> tupl
                 s.op_queue.append(op)
     pools = s.executor.pools
     s.avail_cpus = {pool.pool_id: pool.avail_cpu_pool for pool in pools}
-    assignments = []
+    assignments: list[Assignment] = []
     for index, op in enumerate(s.op_queue):
         p = op.pipeline
         if s.pipeline_failures[p.pipeline_id] >= MAX_FAILURES or p.runtime_status().has_timed_out():

@@ -1,4 +1,6 @@
-"""`priority`: per-priority FIFO queues, 10 % slices, OOM retry at double size, preemption (§9.2)."""
+"""`priority`: per-priority FIFO queues, 10 % slices, OOM retry at double size, preemption.
+
+Spec §9.2."""
 
 from __future__ import annotations
 
@@ -134,7 +136,7 @@ def _preempt_for_queries(s: Any) -> list[Suspend]:
     pools = s.executor.pools
     iters = [iter(pool.active_containers) for pool in pools]
     exhausted = [False] * len(pools)
-    selected = []
+    selected: list[Any] = []
     i = 0
     while len(selected) < wanted and not all(exhausted):
         c = next((c for c in iters[i] if c.priority != Priority.QUERY), None)

@@ -6,7 +6,12 @@ from typing import Any
 
 from simulator.executor import Assignment
 from simulator.policies.priority import pool_snapshot, track_suspensions
-from simulator.scheduling import RetryStats, WaitingQueueJob, register_scheduler, register_scheduler_init
+from simulator.scheduling import (
+    RetryStats,
+    WaitingQueueJob,
+    register_scheduler,
+    register_scheduler_init,
+)
 from simulator.workload import OperatorState, Priority
 
 
@@ -80,7 +85,8 @@ def priority_pool_scheduler(s: Any, results: list[Any], pipelines: list[Any]) ->
                     continue
                 if st["avail_ram"] == 0 or st["avail_cpu"] == 0:
                     assert st["avail_ram"] == 0 and st["avail_cpu"] == 0, (
-                        f"Avail RAM: {st['avail_ram']}, CPU: {st['avail_cpu']} invalid pool {pool_id}"
+                        f"Avail RAM: {st['avail_ram']}, CPU: {st['avail_cpu']} "
+                        f"invalid pool {pool_id}"
                     )
                     break
                 removed.add(id(job))
