@@ -1,0 +1,57 @@
+"""The sandbox's exception hierarchy.
+
+Every error says what to do next (start the engine, build the image, raise a limit) and carries
+the context that caused it; ``to_dict()`` gives the structured form the CLI prints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SandboxError(Exception):
+    """Base class of every error the sandbox raises on purpose."""
+
+    kind = "sandbox_error"
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = {k: v for k, v in context.items() if v is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Structured form for JSON output."""
+        return {"kind": self.kind, "message": self.message, **self.context}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class EngineUnavailable(SandboxError):
+    """No Docker engine answers, and none could be started here."""
+
+    kind = "engine_unavailable"
+
+
+class ImageError(SandboxError):
+    """Building the sandbox image failed (base bootstrap, wheel download, docker build)."""
+
+    kind = "image_error"
+
+
+class ImageMissing(SandboxError):
+    """The sandbox image is not built, or was built from other simulator code."""
+
+    kind = "image_missing"
+
+
+class SandboxRunError(SandboxError):
+    """The engine failed while running a batch (not the policy's fault)."""
+
+    kind = "sandbox_run_error"
+
+
+class ProtocolError(SandboxError):
+    """What came back from the sandbox is not a well-formed result."""
+
+    kind = "protocol_error"
