@@ -73,12 +73,23 @@ def _generate_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     """``policyforge traces COMMAND …``: dispatch to the traces subcommands."""
-    commands = {"generate": generate_command}
+    commands = {
+        "generate": ("traces.cli", "generate_command",
+                     "PARAMS.toml OUT.csv [--force] [--no-dag-shape-draw]"),
+        "suites": ("traces.suites", "suites_command", "[NAME] [--generate] [--json]"),
+        "profile": ("traces.profile", "profile_command",
+                    "TRACE.csv [--params P.toml] [--json] [--plot OUT.png]"),
+        "bounds": ("traces.bounds", "bounds_command", "TRACE.csv PARAMS.toml [--json]"),
+    }
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: policyforge traces {generate} ...", file=sys.stderr)
-        print("  generate PARAMS.toml OUT.csv [--force] [--no-dag-shape-draw]", file=sys.stderr)
+        print("usage: policyforge traces COMMAND ...", file=sys.stderr)
+        for name, (_, _, usage) in commands.items():
+            print(f"  {name} {usage}", file=sys.stderr)
         if argv and argv[0] not in ("-h", "--help"):
             print(f"error: unknown traces command {argv[0]!r}", file=sys.stderr)
             return 2
         return 0 if argv else 2
-    return commands[argv[0]](argv[1:])
+    import importlib
+
+    module, func, _ = commands[argv[0]]
+    return int(getattr(importlib.import_module(module), func)(argv[1:]))
