@@ -66,3 +66,34 @@ def test_idle_capacity_is_counted_only_while_ready_work_waits() -> None:
         assert idle == 0.0 or ready > 0
     # naive hands the whole pool to one pipeline at a time: never idle while work waits
     assert profile["idle_capacity"]["cpu_seconds_idle_while_work_ready"] == 0.0
+
+
+def test_simulate_cli_writes_profile_json_and_plot(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    case = FIXTURES / "eudoxia" / "priority_defaults_10m"
+    out_json, out_png = tmp_path / "profile.json", tmp_path / "profile.png"
+    run = subprocess.run(
+        [sys.executable, "-m", "simulator.cli", "simulate", str(case / "params.toml"),
+         "-w", str(case / "trace.csv"), "--profile", str(out_json), "--plot", str(out_png)],
+        capture_output=True, text=True, check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    profile = json.loads(out_json.read_text())
+    assert profile["oom"]["kills"] == 465
+    data = out_png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_plot_without_profile_is_a_usage_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    case = FIXTURES / "eudoxia" / "naive_defaults_10m"
+    run = subprocess.run(
+        [sys.executable, "-m", "simulator.cli", "simulate", str(case / "params.toml"),
+         "--plot", str(tmp_path / "x.png")],
+        capture_output=True, text=True, check=False,
+    )
+    assert run.returncode == 2 and "--plot needs --profile" in run.stderr
