@@ -28,6 +28,17 @@ _FAMILIES = {
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``policyforge`` console script."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # stdout closed early (e.g. `| head`): stop quietly, as Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in _FAMILIES:
         module_name, func_name = _FAMILIES[argv[0]].split(":")

@@ -396,15 +396,58 @@ def bounds_command(argv: list[str]) -> int:
         params = load_params(args.params_file)
         pipelines = read_trace(args.trace_file)
         bounds = compute_bounds(pipelines, params)
+        fractions = None
+        if args.policy:
+            from simulator.engine import run_simulation
+
+            result = run_simulation(params, pipelines, args.policy)
+            fractions = bound_fractions(result, bounds)
     except SimulatorError as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot read '{exc.filename or args.trace_file}': {exc.strerror or exc}")
     if args.json:
-        print(json.dumps(bounds.to_dict(), indent=2))
+        out = bounds.to_dict()
+        if fractions is not None:
+            out["policy"] = args.policy
+            out["fractions_of_bound"] = fractions
+        print(json.dumps(out, indent=2))
     else:
         print(format_bounds(bounds, pipelines, params["ticks_per_second"]))
+        if fractions is not None:
+            print(f"\npolicy {args.policy} as a fraction of what is possible:")
+            for key, value in fractions.items():
+                print(f"  {key:<34} {value:.3f}" if value is not None else f"  {key:<34} -")
     return 0
+
+
+def bound_fractions(result: Any, bounds: Bounds) -> dict[str, float | None]:
+    """A run's metrics as fractions of their bounds (1.0 = as good as any policy could be).
+
+    ``latency`` is the mean over completed pipelines of min latency / achieved latency.
+    """
+    stats = result.stats
+    tps = result.params["ticks_per_second"]
+    ratios = []
+    for p in result.pipelines:
+        status = p.runtime_status()
+        lower = bounds.min_latency_seconds.get(p.pipeline_id)
+        if status.finish_tick is None or lower is None:
+            continue
+        achieved = (status.finish_tick - status.arrival_tick) / tps
+        ratios.append(1.0 if achieved <= 0 else min(1.0, lower / achieved))
+
+    def frac(value: float, bound: float) -> float | None:
+        return value / bound if bound else None
+
+    return {
+        "completed_pipelines": frac(
+            stats.pipelines_all.completion_count, bounds.max_completed_pipelines
+        ),
+        "completed_containers": frac(stats.containers_completed, bounds.max_completed_operators),
+        "throughput": frac(stats.throughput, bounds.max_container_throughput),
+        "latency": sum(ratios) / len(ratios) if ratios else None,
+    }
 
 
 def format_bounds(bounds: Bounds, pipelines: list[TracePipeline], tps: float) -> str:
@@ -450,4 +493,9 @@ def _bounds_parser() -> argparse.ArgumentParser:
     parser.add_argument("trace_file", metavar="TRACE.csv", help="trace to bound")
     parser.add_argument("params_file", metavar="PARAMS.toml", help="Eudoxia params (the cluster)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--policy",
+        metavar="NAME|FILE.py",
+        help="also simulate this policy and report its metrics as fractions of the bounds",
+    )
     return parser
