@@ -260,7 +260,7 @@ def _module_exports() -> dict[str, frozenset[str]]:
     """Importable module -> the names a policy may take from it."""
     # The shim's table is the single source of the eudoxia names (spec §17 as far as we provide
     # it); modules from §17 it lacks would fail at load time, so they are rejected here too.
-    table = {name: frozenset(attrs) for name, attrs in policy_loader._names().items()}
+    table = policy_loader.compat_modules()
     for name in ALLOWED_STDLIB:
         module = importlib.import_module(name)
         exported = getattr(module, "__all__", None)

@@ -109,6 +109,11 @@ def _names() -> dict[str, dict[str, Any]]:
     }
 
 
+def compat_modules() -> dict[str, frozenset[str]]:
+    """The ``eudoxia.*`` modules a policy may import, and the names each one provides."""
+    return {name: frozenset(attrs) for name, attrs in _names().items()}
+
+
 def provided_names() -> dict[str, Any]:
     """Names a policy file may use without importing them (the paper's style)."""
     table = _names()
