@@ -24,7 +24,7 @@ def _policies(params: dict) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("suite", ["small", "mixed"])
+@pytest.mark.parametrize("suite", ["small", "mixed", "paper"])
 def test_no_builtin_policy_beats_the_bounds_on_any_case_of_the_suite(
     suite: str, tmp_path: Path
 ) -> None:
