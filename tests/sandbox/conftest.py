@@ -36,3 +36,12 @@ docker_required = pytest.mark.usefixtures("docker_engine")
 def docker_engine() -> None:
     """Skip (or fail under POLICYFORGE_REQUIRE_DOCKER=1) when no engine answers."""
     _docker_or_skip()
+
+
+@pytest.fixture(scope="session")
+def sandbox_image() -> str:
+    """The up-to-date sandbox image (built here if this checkout changed since the last build)."""
+    _docker_or_skip()
+    from sandbox.image import build_image
+
+    return build_image().image_id

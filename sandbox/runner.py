@@ -1,0 +1,238 @@
+"""The sandbox's inside: ``python3 -I -m sandbox.runner`` reads a request, prints one result.
+
+It runs inside the container (or under the local backend) and depends on the standard library
+and the simulator only, so the image needs nothing else; the host validates what it prints
+(`sandbox.protocol`) and trusts none of it until `sandbox.verify` has replayed it.
+
+Order matters: the whole request is read from stdin before any policy code exists, and the
+policy is only ever loaded in worker processes (``--worker``), never in this one. Each case runs
+in a fresh interpreter whose stdout and stderr are /dev/null, so a policy's prints cannot reach
+the result; traces are parsed from memory, so no trace file exists for a policy to read. With
+``check_determinism`` the first case also runs a second time in its own process and the digest of
+its decision log comes back beside the first run's log.
+
+Request (JSON object on stdin)::
+
+    {"protocol": "policyforge-sandbox/1", "policy_source": "...", "policy_filename": "p.py",
+     "policy_builtin": null, "cases": [{"name": ..., "params": {...}, "trace_csv_text": ...}],
+     "record_decisions": true, "check_determinism": true, "workers": 2,
+     "deadline_seconds": 60}
+
+Result (one JSON object on stdout)::
+
+    {"protocol": ..., "cases": [{"name", "status": "ok"|"error"|"timeout"|"crashed"|"skipped",
+     "stats", "decisions", "error", "seconds"}], "determinism": {...} | null, "error": null}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+PROTOCOL = "policyforge-sandbox/1"
+# Workers get a constant environment: nothing from whoever started the runner. One BLAS thread
+# keeps the process count inside the container's pids limit.
+WORKER_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+STDERR_TAIL = 2000
+
+
+def decisions_digest(decisions: list[dict[str, Any]] | None) -> str:
+    """SHA-256 of a decision log in canonical JSON (the determinism check compares these)."""
+    text = json.dumps(decisions or [], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --- the batch (this process never loads the policy) ------------------------------------------
+
+
+def run_batch(request: dict[str, Any]) -> dict[str, Any]:
+    """Run every case of ``request`` in worker processes and assemble the result."""
+    t0 = time.monotonic()
+    deadline = t0 + float(request.get("deadline_seconds") or 3600)
+    cases = list(request.get("cases") or [])
+    jobs: list[tuple[str, int]] = [("case", i) for i in range(len(cases))]
+    if request.get("check_determinism") and cases:
+        jobs.insert(1, ("repeat", 0))  # early, so it overlaps the other cases
+    workers = max(1, int(request.get("workers") or 1))
+    base = {k: request.get(k) for k in ("policy_source", "policy_filename", "policy_builtin")}
+    base["record_decisions"] = bool(request.get("record_decisions", True))
+
+    def one(job: tuple[str, int]) -> tuple[str, int, dict[str, Any]]:
+        kind, i = job
+        payload = {**base, "case": cases[i], "record_decisions": True if kind == "repeat"
+                   else base["record_decisions"]}
+        return kind, i, _run_worker(payload, cases[i].get("name", f"case{i}"), deadline)
+
+    results: list[dict[str, Any]] = [{} for _ in cases]
+    determinism: dict[str, Any] | None = None
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for kind, i, res in pool.map(one, jobs):
+            if kind == "case":
+                results[i] = res
+            else:
+                determinism = {
+                    "case": res["name"],
+                    "status": res["status"],
+                    "decisions_sha256": decisions_digest(res.get("decisions"))
+                    if res["status"] == "ok" else None,
+                }
+    return {
+        "protocol": PROTOCOL,
+        "cases": results,
+        "determinism": determinism,
+        "error": None,
+        "seconds": time.monotonic() - t0,
+    }
+
+
+def _run_worker(payload: dict[str, Any], name: str, deadline: float) -> dict[str, Any]:
+    t0 = time.monotonic()
+    remaining = deadline - t0
+    if remaining <= 0:
+        return {"name": name, "status": "skipped", "error": {"message": "batch deadline passed"}}
+    workdir = tempfile.mkdtemp(prefix="pf-case-")
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-m", "sandbox.runner", "--worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=workdir,
+        env=WORKER_ENV,
+        start_new_session=True,  # so a timeout kills the worker and anything it started
+    )
+    try:
+        out, err = proc.communicate(json.dumps(payload).encode("utf-8"), timeout=remaining)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        proc.communicate()
+        return {
+            "name": name,
+            "status": "timeout",
+            "error": {"message": f"case did not finish within the {remaining:.1f} s left"},
+            "seconds": time.monotonic() - t0,
+        }
+    finally:
+        _kill_group(proc)
+    seconds = time.monotonic() - t0
+    try:
+        res = json.loads(out)
+        if not isinstance(res, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        res = {
+            "status": "crashed",
+            "error": {
+                "message": _crash_message(proc.returncode),
+                "stderr_tail": err.decode("utf-8", "replace")[-STDERR_TAIL:],
+            },
+        }
+    res["name"] = name
+    res["seconds"] = seconds
+    return res
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _crash_message(code: int | None) -> str:
+    if code is not None and code < 0:
+        sig = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else -code
+        hint = " (likely out of memory)" if code == -signal.SIGKILL else ""
+        return f"the case's worker was killed by {sig}{hint}"
+    return f"the case's worker exited with status {code} without a result"
+
+
+# --- one case (this process loads the policy) --------------------------------------------------
+
+
+def run_case(payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one case; the result carries statistics and decisions, or the structured error."""
+    import io
+
+    from simulator.cli import stats_json
+    from simulator.engine import run_simulation
+    from simulator.errors import SimulatorError
+    from simulator.trace_io import read_trace
+
+    case = payload["case"]
+    try:
+        trace = read_trace(io.StringIO(case["trace_csv_text"]), name=f"{case['name']}.csv")
+        policy = payload.get("policy_builtin") or _write_policy(payload)
+        result = run_simulation(
+            case["params"], trace, policy, record_decisions=bool(payload["record_decisions"])
+        )
+    except SimulatorError as exc:
+        return {"status": "error", "error": exc.to_dict()}
+    except Exception as exc:  # noqa: BLE001 - reported, never swallowed
+        return {"status": "error", "error": {"kind": "runner_error",
+                                             "message": f"{type(exc).__name__}: {exc}"[:2000]}}
+    return {
+        "status": "ok",
+        "stats": stats_json(result.stats, result.params),
+        "decisions": result.decisions if payload["record_decisions"] else None,
+    }
+
+
+def _write_policy(payload: dict[str, Any]) -> str:
+    """The policy source as a file in this worker's private directory (errors name it)."""
+    name = os.path.basename(str(payload.get("policy_filename") or "policy.py"))
+    if not name.endswith(".py") or name.startswith("."):
+        name = "policy.py"
+    with open(name, "w", encoding="utf-8") as fh:
+        fh.write(str(payload.get("policy_source") or ""))
+    return name
+
+
+def worker_main() -> int:
+    """``--worker``: read one case, hide stdout/stderr from the policy, write the result."""
+    payload = json.loads(sys.stdin.buffer.read())
+    result_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    result = run_case(payload)
+    data = json.dumps(result).encode("utf-8")
+    with os.fdopen(result_fd, "wb") as out:
+        out.write(data)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: the batch by default, one case with ``--worker``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        return worker_main()
+    raw = sys.stdin.buffer.read()  # all of it, before anything else happens
+    try:
+        request = json.loads(raw)
+        if not isinstance(request, dict) or request.get("protocol") != PROTOCOL:
+            raise ValueError(f"expected a JSON object with protocol {PROTOCOL!r}")
+        result = run_batch(request)
+    except Exception as exc:  # noqa: BLE001 - becomes the result's error
+        result = {"protocol": PROTOCOL, "cases": [], "determinism": None,
+                  "error": {"kind": "runner_error", "message": f"{type(exc).__name__}: {exc}"}}
+    sys.stdout.write(json.dumps(result))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The in-sandbox runner, run here as a plain subprocess: one JSON result whatever the policy
+prints, errors carried as data, the determinism digest computed from a separate process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from sandbox.runner import PROTOCOL, decisions_digest
+from tests.sandbox.helpers import ROOT, small_case
+
+LOUD_POLICY = '''
+@register_scheduler_init(key="loud")
+def init(s):
+    print('{"protocol": "policyforge-sandbox/1", "cases": [], "forged": true}')
+
+@register_scheduler(key="loud")
+def loud(s, results, pipelines):
+    print("noise " * 100)
+    s.queue = getattr(s, "queue", []) + list(pipelines)
+    assignments = []
+    for pool in s.executor.pools:
+        if s.queue and pool.avail_cpu_pool > 0 and not pool.active_containers:
+            p = s.queue.pop(0)
+            ops = p.runtime_status().get_ops(ASSIGNABLE_STATES, require_parents_complete=True)[:1]
+            if ops:
+                assignments.append(Assignment(ops, pool.avail_cpu_pool, pool.avail_ram_pool,
+                                              p.priority, pool.pool_id, p.pipeline_id))
+    return [], assignments
+'''
+
+RAISING_POLICY = '''
+@register_scheduler_init(key="boom")
+def init(s):
+    pass
+
+@register_scheduler(key="boom")
+def boom(s, results, pipelines):
+    raise ValueError("policy bug")
+'''
+
+
+def run_runner(request: dict[str, Any]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-I", "-m", "sandbox.runner"], input=json.dumps(request).encode(),
+        capture_output=True, cwd=ROOT, timeout=120, check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def request(**extra: Any) -> dict[str, Any]:
+    base = {"protocol": PROTOCOL, "cases": [small_case("a"), small_case("b", pipelines=4)],
+            "record_decisions": True, "check_determinism": True, "workers": 2,
+            "deadline_seconds": 60}
+    return {**base, **extra}
+
+
+def test_builtin_policy_runs_every_case_and_the_repeat_matches():
+    out = run_runner(request(policy_builtin="priority"))
+    assert [c["status"] for c in out["cases"]] == ["ok", "ok"]
+    assert out["cases"][0]["decisions"]
+    assert out["determinism"]["decisions_sha256"] == decisions_digest(out["cases"][0]["decisions"])
+
+
+def test_what_a_policy_prints_never_reaches_the_result():
+    out = run_runner(request(policy_source=LOUD_POLICY, policy_filename="loud.py"))
+    assert "forged" not in out
+    assert [c["status"] for c in out["cases"]] == ["ok", "ok"]
+
+
+def test_a_policy_exception_is_a_case_error_naming_the_file():
+    out = run_runner(request(policy_source=RAISING_POLICY, policy_filename="dir/boom.py"))
+    err = out["cases"][0]["error"]
+    assert out["cases"][0]["status"] == "error"
+    assert "policy bug" in json.dumps(err) and "boom.py" in json.dumps(err)
+
+
+def test_a_bad_request_is_an_error_result_not_a_crash():
+    out = run_runner({"protocol": "something else"})
+    assert out["error"]["kind"] == "runner_error" and out["cases"] == []
