@@ -30,19 +30,9 @@ sys.path.insert(0, str(ROOT))
 from simulator.engine import run_simulation  # noqa: E402
 from simulator.generator import generate_trace  # noqa: E402
 from simulator.params import load_params  # noqa: E402
+from traces.suites import paper_params  # noqa: E402
 
-PAPER = {
-    "duration": 600,
-    "ticks_per_second": 1000,
-    "num_pools": 1,
-    "cpus_per_pool": 64,
-    "ram_gb_per_pool": 500,
-    "num_pipelines": 10,
-    "num_operators": 10,
-    "waiting_seconds_mean": 10.0,
-    "multi_operator_containers": False,
-    "random_seed": 10,
-}
+PAPER = paper_params()
 EUDOXIA_SECONDS = {"naive": (2.2, 3.4), "priority": (8.3, 14.0)}
 
 CLOCK_POLICY = textwrap.dedent(

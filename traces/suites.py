@@ -92,6 +92,16 @@ _PAPER_BASE: dict[str, Any] = {
 }
 
 
+def paper_params(scale: int = 1, seed: int = 10) -> dict[str, Any]:
+    """The paper's setting at burst scale ``scale`` (10·k pipelines every 10·k s), one seed."""
+    return {
+        **_PAPER_BASE,
+        "num_pipelines": 10 * scale,
+        "waiting_seconds_mean": 10.0 * scale,
+        "random_seed": seed,
+    }
+
+
 def _paper() -> SuiteDefinition:
     # Burst scale k: k times the pipelines per arrival, k times the gap; same mean load.
     variants = tuple(

@@ -205,9 +205,11 @@ def test_event_engine_equals_tick_stepping_for_random_policies(
     aging: int,
 ) -> None:
     path = Path(tmp_path_factory.mktemp("pol")) / "random_fit.py"
-    path.write_text(RANDOM_POLICY.format(
+    path.write_text(
+        RANDOM_POLICY.format(
             seed=seed, clock_every=clock_every, suspend_p=suspend_p, defer=defer, aging=aging
-        ))
+        )
+    )
     params = _params(data.draw, tps, allow_memory_overcommit=overcommit)
     trace = data.draw(traces(tps))
     _check_equivalent(params, trace, str(path))

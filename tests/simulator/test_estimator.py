@@ -13,10 +13,15 @@ from simulator.errors import ParamsError
 from simulator.trace_io import TraceOperator, TracePipeline
 
 TRACE = [
-    TracePipeline("p1", 0.0, "BATCH_PIPELINE", [
-        TraceOperator("op1", [], 1.0, "const", None, 55.0),
-        TraceOperator("op2", ["op1"], 1.0, "const", 12.0, 5.0),
-    ]),
+    TracePipeline(
+        "p1",
+        0.0,
+        "BATCH_PIPELINE",
+        [
+            TraceOperator("op1", [], 1.0, "const", None, 55.0),
+            TraceOperator("op2", ["op1"], 1.0, "const", 12.0, 5.0),
+        ],
+    ),
     TracePipeline("p2", 0.5, "QUERY", [TraceOperator("op1", [], 1.0, "const", None, 35.0)]),
 ]
 SPY = textwrap.dedent(
@@ -38,8 +43,13 @@ SPY = textwrap.dedent(
         return [], out
     """
 )
-PARAMS = {"duration": 10, "ticks_per_second": 10, "num_pools": 2, "cpus_per_pool": 8,
-          "ram_gb_per_pool": 128}
+PARAMS = {
+    "duration": 10,
+    "ticks_per_second": 10,
+    "num_pools": 2,
+    "cpus_per_pool": 8,
+    "ram_gb_per_pool": 128,
+}
 
 
 def _estimates(tmp_path: Path, **params: object) -> list[object]:
@@ -66,8 +76,11 @@ def test_noisy_estimator_with_zero_sigma_reports_the_true_peak(tmp_path: Path) -
 
 def test_noisy_estimator_draws_one_lognormal_per_operator_in_arrival_order(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
-    expected = [55.0 * rng.lognormal(0.0, 0.5), 12.0 * rng.lognormal(0.0, 0.5),
-                35.0 * rng.lognormal(0.0, 0.5)]
+    expected = [
+        55.0 * rng.lognormal(0.0, 0.5),
+        12.0 * rng.lognormal(0.0, 0.5),
+        35.0 * rng.lognormal(0.0, 0.5),
+    ]
     got = _estimates(tmp_path, estimator_algo="noisy", noisy_estimator_sigma=0.5, random_seed=7)
     assert got == expected
 

@@ -14,21 +14,11 @@ import pytest
 from simulator import simulate
 from simulator.engine import run_simulation
 from simulator.params import load_params
+from traces.suites import paper_params
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "eudoxia"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "expected.json").exists())
-PAPER = {
-    "duration": 600,
-    "ticks_per_second": 1000,
-    "num_pools": 1,
-    "cpus_per_pool": 64,
-    "ram_gb_per_pool": 500,
-    "num_pipelines": 10,
-    "num_operators": 10,
-    "waiting_seconds_mean": 10.0,
-    "multi_operator_containers": False,
-    "random_seed": 10,
-}
+PAPER = paper_params()
 
 
 def assert_same(expected: Any, actual: Any, path: str = "") -> None:
@@ -92,7 +82,10 @@ def test_builtins_need_no_state_comparison_to_skip_exactly(case: str) -> None:
 def test_paper_setting_naive_matches_eudoxia_figures() -> None:
     s = simulate(dict(PAPER, scheduler_algo="naive"))
     assert (s.pipelines_created, s.containers_completed, s.assignments, s.failures) == (
-        630, 148, 148, 0
+        630,
+        148,
+        148,
+        0,
     )
     assert s.pipelines_all.completion_count == 15
     assert s.pipelines_all.mean_latency_seconds == 239.98413333333332
@@ -169,8 +162,12 @@ def test_each_run_is_self_contained(tmp_path: Path) -> None:
             """
         )
     )
-    first = run_simulation(str(d / "params.toml"), str(d / "trace.csv"), str(policy), record_decisions=True)
-    second = run_simulation(str(d / "params.toml"), str(d / "trace.csv"), str(policy), record_decisions=True)
+    first = run_simulation(
+        str(d / "params.toml"), str(d / "trace.csv"), str(policy), record_decisions=True
+    )
+    second = run_simulation(
+        str(d / "params.toml"), str(d / "trace.csv"), str(policy), record_decisions=True
+    )
     assert same(first.stats, second.stats)
     assert first.decisions == second.decisions
     first_pool = first.pipelines[0].runtime_status()

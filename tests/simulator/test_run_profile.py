@@ -14,9 +14,19 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 def test_profile_of_a_tiny_run_has_exact_waits_oom_waste_and_timelines() -> None:
     # One 55 GB batch op on a 64-CPU / 256 GB pool with `priority` at 100 ticks/s:
     # 6 CPU / 25 GB OOMs after 126 ticks, 12 / 50 OOMs after 251 ticks, 24 / 100 succeeds.
-    trace = [TracePipeline("p1", 0.0, "BATCH_PIPELINE", [TraceOperator("op1", [], 1.0, "const", None, 55.0)])]
-    params = {"duration": 20, "ticks_per_second": 100, "num_pools": 1, "cpus_per_pool": 64,
-              "ram_gb_per_pool": 256, "scheduler_algo": "priority"}
+    trace = [
+        TracePipeline(
+            "p1", 0.0, "BATCH_PIPELINE", [TraceOperator("op1", [], 1.0, "const", None, 55.0)]
+        )
+    ]
+    params = {
+        "duration": 20,
+        "ticks_per_second": 100,
+        "num_pools": 1,
+        "cpus_per_pool": 64,
+        "ram_gb_per_pool": 256,
+        "scheduler_algo": "priority",
+    }
     result = run_simulation(params, trace, profile=True)
     profile = result.profile
     assert profile is not None
@@ -59,7 +69,9 @@ def test_profile_does_not_change_the_statistics() -> None:
 
 def test_idle_capacity_is_counted_only_while_ready_work_waits() -> None:
     case = FIXTURES / "eudoxia" / "naive_defaults_10m"
-    profile = run_simulation(str(case / "params.toml"), str(case / "trace.csv"), profile=True).profile
+    profile = run_simulation(
+        str(case / "params.toml"), str(case / "trace.csv"), profile=True
+    ).profile
     assert profile is not None
     util = profile["utilisation"]
     for idle, ready in zip(util["cpu_idle_while_ready"], util["pipelines_with_ready_work"]):
@@ -75,9 +87,22 @@ def test_simulate_cli_writes_profile_json_and_plot(tmp_path: Path) -> None:
     case = FIXTURES / "eudoxia" / "priority_defaults_10m"
     out_json, out_png = tmp_path / "profile.json", tmp_path / "profile.png"
     run = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", "simulate", str(case / "params.toml"),
-         "-w", str(case / "trace.csv"), "--profile", str(out_json), "--plot", str(out_png)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "simulator.cli",
+            "simulate",
+            str(case / "params.toml"),
+            "-w",
+            str(case / "trace.csv"),
+            "--profile",
+            str(out_json),
+            "--plot",
+            str(out_png),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert run.returncode == 0, run.stderr
     profile = json.loads(out_json.read_text())
@@ -92,8 +117,17 @@ def test_plot_without_profile_is_a_usage_error(tmp_path: Path) -> None:
 
     case = FIXTURES / "eudoxia" / "naive_defaults_10m"
     run = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", "simulate", str(case / "params.toml"),
-         "--plot", str(tmp_path / "x.png")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "simulator.cli",
+            "simulate",
+            str(case / "params.toml"),
+            "--plot",
+            str(tmp_path / "x.png"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert run.returncode == 2 and "--plot needs --profile" in run.stderr

@@ -29,20 +29,10 @@ from simulator.workload import OperatorState
 from tests.simulator.test_engine_properties import RANDOM_POLICY, _params
 from tests.simulator.test_engine_properties import traces as trace_strategy
 from traces.bounds import Bounds, bounds_command, compute_bounds, max_jobs_by_deadline
+from traces.suites import paper_params
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-PAPER = {
-    "duration": 600,
-    "ticks_per_second": 1000,
-    "num_pools": 1,
-    "cpus_per_pool": 64,
-    "ram_gb_per_pool": 500,
-    "num_pipelines": 10,
-    "num_operators": 10,
-    "waiting_seconds_mean": 10.0,
-    "multi_operator_containers": False,
-    "random_seed": 10,
-}
+PAPER = paper_params()
 
 # Random single-op assignments with fractional CPUs and tight RAM; for log operators it sometimes
 # picks the sliver of CPU that makes the operator take exactly one tick.
