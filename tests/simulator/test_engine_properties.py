@@ -67,7 +67,7 @@ RANDOM_POLICY = textwrap.dedent(
             ready = [
                 op
                 for p in s.queue
-                for op in p.runtime_status().get_ops(ASSIGNABLE_STATES, require_parents_complete=True)
+                for op in p.runtime_status().get_ops(ASSIGNABLE_STATES, True)
                 if not any(op in a.ops for a in assignments)
             ]
             while ready and cpu >= 1 and ram >= 1:
@@ -84,7 +84,8 @@ RANDOM_POLICY = textwrap.dedent(
                 c = s.rng.randint(1, int(cpu))
                 r = s.rng.uniform(1, ram)
                 assignments.append(
-                    Assignment(ops, c, r, op.pipeline.priority, pool.pool_id, op.pipeline.pipeline_id)
+                    Assignment(ops, c, r, op.pipeline.priority, pool.pool_id,
+                               op.pipeline.pipeline_id)
                 )
                 cpu -= c
                 ram -= r

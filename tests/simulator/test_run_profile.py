@@ -74,7 +74,9 @@ def test_idle_capacity_is_counted_only_while_ready_work_waits() -> None:
     ).profile
     assert profile is not None
     util = profile["utilisation"]
-    for idle, ready in zip(util["cpu_idle_while_ready"], util["pipelines_with_ready_work"]):
+    for idle, ready in zip(
+        util["cpu_idle_while_ready"], util["pipelines_with_ready_work"], strict=True
+    ):
         assert idle == 0.0 or ready > 0
     # naive hands the whole pool to one pipeline at a time: never idle while work waits
     assert profile["idle_capacity"]["cpu_seconds_idle_while_work_ready"] == 0.0

@@ -13,9 +13,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from simulator.errors import ParamsError
+from simulator.generator import _choose, generate_trace
 from simulator.params import default_params, load_params
 from simulator.trace_io import TraceOperator, TracePipeline, trace_to_text, write_trace
-from simulator.generator import _choose, generate_trace
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eudoxia"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "trace.csv").exists())
@@ -282,7 +282,7 @@ def test_dag_shape_probabilities_must_be_non_negative_with_positive_sum(
     weights: tuple[float, float, float], message: str
 ) -> None:
     keys = ("dag_linear_prob", "dag_branch_in_prob", "dag_branch_out_prob")
-    params = make_params(**dict(zip(keys, weights)))
+    params = make_params(**dict(zip(keys, weights, strict=True)))
     with pytest.raises(ParamsError, match=message):
         generate_trace(params)
     generate_trace(params, dag_shape_draw=False)  # the older generator never reads them
