@@ -73,8 +73,9 @@ def run_batch(request: dict[str, Any]) -> dict[str, Any]:
 
     def one(job: tuple[str, int]) -> tuple[str, int, dict[str, Any]]:
         kind, i = job
-        payload = {**base, "case": cases[i], "record_decisions": True if kind == "repeat"
-                   else base["record_decisions"]}
+        payload = {**base, "case": cases[i]}
+        if kind == "repeat":
+            payload.update(record_decisions=True, perturb_heap=True)
         return kind, i, _run_worker(payload, cases[i].get("name", f"case{i}"), deadline)
 
     results: list[dict[str, Any]] = [{} for _ in cases]
@@ -112,21 +113,21 @@ def _run_worker(payload: dict[str, Any], name: str, deadline: float) -> dict[str
         stderr=subprocess.PIPE,
         cwd=workdir,
         env=WORKER_ENV,
-        start_new_session=True,  # so a timeout kills the worker and anything it started
-    )
+    )  # same process group: whoever kills the runner's group kills every worker too
     try:
         out, err = proc.communicate(json.dumps(payload).encode("utf-8"), timeout=remaining)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        proc.communicate()
+        proc.kill()
+        try:
+            proc.communicate(timeout=1)  # a child of the policy may still hold the pipes
+        except subprocess.TimeoutExpired:
+            pass
         return {
             "name": name,
             "status": "timeout",
             "error": {"message": f"case did not finish within the {remaining:.1f} s left"},
             "seconds": time.monotonic() - t0,
         }
-    finally:
-        _kill_group(proc)
     seconds = time.monotonic() - t0
     try:
         res = json.loads(out)
@@ -143,13 +144,6 @@ def _run_worker(payload: dict[str, Any], name: str, deadline: float) -> dict[str
     res["name"] = name
     res["seconds"] = seconds
     return res
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def _crash_message(code: int | None) -> str:
@@ -201,14 +195,26 @@ def _write_policy(payload: dict[str, Any]) -> str:
     return name
 
 
+def _perturb_heap() -> list[object]:
+    """Allocate a random amount first, so object addresses (``id()``) differ from another run's.
+
+    Hash randomisation already differs between processes; this makes address-dependent
+    orderings differ too, for the determinism repeat.
+    """
+    n = int.from_bytes(os.urandom(2), "little")
+    return [bytes(1 + i % 97) for i in range(n)] + [object() for _ in range(n % 499)]
+
+
 def worker_main() -> int:
     """``--worker``: read one case, hide stdout/stderr from the policy, write the result."""
     payload = json.loads(sys.stdin.buffer.read())
+    ballast = _perturb_heap() if payload.get("perturb_heap") else []
     result_fd = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     result = run_case(payload)
+    del ballast
     data = json.dumps(result).encode("utf-8")
     with os.fdopen(result_fd, "wb") as out:
         out.write(data)

@@ -25,8 +25,8 @@ def small_case(name: str = "tiny", pipelines: int = 6, seconds: int = 20) -> dic
     rows = [TRACE_HEADER]
     prios = ("QUERY", "INTERACTIVE", "BATCH_PIPELINE")
     for i in range(pipelines):
-        rows.append(f"p{i},{i * 0.7:.1f},{prios[i % 3]},op1,,{1 + i % 3},const,{1 + i % 4},0")
-        rows.append(f"p{i},,,op2,op1,1,const,2,0")
+        rows.append(f"p{i},{i * 0.7:.1f},{prios[i % 3]},op1,,{1 + i % 3},const,,0")
+        rows.append(f"p{i},,,op2,op1,1,const,,0")
     return {"name": name, "params": params, "trace_csv_text": "\n".join(rows) + "\n"}
 
 

@@ -1,0 +1,266 @@
+"""The Docker backend: one short-lived, locked-down container per batch.
+
+The container has no network, a read-only root, a small tmpfs at /tmp, memory (swap included),
+CPU and process limits, no capabilities, no-new-privileges, the unprivileged user 65534, an init
+process, an environment with nothing from the host, and no log driver (output is read from the
+attach stream and capped, never stored by the engine). The request goes in on stdin; the host
+keeps a wall-clock deadline and removes the container in every case. Containers carry the label
+``policyforge.sandbox=1`` plus their owner's pid and deadline, so `reap_leftovers` can remove
+those a killed evaluation left behind without touching a live one.
+
+Transient engine errors (5xx, a dropped connection) on create, start and remove are retried.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import time
+from typing import Any
+
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+from sandbox.backend import Limits, OutputBuffer, RawRun
+from sandbox.engine import docker_client
+from sandbox.image import IMAGE, require_image
+
+LABEL = "policyforge.sandbox"
+OWNER_LABEL = "policyforge.owner-pid"
+DEADLINE_LABEL = "policyforge.deadline"
+REAP_GRACE_SECONDS = 60.0
+COMMAND = ["python3", "-I", "-m", "sandbox.runner"]
+
+
+def _transient(exc: BaseException) -> bool:
+    from docker.errors import APIError
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+
+    if isinstance(exc, APIError):
+        return (exc.is_server_error() and exc.status_code != 500) or _busy(exc)
+    return isinstance(exc, RequestsConnectionError)
+
+
+def _busy(exc: Any) -> bool:
+    text = str(getattr(exc, "explanation", "") or exc).lower()
+    return any(s in text for s in ("try again", "is restarting", "resource temporarily"))
+
+
+_retry = retry(
+    retry=retry_if_exception(_transient),
+    stop=stop_after_attempt(4),
+    wait=wait_exponential(multiplier=0.2, max=2.0),
+    reraise=True,
+)
+
+
+class DockerBackend:
+    """Runs batches in containers of the sandbox image (which must already be built)."""
+
+    name = "docker"
+    isolation = (
+        "container: no network, read-only root, tmpfs /tmp, memory/CPU/pids limits, no "
+        "capabilities, no-new-privileges, user 65534, scrubbed environment"
+    )
+
+    def __init__(self, client: Any | None = None) -> None:
+        self.client = client or docker_client(timeout=60)
+        self.image = IMAGE
+        self.image_id = require_image(self.client)
+        reap_leftovers(self.client)
+
+    def run(self, request: bytes, limits: Limits) -> RawRun:
+        """Run one batch in a fresh container; the container is gone when this returns."""
+        t0 = time.monotonic()
+        deadline = t0 + limits.timeout_seconds
+        timings: dict[str, float] = {}
+        container = _create(self.client, self.image_id, limits, deadline)
+        timings["create"] = time.monotonic() - t0
+        run: RawRun | None = None
+        sock = None
+        try:
+            sock = self.client.api.attach_socket(
+                container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            )
+            raw = getattr(sock, "_sock", sock)
+            t1 = time.monotonic()
+            _start(container)
+            timings["start"] = time.monotonic() - t1
+            t2 = time.monotonic()
+            buf = OutputBuffer(limits.output_bytes)
+            timed_out = _exchange(raw, request, buf, deadline)
+            timings["transfer_and_run"] = time.monotonic() - t2
+            exit_code = None
+            if not timed_out and not buf.overflow:
+                exit_code = _exit_code(container, deadline)
+                timed_out = exit_code is None
+            run = RawRun(buf.stdout, buf.stderr_tail, exit_code, timed_out, buf.overflow, timings)
+        finally:
+            t3 = time.monotonic()
+            # Close the stream first: the engine will not finish removing a container whose
+            # output it is still trying to hand to a reader that stopped reading.
+            _close(sock)
+            note = _remove(container)
+            timings["remove"] = time.monotonic() - t3
+            timings["total"] = time.monotonic() - t0
+        assert run is not None  # the try either set it or raised
+        if note:
+            run.notes.append(note)
+        return run
+
+
+def container_config(image: str, limits: Limits, deadline_epoch: float) -> dict[str, Any]:
+    """Keyword arguments for ``containers.create``: every restriction in one place."""
+    from docker.types import Ulimit
+
+    memory = f"{limits.memory_mb}m"
+    return {
+        "image": image,
+        "command": COMMAND,
+        "stdin_open": True,
+        "tty": False,
+        "network_mode": "none",
+        "network_disabled": True,
+        "read_only": True,
+        "tmpfs": {"/tmp": f"rw,noexec,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777"},
+        "mem_limit": memory,
+        "memswap_limit": memory,
+        "nano_cpus": int(limits.cpus * 1e9),
+        "pids_limit": limits.pids,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "user": "65534:65534",
+        "init": True,
+        "environment": {},
+        "working_dir": "/tmp",
+        "hostname": "sandbox",
+        "ipc_mode": "none",
+        "log_config": {"type": "none", "config": {}},
+        "ulimits": [Ulimit(name="core", soft=0, hard=0), Ulimit(name="nofile", soft=256, hard=256)],
+        "labels": {
+            LABEL: "1",
+            OWNER_LABEL: str(os.getpid()),
+            DEADLINE_LABEL: f"{deadline_epoch:.0f}",
+        },
+    }
+
+
+@_retry
+def _create(client: Any, image_id: str, limits: Limits, deadline: float) -> Any:
+    deadline_epoch = time.time() + (deadline - time.monotonic())
+    return client.containers.create(**container_config(image_id, limits, deadline_epoch))
+
+
+@_retry
+def _start(container: Any) -> None:
+    container.start()
+
+
+@_retry
+def _remove_once(container: Any) -> None:
+    from docker.errors import NotFound
+
+    try:
+        container.remove(force=True)
+    except NotFound:
+        pass
+
+
+def _remove(container: Any) -> str | None:
+    """Remove the container; a failure becomes a note (the next reap retries it)."""
+    try:
+        _remove_once(container)
+    except Exception as exc:  # noqa: BLE001 - returned as a note, reaped later
+        return (f"could not remove sandbox container {container.short_id}: {exc}; "
+                "the next evaluation reaps it")
+    return None
+
+
+def _close(sock: Any) -> None:
+    for obj in (getattr(sock, "_sock", None), sock):
+        try:
+            if obj is not None:
+                obj.close()
+        except OSError:
+            pass
+
+
+def _exchange(raw: socket.socket, request: bytes, buf: OutputBuffer, deadline: float) -> bool:
+    """Send the request, close stdin, read frames until EOF; True if the deadline passed."""
+    try:
+        raw.settimeout(max(0.1, deadline - time.monotonic()))
+        raw.sendall(request)
+        raw.shutdown(socket.SHUT_WR)
+    except TimeoutError:
+        return True
+    except OSError:
+        pass  # the runner died before reading everything; its output says why
+    pending = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return True
+        raw.settimeout(remaining)
+        try:
+            data = raw.recv(1 << 16)
+        except TimeoutError:
+            return True
+        except OSError:
+            return False
+        if not data:
+            return False
+        pending += data
+        while len(pending) >= 8:
+            stream, size = pending[0], struct.unpack(">I", pending[4:8])[0]
+            if len(pending) < 8 + size:
+                break
+            payload, pending = pending[8 : 8 + size], pending[8 + size :]
+            if stream == 1:
+                if not buf.out(payload):
+                    return False
+            else:
+                buf.errput(payload)
+
+
+def _exit_code(container: Any, deadline: float) -> int | None:
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from requests.exceptions import ReadTimeout
+
+    try:
+        status = container.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except (ReadTimeout, RequestsConnectionError):
+        return None
+    return int(status.get("StatusCode", -1))
+
+
+def reap_leftovers(client: Any | None = None) -> list[str]:
+    """Remove sandbox containers whose owner process is gone or whose deadline is long past."""
+    client = client or docker_client(timeout=30)
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
+        labels = container.labels or {}
+        if _owner_alive(labels.get(OWNER_LABEL)) and not _long_past(labels.get(DEADLINE_LABEL)):
+            continue
+        try:
+            _remove_once(container)
+        except Exception:  # noqa: BLE001 - the next reap tries again
+            continue
+        removed.append(container.short_id)
+    return removed
+
+
+def _owner_alive(pid: str | None) -> bool:
+    try:
+        os.kill(int(pid or ""), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _long_past(deadline: str | None) -> bool:
+    try:
+        return time.time() > float(deadline or "0") + REAP_GRACE_SECONDS
+    except ValueError:
+        return True

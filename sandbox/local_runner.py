@@ -1,0 +1,174 @@
+"""The local backend, for machines with no Docker engine: a plain subprocess, weaker isolation.
+
+The runner runs with this interpreter (so the same simulator and numpy as the host), with
+resource limits (CPU seconds, address space, processes, file size, open files, no core dumps),
+a host-side wall-clock kill of its whole process group, an environment with nothing from the
+host, and a private temporary directory as its working directory. Where ``unshare`` works it
+also gets its own network (none), PID, IPC and UTS namespaces, and an unprivileged user
+namespace. It still reads whatever files the invoking user can read, and the process limit does
+not bind root, so it says so every time it is used: prefer Docker.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from functools import lru_cache
+
+from sandbox.backend import Limits, OutputBuffer, RawRun
+
+WARNING = (
+    "warning: local sandbox: the policy runs as a local process with resource limits{ns}; it can "
+    "read any file this user can read and is not confined like a Docker container. Use "
+    "`policyforge sandbox up` and --sandbox docker for untrusted policies."
+)
+ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1"}
+ADDRESS_SPACE_SLACK_MB = 256  # numpy and the interpreter map more than they touch
+FILE_SIZE_BYTES = 16 * 1024 * 1024
+
+
+# Inside its own user and mount namespaces the runner gets empty tmpfs mounts over /tmp, /run
+# and /dev/shm (so no host socket such as the Docker engine's is reachable), then starts there.
+_PROLOGUE = (
+    "mount -t tmpfs -o size=64m,mode=1777 none /tmp && mount -t tmpfs -o size=1m none /run && "
+    "mount -t tmpfs -o size=1m none /dev/shm && { [ -L /var/run ] || "
+    "mount -t tmpfs -o size=1m none /var/run; } && cd /tmp && exec \"$@\""
+)
+_NAMESPACES = ("--net", "--pid", "--ipc", "--uts", "--mount", "--mount-proc", "--fork",
+               "--kill-child")
+
+
+@lru_cache(maxsize=1)
+def namespace_prefix() -> tuple[str, ...]:
+    """The strongest ``unshare`` wrapper that works here (tried once), or () when none does."""
+    if not shutil.which("unshare"):
+        return ()
+    candidates = (
+        ("unshare", "--user", "--map-root-user", *_NAMESPACES, "sh", "-c", _PROLOGUE, "sh"),
+        ("unshare", "--user", *_NAMESPACES),
+    )
+    for cmd in candidates:
+        try:
+            done = subprocess.run([*cmd, "true"], capture_output=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0:
+            return cmd
+    return ()
+
+
+class LocalBackend:
+    """Runs batches as a local subprocess of this interpreter."""
+
+    name = "local"
+    image = None
+
+    def __init__(self, warn: bool = True) -> None:
+        self.prefix = namespace_prefix()
+        ns = ""
+        if self.prefix:
+            ns = " in its own network, PID, user and mount namespaces"
+            if _PROLOGUE in self.prefix:
+                ns += " with private /tmp and /run"
+        self.isolation = WARNING.format(ns=ns)
+        if warn:
+            print(self.isolation, file=sys.stderr)
+
+    def run(self, request: bytes, limits: Limits) -> RawRun:
+        """Run one batch; the process group is killed and the temp dir removed on return."""
+        t0 = time.monotonic()
+        workdir = tempfile.mkdtemp(prefix="policyforge-local-")
+        os.chmod(workdir, 0o700)
+        cmd = [*self.prefix, sys.executable, "-I", "-m", "sandbox.runner"]
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=workdir, env={**ENV, "TMPDIR": "/tmp" if _PROLOGUE in self.prefix else workdir},
+            start_new_session=True,
+            preexec_fn=_limiter(limits),  # noqa: PLW1509 - rlimits need it; no threads run here
+        )
+        buf = OutputBuffer(limits.output_bytes)
+        try:
+            timed_out = _exchange(proc, request, buf, t0 + limits.timeout_seconds)
+        finally:
+            _kill(proc)
+            shutil.rmtree(workdir, ignore_errors=True)
+        exit_code = None if timed_out or buf.overflow else proc.returncode
+        timings = {"total": time.monotonic() - t0}
+        return RawRun(buf.stdout, buf.stderr_tail, exit_code, timed_out, buf.overflow, timings)
+
+
+def _limiter(limits: Limits):  # type: ignore[no-untyped-def]
+    cpu = int(limits.timeout_seconds * max(1.0, limits.cpus)) + 1
+    memory = (limits.memory_mb + ADDRESS_SPACE_SLACK_MB) * 1024 * 1024  # per process
+
+    def apply() -> None:
+        for name, value in (
+            (resource.RLIMIT_CPU, cpu),
+            (resource.RLIMIT_AS, memory),
+            (resource.RLIMIT_NPROC, limits.pids),
+            (resource.RLIMIT_FSIZE, FILE_SIZE_BYTES),
+            (resource.RLIMIT_NOFILE, 256),
+            (resource.RLIMIT_CORE, 0),
+        ):
+            resource.setrlimit(name, (value, value))
+
+    return apply
+
+
+def _exchange(proc: subprocess.Popen[bytes], request: bytes, buf: OutputBuffer,
+              deadline: float) -> bool:
+    """Write the request, collect output until both pipes close; True if the deadline passed."""
+    assert proc.stdin and proc.stdout and proc.stderr
+    sel = selectors.DefaultSelector()
+    os.set_blocking(proc.stdin.fileno(), False)
+    pending = memoryview(request)
+    sel.register(proc.stdin, selectors.EVENT_WRITE)
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    sel.register(proc.stderr, selectors.EVENT_READ)
+    open_pipes = 2
+    while open_pipes:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return True
+        for key, _ in sel.select(timeout=remaining):
+            if key.fileobj is proc.stdin:
+                try:
+                    pending = pending[os.write(proc.stdin.fileno(), pending[:65536]):]
+                except BrokenPipeError:
+                    pending = pending[:0]
+                if not pending:
+                    sel.unregister(proc.stdin)
+                    proc.stdin.close()
+                continue
+            data = os.read(key.fd, 65536)
+            if not data:
+                sel.unregister(key.fileobj)
+                open_pipes -= 1
+            elif key.fileobj is proc.stdout:
+                if not buf.out(data):
+                    return False
+            else:
+                buf.errput(data)
+    try:
+        proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        return True
+    return False
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe and not pipe.closed:
+            pipe.close()

@@ -1,0 +1,113 @@
+"""The Docker backend end to end, on the real engine: every restriction is on the container,
+an honest batch verifies on the host, and no container outlives its batch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import docker
+import pytest
+
+from sandbox.backend import Limits
+from sandbox.docker_runner import (
+    DEADLINE_LABEL,
+    LABEL,
+    OWNER_LABEL,
+    DockerBackend,
+    container_config,
+    reap_leftovers,
+)
+from sandbox.errors import ImageMissing
+from sandbox.evaluation import CaseInput, PolicyInput, evaluate_policy
+from tests.sandbox.helpers import small_case
+
+pytestmark = pytest.mark.usefixtures("sandbox_image")
+
+
+def sandbox_containers() -> list:
+    return docker.from_env().containers.list(all=True, filters={"label": f"{LABEL}=1"})
+
+
+def cases(n: int = 3) -> list[CaseInput]:
+    out = []
+    for i in range(n):
+        c = small_case(f"case{i}", pipelines=4 + i)
+        out.append(CaseInput(c["name"], c["params"], c["trace_csv_text"]))
+    return out
+
+
+def test_the_container_is_created_with_every_restriction(sandbox_image):
+    client = docker.from_env()
+    limits = Limits(memory_mb=300, cpus=1.5, pids=40, tmpfs_mb=8)
+    container = client.containers.create(**container_config(sandbox_image, limits, time.time()))
+    try:
+        attrs = client.api.inspect_container(container.id)
+    finally:
+        container.remove(force=True)
+    host, config = attrs["HostConfig"], attrs["Config"]
+    assert host["NetworkMode"] == "none" and config["NetworkDisabled"]
+    assert host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"]
+    assert host["SecurityOpt"] == ["no-new-privileges"] and host["Init"]
+    assert host["Memory"] == host["MemorySwap"] == 300 * 1024 * 1024
+    assert host["NanoCpus"] == 1_500_000_000 and host["PidsLimit"] == 40
+    assert "size=8m" in host["Tmpfs"]["/tmp"] and "noexec" in host["Tmpfs"]["/tmp"]
+    assert host["LogConfig"]["Type"] == "none" and host["IpcMode"] == "none"
+    assert config["User"] == "65534:65534"
+    assert not [e for e in config["Env"] or [] if not e.startswith("PATH=")]  # nothing from host
+    assert config["Labels"][LABEL] == "1" and config["Labels"][OWNER_LABEL] == str(os.getpid())
+
+
+def test_an_honest_batch_is_verified_and_leaves_no_container():
+    report = evaluate_policy(PolicyInput("priority", builtin="priority"), cases(),
+                             DockerBackend(), Limits(timeout_seconds=60))
+    assert report.status == "ok", report.reason
+    assert report.verification.verified == report.verification.compared == 3
+    assert report.verification.determinism == "same decisions"
+    assert all(t.verified and t.stats for t in report.traces)
+    assert report.aggregate["completed_pipelines"] is not None
+    assert {"create", "start", "transfer_and_run", "remove", "host_replay"} <= set(
+        report.sandbox.timings)
+    assert sandbox_containers() == []
+
+
+def test_the_host_kills_a_batch_at_its_wall_clock_limit():
+    source = ("@register_scheduler_init(key='k')\ndef init(s):\n    pass\n\n"
+              "@register_scheduler(key='k')\ndef f(s, r, p):\n    while True:\n        pass\n")
+    limits = Limits(timeout_seconds=3)
+    t0 = time.monotonic()
+    report = evaluate_policy(PolicyInput("spin.py", source, "spin.py"), cases(1), DockerBackend(),
+                             limits, static_checks=False)
+    assert report.status == "timeout"
+    assert time.monotonic() - t0 < limits.timeout_seconds + 3
+    assert sandbox_containers() == []
+
+
+def test_reap_removes_orphans_and_spares_live_batches(sandbox_image):
+    client = docker.from_env()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    future = time.time() + 600
+    orphan = client.containers.create(sandbox_image, ["true"], labels={
+        LABEL: "1", OWNER_LABEL: str(dead.pid), DEADLINE_LABEL: f"{future:.0f}"})
+    live = client.containers.create(sandbox_image, ["true"], labels={
+        LABEL: "1", OWNER_LABEL: str(os.getpid()), DEADLINE_LABEL: f"{future:.0f}"})
+    try:
+        removed = reap_leftovers(client)
+        assert orphan.short_id in removed and live.short_id not in removed
+        assert [c.id for c in sandbox_containers()] == [live.id]
+    finally:
+        for c in (orphan, live):
+            try:
+                c.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+
+
+def test_a_missing_image_fails_at_once_and_says_to_run_sandbox_up(monkeypatch):
+    import sandbox.image
+
+    monkeypatch.setattr(sandbox.image, "IMAGE", "policyforge-sandbox:never-built")
+    with pytest.raises(ImageMissing, match="policyforge sandbox up"):
+        sandbox.image.require_image(docker.from_env())

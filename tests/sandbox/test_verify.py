@@ -1,0 +1,63 @@
+"""Host-side verification: an honest result is accepted with the host's own numbers; a result
+whose statistics or decisions were tampered with is not; two runs that decided differently are
+reported as non-deterministic."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+from sandbox.protocol import CaseResult, DeterminismCheck
+from sandbox.runner import decisions_digest, run_case
+from sandbox.verify import canonical_stats, determinism_problem, verify_case
+from simulator.trace_io import read_trace
+from tests.sandbox.helpers import small_case
+
+
+def honest() -> tuple[dict, list, CaseResult]:
+    case = small_case()
+    out = run_case({"case": case, "policy_builtin": "priority", "record_decisions": True})
+    assert out["status"] == "ok"
+    trace = read_trace(io.StringIO(case["trace_csv_text"]))
+    return case["params"], trace, CaseResult(name="tiny", **out)
+
+
+def test_an_honest_result_is_verified_with_the_hosts_statistics():
+    params, trace, result = honest()
+    verdict = verify_case(params, trace, result)
+    assert verdict.verified and verdict.reason is None
+    assert canonical_stats(verdict.stats) == canonical_stats(result.stats)
+
+
+def test_inflated_statistics_are_unverifiable_and_name_the_field():
+    params, trace, result = honest()
+    result.stats = {**result.stats, "throughput": result.stats["throughput"] + 1e-12}
+    verdict = verify_case(params, trace, result)
+    assert not verdict.verified and verdict.stats is None
+    assert "throughput" in verdict.reason
+
+
+def test_a_forged_decision_log_is_unverifiable():
+    params, trace, result = honest()
+    forged = copy.deepcopy(result.decisions)
+    forged[0]["assignments"][0]["ops"] = [[999, 0]]
+    result.decisions = forged
+    verdict = verify_case(params, trace, result)
+    assert not verdict.verified and "does not replay" in verdict.reason
+
+
+def test_dropping_decisions_changes_the_replayed_statistics():
+    params, trace, result = honest()
+    result.decisions = result.decisions[:1]
+    assert not verify_case(params, trace, result).verified
+
+
+def test_determinism_compares_the_repeat_digest():
+    _, _, result = honest()
+    same = DeterminismCheck(case="tiny", status="ok",
+                            decisions_sha256=decisions_digest(result.decisions))
+    assert determinism_problem(result, same) is None
+    other = DeterminismCheck(case="tiny", status="ok", decisions_sha256="0" * 64)
+    assert "non-deterministic" in determinism_problem(result, other)
+    crashed = DeterminismCheck(case="tiny", status="crashed")
+    assert "non-deterministic" in determinism_problem(result, crashed)
