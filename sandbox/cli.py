@@ -1,0 +1,182 @@
+"""``policyforge sandbox …`` and ``policyforge evaluate …``.
+
+``sandbox up`` makes the Docker sandbox ready (engine, then image) and is idempotent; ``sandbox
+build [--force]`` (re)builds the image only; ``sandbox status`` says what is there. ``evaluate``
+never builds anything: without an up-to-date image it fails at once and says to run ``sandbox
+up``.
+
+Exit codes: 0 success (for ``evaluate``: status ``ok``); 1 the evaluation did not pass (rejected,
+failed, timeout, unverifiable) or the sandbox could not be made ready; 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def main(argv: list[str]) -> int:
+    """``policyforge sandbox {up,build,status}``."""
+    parser = argparse.ArgumentParser(prog="policyforge sandbox",
+                                     description="The Docker sandbox: engine and image.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("up", help="start the engine if needed (root: install and start dockerd), "
+                              "then build the image if it is missing or stale")
+    build = sub.add_parser("build", help="build the sandbox image if stale")
+    build.add_argument("--force", action="store_true", help="rebuild the base and the image")
+    sub.add_parser("status", help="engine and image state as JSON")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    from sandbox.errors import SandboxError
+
+    try:
+        if args.command == "status":
+            from sandbox.image import image_status
+
+            print(json.dumps(image_status().to_dict(), indent=1))
+            return EXIT_OK
+        if args.command == "up":
+            _up()
+        else:
+            _build(force=args.force)
+    except SandboxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _up() -> None:
+    from sandbox.engine import ensure_engine
+
+    status = ensure_engine()
+    if status.started:
+        print(f"started dockerd in {status.seconds:.1f} s (log: {status.log_path})")
+    else:
+        print("Docker engine answers")
+    _build(force=False)
+
+
+def _build(force: bool) -> None:
+    from sandbox.image import build_image
+
+    print("checking the sandbox image (a first build bootstraps Debian: about a minute)",
+          file=sys.stderr)
+    report = build_image(force=force)
+    what = "built" if report.built_image else "up to date"
+    base = ", base bootstrapped" if report.built_base else ""
+    print(f"{report.image} {what} ({report.content_hash[:12]}{base}) in {report.seconds:.1f} s")
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def evaluate_main(argv: list[str]) -> int:
+    """``policyforge evaluate --policy NAME|FILE.py --suite NAME [...]``."""
+    parser = argparse.ArgumentParser(
+        prog="policyforge evaluate",
+        description="Run a policy on a trace suite inside the sandbox and verify the results on "
+                    "the host.")
+    parser.add_argument("--policy", required=True, metavar="NAME|FILE.py",
+                        help="built-in policy key or policy file")
+    parser.add_argument("--suite", required=True, metavar="NAME", help="trace suite name")
+    parser.add_argument("--part", choices=("search", "held-out"), default="search",
+                        help="which part of the suite (default: search)")
+    parser.add_argument("--sandbox", choices=("auto", "docker", "local"), default="auto",
+                        help="auto: Docker when an engine answers, else the local backend")
+    parser.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                        help="wall-clock limit for the whole batch (default 120)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    if args.timeout <= 0:
+        print("error: --timeout must be positive", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    from sandbox.backend import default_limits
+    from sandbox.errors import SandboxError
+    from sandbox.evaluation import evaluate_policy, policy_input, suite_inputs
+    from sandbox.protocol import EvaluationReport
+
+    t0 = time.monotonic()
+    try:
+        policy = policy_input(args.policy)
+        cases = suite_inputs(args.suite, args.part)
+    except (SandboxError, _suite_errors()) as exc:
+        return _usage_error(exc, args.json)
+    try:
+        backend = _backend(args.sandbox)
+    except SandboxError as exc:
+        report = EvaluationReport(status="failed", reason=exc.message, policy=policy.label,
+                                  suite=args.suite, part=args.part, error=exc.to_dict())
+        _print(report, args.json)
+        return EXIT_FAILED
+    report = evaluate_policy(policy, cases, backend, default_limits(args.timeout),
+                             suite=args.suite, part=args.part)
+    if report.sandbox is not None:
+        report.sandbox.timings["evaluate_total"] = time.monotonic() - t0
+    _print(report, args.json)
+    return EXIT_OK if report.status == "ok" else EXIT_FAILED
+
+
+def _suite_errors() -> type[Exception]:
+    from traces.errors import SuiteError
+
+    return SuiteError
+
+
+def _backend(kind: str):  # type: ignore[no-untyped-def]
+    from sandbox.engine import engine_answers
+
+    if kind == "docker" or (kind == "auto" and engine_answers()):
+        from sandbox.docker_runner import DockerBackend
+
+        return DockerBackend()
+    from sandbox.local_runner import LocalBackend
+
+    return LocalBackend()
+
+
+def _usage_error(exc: Exception, as_json: bool) -> int:
+    message = getattr(exc, "message", None) or str(exc)
+    if as_json:
+        payload = exc.to_dict() if hasattr(exc, "to_dict") else {"message": message}
+        print(json.dumps({"error": payload}))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _print(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        print(report.to_json())
+        return
+    print(f"{report.policy} on {report.suite} ({report.part}): {report.status}")
+    if report.reason:
+        print(f"  reason: {report.reason}")
+    for f in report.findings:
+        print(f"  {f['severity']} line {f['line']}:{f['column']} [{f['rule']}] {f['message']}")
+    for t in report.traces:
+        figures = ""
+        if t.stats:
+            figures = (f"throughput {t.stats['throughput']:.3f}/s, adjusted latency "
+                       f"{t.stats['adjusted_latency']:.2f} s, completed "
+                       f"{t.stats['pipelines_all']['completion_count']}")
+        print(f"  {t.name:<28} {t.status:<13} {figures}")
+    if report.aggregate:
+        agg = ", ".join(f"{k} {v:.4g}" for k, v in report.aggregate.items() if v is not None)
+        print(f"  median: {agg}")
+    v = report.verification
+    print(f"  verified {v.verified} of {v.compared} on the host; determinism: {v.determinism}")
+    if report.sandbox:
+        print(f"  sandbox: {report.sandbox.backend}, "
+              f"{report.sandbox.timings.get('evaluate_total', 0):.2f} s")

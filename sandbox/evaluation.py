@@ -1,0 +1,233 @@
+"""One evaluation: static checks, a sandboxed batch, host-side verification, one report.
+
+``evaluate_policy`` is what ``policyforge evaluate`` and, later, the agents' evaluate node call.
+The order is the trust order: static checks first (findings go back to the coder), then the
+sandbox runs every case, then the host believes only the statistics it recomputed itself. The
+report's numbers are always the host's; a case the host could not reproduce has none.
+
+Statuses: ``ok`` (every case ran and was verified), ``rejected`` (static checks found errors;
+nothing ran), ``failed`` (the policy or the sandbox failed: an exception, a policy mistake, a
+crash, output over the cap, malformed output), ``timeout`` (a case or the batch ran out of
+time), ``unverifiable`` (the host's replay disagrees with what the sandbox reported, or two runs
+of the same case decided differently).
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.backend import Backend, Limits, RawRun
+from sandbox.errors import ProtocolError, SandboxError
+from sandbox.protocol import (
+    CaseResult,
+    EvaluationReport,
+    SandboxCase,
+    SandboxInfo,
+    SandboxRequest,
+    SandboxResult,
+    TraceOutcome,
+    Verification,
+    parse_result,
+)
+from sandbox.verify import determinism_problem, verify_case
+
+AGGREGATES = {
+    "throughput": lambda s: s["throughput"],
+    "adjusted_latency": lambda s: s["adjusted_latency"],
+    "completed_pipelines": lambda s: s["pipelines_all"]["completion_count"],
+}
+
+
+@dataclass(frozen=True)
+class PolicyInput:
+    """The policy to evaluate: a file's source, or a built-in key."""
+
+    label: str
+    source: str | None = None
+    filename: str = "policy.py"
+    builtin: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseInput:
+    """One (params, trace) case, with the trace as CSV text."""
+
+    name: str
+    params: dict[str, Any]
+    trace_csv_text: str
+
+
+def policy_input(policy: str) -> PolicyInput:
+    """A policy file path or a built-in key; `SandboxError` names what is wrong."""
+    from simulator.policy_loader import builtin_keys, is_policy_path
+
+    if is_policy_path(policy):
+        path = Path(policy)
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SandboxError(f"cannot read policy file {policy}: {exc}", file=policy) from None
+        return PolicyInput(policy, source=source, filename=path.name)
+    if policy not in builtin_keys():
+        raise SandboxError(
+            f"{policy!r} is neither a policy file nor a built-in policy "
+            f"(built-ins: {', '.join(builtin_keys())})"
+        )
+    return PolicyInput(policy, builtin=policy)
+
+
+def suite_inputs(suite: str, part: str) -> list[CaseInput]:
+    """The cases of a named suite's search or held-out part, traces read into memory."""
+    from traces.suites import get_suite
+
+    s = get_suite(suite)
+    cases = s.search_cases() if part == "search" else s.held_out_cases()
+    return [CaseInput(c.name, dict(c.params), Path(c.trace_path).read_text(encoding="utf-8"))
+            for c in cases]
+
+
+def evaluate_policy(
+    policy: PolicyInput,
+    cases: list[CaseInput],
+    backend: Backend,
+    limits: Limits,
+    *,
+    static_checks: bool = True,
+    suite: str | None = None,
+    part: str | None = None,
+) -> EvaluationReport:
+    """Check, run in ``backend``, verify on the host; never raises for anything the policy does."""
+    report = EvaluationReport(status="ok", policy=policy.label, suite=suite, part=part)
+    if static_checks and policy.source is not None:
+        from sandbox.static_checks import check_policy_source
+
+        checked = check_policy_source(policy.source, policy.filename)
+        report.findings = [f.to_dict() for f in checked.findings]
+        if not checked.ok:
+            first = checked.errors[0]
+            return _end(report, "rejected", f"static checks: {first.format(policy.filename)}")
+    request = SandboxRequest(
+        policy_source=policy.source,
+        policy_filename=policy.filename,
+        policy_builtin=policy.builtin,
+        cases=[SandboxCase(name=c.name, params=c.params, trace_csv_text=c.trace_csv_text)
+               for c in cases],
+        workers=limits.workers,
+        deadline_seconds=limits.runner_deadline,
+    )
+    raw = backend.run(request.to_bytes(), limits)
+    report.sandbox = SandboxInfo(backend=backend.name, isolation=backend.isolation,
+                                 image=backend.image, timings=dict(raw.timings))
+    problem = _batch_problem(raw, limits)
+    if problem:
+        return _end(report, *problem)
+    try:
+        result = parse_result(raw.stdout)
+    except ProtocolError as exc:
+        return _end(report, "failed", f"{exc.message}{_exit_note(raw)}")
+    if result.error:
+        return _end(report, "failed", f"sandbox runner: {result.error.get('message')}")
+    return _verify(report, cases, result)
+
+
+def _batch_problem(raw: RawRun, limits: Limits) -> tuple[str, str] | None:
+    if raw.timed_out:
+        return "timeout", f"the batch did not finish within {limits.timeout_seconds:g} s"
+    if raw.output_overflow:
+        return "failed", f"the sandbox printed more than {limits.output_bytes} bytes"
+    return None
+
+
+def _exit_note(raw: RawRun) -> str:
+    code = "" if raw.exit_code in (0, None) else f"; the sandbox exited with status {raw.exit_code}"
+    if raw.exit_code == 137:
+        code += " (killed: out of memory?)"
+    return code
+
+
+def _verify(report: EvaluationReport, cases: list[CaseInput],
+            result: SandboxResult) -> EvaluationReport:
+    from simulator.trace_io import read_trace
+
+    by_name = {c.name: c for c in result.cases}
+    verification = Verification()
+    status, reason = "ok", None
+    for case in cases:
+        got = by_name.get(case.name)
+        if got is None:
+            got = CaseResult(name=case.name, status="skipped",
+                             error={"message": "the sandbox returned no result for this case"})
+        outcome = TraceOutcome(name=case.name, status=got.status, error=got.error,
+                               seconds=got.seconds)
+        report.traces.append(outcome)
+        if got.status != "ok":
+            status, reason = _worse((status, reason), _case_failure(got))
+            continue
+        verification.compared += 1
+        t0 = time.monotonic()
+        trace = read_trace(io.StringIO(case.trace_csv_text), name=f"{case.name}.csv")
+        verdict = verify_case(case.params, trace, got)
+        report_timing(report, "host_replay", time.monotonic() - t0)
+        if verdict.verified:
+            verification.verified += 1
+            outcome.verified, outcome.stats = True, verdict.stats
+        else:
+            outcome.status = "unverifiable"
+            outcome.error = {"message": verdict.reason}
+            status, reason = _worse((status, reason),
+                                    ("unverifiable", f"{case.name}: {verdict.reason}"))
+    first = by_name.get(cases[0].name) if cases else None
+    nondeterministic = determinism_problem(first, result.determinism)
+    verification.determinism = "same decisions" if result.determinism and not nondeterministic \
+        else nondeterministic
+    if nondeterministic:
+        status, reason = _worse((status, reason), ("unverifiable", nondeterministic))
+    report.verification = verification
+    report.aggregate = _aggregate([t.stats for t in report.traces if t.stats])
+    return _end(report, status, reason)
+
+
+_RANK = {"ok": 0, "unverifiable": 1, "failed": 2, "timeout": 3, "rejected": 4}
+
+
+def _worse(current: tuple[str, str | None], new: tuple[str, str | None]) -> tuple[str, str | None]:
+    """Keep the first reason of the most serious status."""
+    return new if _RANK[new[0]] > _RANK[current[0]] else current
+
+
+def _case_failure(case: CaseResult) -> tuple[str, str]:
+    message = (case.error or {}).get("message") or "no result"
+    where = ""
+    err = case.error or {}
+    if err.get("file"):
+        where = f" ({err['file']}" + (f":{err['line']}" if err.get("line") else "") + ")"
+    if err.get("tick") is not None:
+        where += f" at tick {err['tick']}"
+    status = "timeout" if case.status == "timeout" else "failed"
+    return status, f"{case.name}: {message}{where}"
+
+
+def _aggregate(stats: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Medians over the verified cases of throughput, adjusted latency, completed pipelines."""
+    out: dict[str, float | None] = {}
+    for name, get in AGGREGATES.items():
+        values = [float(get(s)) for s in stats]
+        out[name] = statistics.median(values) if values else None
+    return out
+
+
+def report_timing(report: EvaluationReport, key: str, seconds: float) -> None:
+    """Add ``seconds`` to the report's timing ``key`` (host-side work such as replay)."""
+    if report.sandbox is not None:
+        report.sandbox.timings[key] = report.sandbox.timings.get(key, 0.0) + seconds
+
+
+def _end(report: EvaluationReport, status: str, reason: str | None) -> EvaluationReport:
+    report.status = status  # type: ignore[assignment]
+    report.reason = reason
+    return report

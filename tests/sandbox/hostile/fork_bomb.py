@@ -1,0 +1,28 @@
+# expect: failed timeout
+# Forks without end: the pids limit stops it and the batch still ends in time.
+
+
+@register_scheduler_init(key="fork_bomb")
+def init(s):
+    s.queue = []
+
+
+@register_scheduler(key="fork_bomb")
+def scheduler(s, results, pipelines):
+    import os
+
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass
+    s.queue.extend(pipelines)
+    assignments = []
+    for pool in s.executor.pools:
+        if s.queue and pool.avail_cpu_pool > 0 and not pool.active_containers:
+            p = s.queue.pop(0)
+            ops = p.runtime_status().get_ops(ASSIGNABLE_STATES, require_parents_complete=True)[:1]
+            if ops:
+                assignments.append(Assignment(ops, pool.avail_cpu_pool, pool.avail_ram_pool,
+                                              p.priority, pool.pool_id, p.pipeline_id))
+    return [], assignments

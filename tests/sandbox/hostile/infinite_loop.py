@@ -1,0 +1,23 @@
+# expect: timeout
+# Spins forever on the first call: the batch must end at its wall-clock limit.
+
+
+@register_scheduler_init(key="infinite_loop")
+def init(s):
+    s.queue = []
+
+
+@register_scheduler(key="infinite_loop")
+def scheduler(s, results, pipelines):
+    while True:
+        pass
+    s.queue.extend(pipelines)
+    assignments = []
+    for pool in s.executor.pools:
+        if s.queue and pool.avail_cpu_pool > 0 and not pool.active_containers:
+            p = s.queue.pop(0)
+            ops = p.runtime_status().get_ops(ASSIGNABLE_STATES, require_parents_complete=True)[:1]
+            if ops:
+                assignments.append(Assignment(ops, pool.avail_cpu_pool, pool.avail_ram_pool,
+                                              p.priority, pool.pool_id, p.pipeline_id))
+    return [], assignments

@@ -1,0 +1,85 @@
+"""``policyforge sandbox`` and ``policyforge evaluate`` through the real CLI, in a child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.sandbox.helpers import ROOT
+
+BAD_POLICY = "import os\n\n@register_scheduler_init(key='k')\ndef init(s):\n    os.system('id')\n"
+
+
+def policyforge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "simulator.cli", *args], cwd=ROOT, capture_output=True, text=True,
+        timeout=300, check=False, env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.usefixtures("sandbox_image")
+def test_evaluate_a_builtin_in_docker_prints_verified_json():
+    proc = policyforge("evaluate", "--policy", "priority", "--suite", "small", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["status"] == "ok" and report["reason"] is None
+    assert report["sandbox"]["backend"] == "docker"
+    assert report["verification"]["verified"] == report["verification"]["compared"] == 3
+    assert [t["verified"] for t in report["traces"]] == [True, True, True]
+    assert set(report["aggregate"]) == {"throughput", "adjusted_latency", "completed_pipelines"}
+
+
+def test_evaluate_locally_warns_that_isolation_is_weaker():
+    proc = policyforge("evaluate", "--policy", "naive", "--suite", "small", "--sandbox", "local")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "weaker" in proc.stderr or "not confined" in proc.stderr
+    assert "naive on small (search): ok" in proc.stdout
+    assert "verified 3 of 3" in proc.stdout
+
+
+def test_a_policy_that_fails_static_checks_is_rejected_without_running(tmp_path):
+    policy = tmp_path / "bad.py"
+    policy.write_text(BAD_POLICY)
+    proc = policyforge("evaluate", "--policy", str(policy), "--suite", "small", "--sandbox",
+                       "local", "--json")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and report["status"] == "rejected"
+    assert report["findings"] and report["sandbox"] is None
+    assert "bad.py" in report["reason"]
+
+
+def test_docker_without_an_engine_fails_at_once_saying_what_to_run():
+    proc = policyforge("evaluate", "--policy", "naive", "--suite", "small", "--sandbox", "docker",
+                       "--json", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and report["status"] == "failed"
+    assert "policyforge sandbox up" in report["reason"]
+
+
+@pytest.mark.parametrize("args", [
+    ("--policy", "no-such-policy", "--suite", "small"),
+    ("--policy", "naive", "--suite", "no-such-suite"),
+    ("--policy", "naive"),
+    ("--policy", "naive", "--suite", "small", "--timeout", "0"),
+])
+def test_bad_evaluate_input_exits_2(args):
+    proc = policyforge("evaluate", *args)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.usefixtures("sandbox_image")
+def test_sandbox_up_is_idempotent_and_status_reports_an_up_to_date_image():
+    proc = policyforge("sandbox", "up")
+    assert proc.returncode == 0, proc.stderr
+    assert "up to date" in proc.stdout
+    status = json.loads(policyforge("sandbox", "status").stdout)
+    assert status["engine"] and status["up_to_date"]
+
+
+def test_sandbox_without_a_command_is_usage_error():
+    assert policyforge("sandbox").returncode == 2
