@@ -122,7 +122,8 @@ def evaluate_policy(
     )
     raw = backend.run(request.to_bytes(), limits)
     report.sandbox = SandboxInfo(backend=backend.name, isolation=backend.isolation,
-                                 image=backend.image, timings=dict(raw.timings))
+                                 image=backend.image, timings=dict(raw.timings),
+                                 output_bytes=len(raw.stdout), notes=list(raw.notes))
     problem = _batch_problem(raw, limits)
     if problem:
         return _end(report, *problem)

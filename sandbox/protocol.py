@@ -179,6 +179,8 @@ class SandboxInfo(BaseModel):
     isolation: str
     image: str | None = None
     timings: dict[str, float] = Field(default_factory=dict)
+    output_bytes: int = 0
+    notes: list[str] = Field(default_factory=list)
 
 
 class EvaluationReport(BaseModel):
