@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from functools import lru_cache
+from pathlib import Path
 
 from sandbox.backend import Limits, OutputBuffer, RawRun
 
@@ -34,15 +35,34 @@ ADDRESS_SPACE_SLACK_MB = 256  # numpy and the interpreter map more than they tou
 FILE_SIZE_BYTES = 16 * 1024 * 1024
 
 
-# Inside its own user and mount namespaces the runner gets empty tmpfs mounts over /tmp, /run
-# and /dev/shm (so no host socket such as the Docker engine's is reachable), then starts there.
-_PROLOGUE = (
-    "mount -t tmpfs -o size=64m,mode=1777 none /tmp && mount -t tmpfs -o size=1m none /run && "
-    "mount -t tmpfs -o size=1m none /dev/shm && { [ -L /var/run ] || "
-    "mount -t tmpfs -o size=1m none /var/run; } && cd /tmp && exec \"$@\""
-)
+# Inside its own user and mount namespaces the runner gets empty tmpfs mounts over these (so no
+# host temp file or socket, such as the Docker engine's, is reachable), except over a directory
+# that holds the interpreter or this checkout (a clone under /tmp must still run).
+_MASKS = {"/tmp": "size=64m,mode=1777", "/run": "size=1m", "/dev/shm": "size=1m",
+          "/var/run": "size=1m"}
 _NAMESPACES = ("--net", "--pid", "--ipc", "--uts", "--mount", "--mount-proc", "--fork",
                "--kill-child")
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def masked_dirs() -> tuple[str, ...]:
+    """The directories the local runner hides behind empty tmpfs mounts."""
+    needed = [Path(p).resolve() for p in (sys.executable, sys.prefix, sys.base_prefix, _ROOT)]
+    out = []
+    for name in _MASKS:
+        path = Path(name)
+        if path.is_symlink() or not path.is_dir():
+            continue
+        if not any(n == path.resolve() or path.resolve() in n.parents for n in needed):
+            out.append(name)
+    return tuple(out)
+
+
+def _prologue(masks: tuple[str, ...]) -> str:
+    steps = [f"mount -t tmpfs -o {_MASKS[d]} none {d}" for d in masks]
+    if "/tmp" in masks:
+        steps.append("cd /tmp")
+    return " && ".join([*steps, 'exec "$@"'])
 
 
 @lru_cache(maxsize=1)
@@ -51,7 +71,8 @@ def namespace_prefix() -> tuple[str, ...]:
     if not shutil.which("unshare"):
         return ()
     candidates = (
-        ("unshare", "--user", "--map-root-user", *_NAMESPACES, "sh", "-c", _PROLOGUE, "sh"),
+        ("unshare", "--user", "--map-root-user", *_NAMESPACES,
+         "sh", "-c", _prologue(masked_dirs()), "sh"),
         ("unshare", "--user", *_NAMESPACES),
     )
     for cmd in candidates:
@@ -72,11 +93,12 @@ class LocalBackend:
 
     def __init__(self, warn: bool = True) -> None:
         self.prefix = namespace_prefix()
+        self.masks = masked_dirs() if "sh" in self.prefix else ()
         ns = ""
         if self.prefix:
             ns = " in its own network, PID, user and mount namespaces"
-            if _PROLOGUE in self.prefix:
-                ns += " with private /tmp and /run"
+            if self.masks:
+                ns += f" with empty {', '.join(self.masks)}"
         self.isolation = WARNING.format(ns=ns)
         if warn:
             print(self.isolation, file=sys.stderr)
@@ -89,7 +111,7 @@ class LocalBackend:
         cmd = [*self.prefix, sys.executable, "-I", "-m", "sandbox.runner"]
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=workdir, env={**ENV, "TMPDIR": "/tmp" if _PROLOGUE in self.prefix else workdir},
+            cwd=workdir, env={**ENV, "TMPDIR": "/tmp" if "/tmp" in self.masks else workdir},
             start_new_session=True,
             preexec_fn=_limiter(limits),  # noqa: PLW1509 - rlimits need it; no threads run here
         )
