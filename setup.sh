@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Set up policyforge on a fresh machine: a .venv at the repo root with the project installed
-# (editable) and its test tools. Idempotent; safe to run again.
+# (editable) and its test tools, then the sandbox (`policyforge sandbox up`: as root it installs
+# and starts a Docker engine if none answers, and builds the sandbox image offline).
+# Idempotent; safe to run again.
+#
+# Without a usable Docker engine the local sandbox backend still works (weaker isolation), so a
+# failed `sandbox up` is only a warning -- unless POLICYFORGE_REQUIRE_DOCKER=1 (as in CI), where
+# it is an error.
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python3}"
@@ -9,4 +15,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'
-echo "policyforge is set up: $(.venv/bin/policyforge --help >/dev/null && echo .venv/bin/policyforge)"
+if ! .venv/bin/policyforge sandbox up; then
+  if [ "${POLICYFORGE_REQUIRE_DOCKER:-0}" = "1" ]; then
+    echo "setup: the Docker sandbox is required (POLICYFORGE_REQUIRE_DOCKER=1) but could not be set up" >&2
+    exit 1
+  fi
+  echo "setup: WARNING: no Docker sandbox; evaluations fall back to the weaker local backend" >&2
+fi
+echo "policyforge is set up: .venv/bin/policyforge"
