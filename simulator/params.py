@@ -182,8 +182,11 @@ def validate_params(params: dict[str, Any], name: str = "<params>") -> None:
     if params["num_pools"] < 1:
         raise ParamsError("num_pools must be at least 1", file=name, field="num_pools")
     for key in ("cpus_per_pool", "ram_gb_per_pool"):
-        if params[key] < 0:
-            raise ParamsError(f"{key} must not be negative", file=name, field=key)
+        if params[key] <= 0:
+            # Eudoxia would divide by zero in its memory statistics (or never run anything)
+            raise ParamsError(
+                f"{key} must be positive, got {params[key]!r}", file=name, field=key
+            )
     if params["noisy_estimator_sigma"] < 0:
         raise ParamsError(
             f"sigma must be >= 0, got {params['noisy_estimator_sigma']}",

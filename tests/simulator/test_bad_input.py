@@ -357,3 +357,10 @@ def test_policy_exception_in_text_mode_shows_file_line_and_policy_frames_only(
     assert f"file={policy}" in first and f"line={line}" in first
     assert f'File "{policy}", line {line}, in sched' in run.stderr
     assert "simulator/" not in "\n".join(rest)
+
+
+@pytest.mark.parametrize("key", ["ram_gb_per_pool", "cpus_per_pool"])
+def test_empty_pools_are_a_params_error_not_a_crash(tmp_path: Path, key: str) -> None:
+    params, trace = small_inputs(tmp_path, params=f"{key} = 0\n")
+    run = run_cli("simulate", params, "-w", trace)
+    assert_input_error(run, params, 1, None, f"{key} must be positive")
