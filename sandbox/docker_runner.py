@@ -1,10 +1,14 @@
 """The Docker backend: one short-lived, locked-down container per batch.
 
 The container has no network, a read-only root, a small tmpfs at /tmp, memory (swap included),
-CPU and process limits, no capabilities, no-new-privileges, the unprivileged user 65534, an init
-process, an environment with nothing from the host, and no log driver (output is read from the
-attach stream and capped, never stored by the engine). The request goes in on stdin; the host
-keeps a wall-clock deadline and removes the container in every case. Containers carry the label
+CPU and process limits, no capabilities, no-new-privileges, the unprivileged user 65534, an
+environment with nothing from the host, and no log driver (output is read from the attach stream
+and capped, never stored by the engine). The runner is the container's pid 1, with no init in
+front of it: a policy's process (same user) cannot kill it (the kernel ignores signals to a
+namespace's init from inside), and, as the runner makes itself non-dumpable, cannot reach its
+memory or the container's stdout through /proc. An init such as Docker's would be reachable, and
+so would the stdout it shares with the runner. The request goes in on stdin; the host keeps a
+wall-clock deadline and removes the container in every case. Containers carry the label
 ``policyforge.sandbox=1`` plus their owner's pid and deadline, so `reap_leftovers` can remove
 those a killed evaluation left behind without touching a live one.
 
@@ -65,7 +69,7 @@ class DockerBackend:
 
     def __init__(self, client: Any | None = None) -> None:
         self.client = client or docker_client(timeout=60)
-        self.image = IMAGE
+        self.image: str | None = IMAGE
         self.image_id = require_image(self.client)
         reap_leftovers(self.client)
 
@@ -130,7 +134,7 @@ def container_config(image: str, limits: Limits, deadline_epoch: float) -> dict[
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "user": "65534:65534",
-        "init": True,
+        "init": False,  # the runner is pid 1 (see the module docstring)
         "environment": {},
         "working_dir": "/tmp",
         "hostname": "sandbox",

@@ -15,6 +15,7 @@ of the same case decided differently).
 from __future__ import annotations
 
 import io
+import signal
 import statistics
 import time
 from dataclasses import dataclass
@@ -130,9 +131,11 @@ def evaluate_policy(
     try:
         result = parse_result(raw.stdout)
     except ProtocolError as exc:
-        return _end(report, "failed", f"{exc.message}{_exit_note(raw)}")
+        return _end(report, "failed", exc.message)
     if result.error:
         return _end(report, "failed", f"sandbox runner: {result.error.get('message')}")
+    if result.seconds is not None:  # the runner's own figure: a timing to show, nothing more
+        report_timing(report, "run_inside", result.seconds)
     return _verify(report, cases, result)
 
 
@@ -141,14 +144,24 @@ def _batch_problem(raw: RawRun, limits: Limits) -> tuple[str, str] | None:
         return "timeout", f"the batch did not finish within {limits.timeout_seconds:g} s"
     if raw.output_overflow:
         return "failed", f"the sandbox printed more than {limits.output_bytes} bytes"
+    if raw.exit_code is not None and raw.exit_code != 0:
+        # The runner always exits 0 once it has printed its result; anything else means it was
+        # killed (out of memory, or by the policy, which may have written to its stdout first),
+        # so nothing it printed is believed.
+        return "failed", f"the sandbox runner did not exit cleanly ({_exit_status(raw.exit_code)})"
     return None
 
 
-def _exit_note(raw: RawRun) -> str:
-    code = "" if raw.exit_code in (0, None) else f"; the sandbox exited with status {raw.exit_code}"
-    if raw.exit_code == 137:
-        code += " (killed: out of memory?)"
-    return code
+def _exit_status(code: int) -> str:
+    signal_number = -code if code < 0 else code - 128 if code > 128 else None
+    if signal_number is None:
+        return f"status {code}"
+    try:
+        name = signal.Signals(signal_number).name
+    except ValueError:
+        name = f"signal {signal_number}"
+    hint = ": out of memory, or a policy killed it" if name == "SIGKILL" else ""
+    return f"status {code}, killed by {name}{hint}"
 
 
 def _verify(report: EvaluationReport, cases: list[CaseInput],

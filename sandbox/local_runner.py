@@ -4,9 +4,12 @@ The runner runs with this interpreter (so the same simulator and numpy as the ho
 resource limits (CPU seconds, address space, processes, file size, open files, no core dumps),
 a host-side wall-clock kill of its whole process group, an environment with nothing from the
 host, and a private temporary directory as its working directory. Where ``unshare`` works it
-also gets its own network (none), PID, IPC and UTS namespaces, and an unprivileged user
-namespace. It still reads whatever files the invoking user can read, and the process limit does
-not bind root, so it says so every time it is used: prefer Docker.
+also gets its own network (none), PID, IPC and UTS namespaces, an unprivileged user namespace,
+and a mount namespace in which every file system is read-only (so a policy cannot write into the
+checkout whose simulator replays its decisions, nor anywhere else on the host) except empty
+private ``/tmp``, ``/run`` and ``/dev/shm``. It still reads whatever files the invoking user can
+read, the process limit does not bind root, and a policy is root in that user namespace (it can
+reach the runner's memory): it says so every time it is used. Prefer Docker.
 """
 
 from __future__ import annotations
@@ -42,6 +45,15 @@ _MASKS = {"/tmp": "size=64m,mode=1777", "/run": "size=1m", "/dev/shm": "size=1m"
           "/var/run": "size=1m"}
 _NAMESPACES = ("--net", "--pid", "--ipc", "--uts", "--mount", "--mount-proc", "--fork",
                "--kill-child")
+# Before the masks go on, every inherited mount becomes read-only (mountinfo's fifth field is the
+# mount point, octal-escaped), except the batch's own working directory, bound onto itself first:
+# it is the writable temp dir when /tmp cannot be masked.
+_READ_ONLY = (
+    'work=$(pwd -P) && mount --bind "$work" "$work" && '
+    'while read -r _ _ _ _ point _; do point=$(printf %b "$point"); '
+    '[ "$point" = "$work" ] || mount -o remount,bind,ro "$point" || exit 1; '
+    "done < /proc/self/mountinfo"
+)
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -58,8 +70,9 @@ def masked_dirs() -> tuple[str, ...]:
     return tuple(out)
 
 
-def _prologue(masks: tuple[str, ...]) -> str:
-    steps = [f"mount -t tmpfs -o {_MASKS[d]} none {d}" for d in masks]
+def _prologue(masks: tuple[str, ...], read_only: bool) -> str:
+    steps = [_READ_ONLY] if read_only else []
+    steps += [f"mount -t tmpfs -o {_MASKS[d]} none {d}" for d in masks]
     if "/tmp" in masks:
         steps.append("cd /tmp")
     return " && ".join([*steps, 'exec "$@"'])
@@ -70,9 +83,10 @@ def namespace_prefix() -> tuple[str, ...]:
     """The strongest ``unshare`` wrapper that works here (tried once), or () when none does."""
     if not shutil.which("unshare"):
         return ()
+    mapped = ("unshare", "--user", "--map-root-user", *_NAMESPACES, "sh", "-c")
     candidates = (
-        ("unshare", "--user", "--map-root-user", *_NAMESPACES,
-         "sh", "-c", _prologue(masked_dirs()), "sh"),
+        (*mapped, _prologue(masked_dirs(), read_only=True), "sh"),
+        (*mapped, _prologue(masked_dirs(), read_only=False), "sh"),
         ("unshare", "--user", *_NAMESPACES),
     )
     for cmd in candidates:
@@ -97,8 +111,10 @@ class LocalBackend:
         ns = ""
         if self.prefix:
             ns = " in its own network, PID, user and mount namespaces"
+            if any(_READ_ONLY in part for part in self.prefix):
+                ns += ", every file system read-only"
             if self.masks:
-                ns += f" with empty {', '.join(self.masks)}"
+                ns += f" but empty {', '.join(self.masks)}"
         self.isolation = WARNING.format(ns=ns)
         if warn:
             print(self.isolation, file=sys.stderr)

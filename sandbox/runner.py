@@ -5,11 +5,13 @@ and the simulator only, so the image needs nothing else; the host validates what
 (`sandbox.protocol`) and trusts none of it until `sandbox.verify` has replayed it.
 
 Order matters: the whole request is read from stdin before any policy code exists, and the
-policy is only ever loaded in worker processes (``--worker``), never in this one. Each case runs
-in a fresh interpreter whose stdout and stderr are /dev/null, so a policy's prints cannot reach
-the result; traces are parsed from memory, so no trace file exists for a policy to read. With
-``check_determinism`` the first case also runs a second time in its own process and the digest of
-its decision log comes back beside the first run's log.
+policy is only ever loaded in worker processes (``--worker``), never in this one. This process
+makes itself non-dumpable first: its workers run as the same user, and would otherwise be able
+to open its stdout and its memory through /proc (or ptrace it) and print a result it never
+assembled. Each case runs in a fresh interpreter whose stdout and stderr are /dev/null, so a
+policy's prints cannot reach the result; traces are parsed from memory, so no trace file exists
+for a policy to read. With ``check_determinism`` the first case also runs a second time in its
+own process and the digest of its decision log comes back beside the first run's log.
 
 Request (JSON object on stdin)::
 
@@ -48,6 +50,7 @@ WORKER_ENV = {
     "MKL_NUM_THREADS": "1",
 }
 STDERR_TAIL = 2000
+PR_SET_DUMPABLE = 4
 
 
 def decisions_digest(decisions: list[dict[str, Any]] | None) -> str:
@@ -221,6 +224,20 @@ def worker_main() -> int:
     return 0
 
 
+def protect_from_workers() -> None:
+    """Make this process non-dumpable (Linux), so processes of its own user cannot ptrace it or
+    open its /proc entries; its children become dumpable again when they exec. Raises OSError
+    if the kernel refuses."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"prctl(PR_SET_DUMPABLE, 0) failed: {os.strerror(errno)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: the batch by default, one case with ``--worker``."""
     argv = sys.argv[1:] if argv is None else argv
@@ -228,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main()
     raw = sys.stdin.buffer.read()  # all of it, before anything else happens
     try:
+        protect_from_workers()
         request = json.loads(raw)
         if not isinstance(request, dict) or request.get("protocol") != PROTOCOL:
             raise ValueError(f"expected a JSON object with protocol {PROTOCOL!r}")

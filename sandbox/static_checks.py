@@ -119,6 +119,14 @@ ALLOWED_DUNDER_METHODS = frozenset({
 
 _TYPING_EVALUATORS = frozenset({"get_type_hints", "ForwardRef"})
 _SIMULATOR_STATE = frozenset({"executor", "clock", "params"})
+# The executor's resource accounting (ResourcePool): a write to one of these is tampering
+# whatever name the pool is reached through (`for pool in s.executor.pools:`), except directly on
+# `s`, where it is the policy's own state.
+_ACCOUNTING_ATTRIBUTES = frozenset({
+    "avail_cpu_pool", "avail_ram_pool", "max_cpu_pool", "max_ram_pool", "consumed_ram_gb",
+    "num_completed", "container_tick_times", "active_containers", "suspending_containers",
+    "suspended_containers",
+})
 _MUTATORS = frozenset({
     "append", "extend", "insert", "remove", "pop", "popitem", "clear", "update", "add",
     "discard", "setdefault", "sort", "reverse",
@@ -847,6 +855,12 @@ class _PolicyChecker(ast.NodeVisitor):
             self.report(target, "tamper", f"{what} writes into the simulator's state; "
                         f"`s.{first}` is read-only for a policy: return Assignments and "
                         "Suspends instead, and keep your own state in new attributes of `s`")
+        elif (isinstance(target, ast.Attribute) and target.attr in _ACCOUNTING_ATTRIBUTES
+              and not (root in self.state_params and isinstance(target.value, ast.Name))):
+            self.report(target, "tamper", f"{what} writes into the executor's resource "
+                        f"accounting; `.{target.attr}` is read-only for a policy: keep what you "
+                        "plan to use in a local variable (e.g. `free_cpu = pool.avail_cpu_pool`, "
+                        "then `free_cpu -= cpu`)")
 
     # -- smaller rules --------------------------------------------------------------------------
 

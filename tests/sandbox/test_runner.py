@@ -8,6 +8,8 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from sandbox.runner import PROTOCOL, decisions_digest
 from tests.sandbox.helpers import ROOT, small_case
 
@@ -80,3 +82,17 @@ def test_a_policy_exception_is_a_case_error_naming_the_file():
 def test_a_bad_request_is_an_error_result_not_a_crash():
     out = run_runner({"protocol": "something else"})
     assert out["error"]["kind"] == "runner_error" and out["cases"] == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_the_runner_makes_itself_non_dumpable_and_its_workers_are_not():
+    probe = ("import ctypes, subprocess, sys\n"
+             "from sandbox.runner import protect_from_workers\n"
+             "protect_from_workers()\n"
+             "libc = ctypes.CDLL(None)\n"
+             "child = subprocess.run([sys.executable, '-c', 'import ctypes; "
+             "print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))'], capture_output=True, text=True)\n"
+             "print(libc.prctl(3, 0, 0, 0, 0), child.stdout.strip())\n")  # 3: PR_GET_DUMPABLE
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
+                          timeout=60, check=True)
+    assert proc.stdout.split() == ["0", "1"]

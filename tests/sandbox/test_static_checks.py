@@ -428,8 +428,20 @@ def test_writes_into_shared_or_simulator_objects_are_errors(snippet: str) -> Non
     assert ("tamper", line) in errors(check(snippet))
 
 
+@pytest.mark.parametrize("snippet", [
+    "for pool in s.executor.pools:\n    pool.avail_cpu_pool = 1e9",
+    "pool = s.executor.pools[0]\npool.num_completed += 50",
+    "for p in s.executor.pools:\n    p.container_tick_times.extend([1] * 50)",
+    "def f(pool):\n    del pool.active_containers",
+])
+def test_writes_into_resource_accounting_through_any_name_are_errors(snippet: str) -> None:
+    line = snippet.count("\n") + 1
+    assert ("tamper", line) in errors(check(snippet))
+
+
 def test_policy_state_on_s_is_not_tampering() -> None:
-    snippet = "s.queue = []\ns.queue.append(1)\ns.seen = {}\ns.seen['a'] = 1\nx = s.clock.now"
+    snippet = ("s.queue = []\ns.queue.append(1)\ns.seen = {}\ns.seen['a'] = 1\nx = s.clock.now\n"
+               "s.avail_cpu_pool = 4\ns.num_completed = 0")
     assert check(snippet).findings == []
 
 
