@@ -1,5 +1,6 @@
 # expect: failed
-# Floods the runner's own stdout (found through /proc) past the output cap.
+# Floods the runner's own stdout (found through /proc) past the output cap; where that is closed
+# to it, sends a 40 MB result through its own result pipe for the runner to pass on.
 
 
 @register_scheduler_init(key="huge_output")
@@ -12,9 +13,19 @@ def scheduler(s, results, pipelines):
     import os
 
     chunk = b"x" * (1 << 20)
-    with open(f"/proc/{os.getppid()}/fd/1", "wb", buffering=0) as out:
-        for _ in range(200):
-            out.write(chunk)
+    try:
+        with open(f"/proc/{os.getppid()}/fd/1", "wb", buffering=0) as out:
+            for _ in range(200):
+                out.write(chunk)
+    except OSError:
+        pass
+    flood = b'{"status": "error", "error": {"message": "' + b"y" * (40 << 20) + b'"}}'
+    for fd in range(3, 16):
+        try:
+            os.write(fd, flood)
+        except OSError:
+            pass
+    os._exit(0)
     s.queue.extend(pipelines)
     assignments = []
     for pool in s.executor.pools:
