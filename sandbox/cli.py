@@ -171,10 +171,16 @@ def _print(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
             figures = (f"throughput {t.stats['throughput']:.3f}/s, adjusted latency "
                        f"{t.stats['adjusted_latency']:.2f} s, completed "
                        f"{t.stats['pipelines_all']['completion_count']}")
+            if t.bounds:
+                figures += f" of at most {t.bounds['max_completed_pipelines']}"
         print(f"  {t.name:<28} {t.status:<13} {figures}")
     if report.aggregate:
         agg = ", ".join(f"{k} {v:.4g}" for k, v in report.aggregate.items() if v is not None)
         print(f"  median: {agg}")
+    if report.bound_fractions:
+        frac = ", ".join(f"{k} {v:.3f}" for k, v in report.bound_fractions.items()
+                         if v is not None)
+        print(f"  median fraction of the bound (1 = no policy can do better): {frac}")
     v = report.verification
     print(f"  verified {v.verified} of {v.compared} on the host; determinism: {v.determinism}")
     if report.sandbox:

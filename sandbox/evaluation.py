@@ -190,6 +190,7 @@ def _verify(report: EvaluationReport, cases: list[CaseInput],
         if verdict.verified:
             verification.verified += 1
             outcome.verified, outcome.stats = True, verdict.stats
+            outcome.bounds, outcome.bound_fractions = _bounds_of(case, trace, verdict.replay)
         else:
             outcome.status = "unverifiable"
             outcome.error = {"message": verdict.reason}
@@ -203,6 +204,8 @@ def _verify(report: EvaluationReport, cases: list[CaseInput],
         status, reason = _worse((status, reason), ("unverifiable", nondeterministic))
     report.verification = verification
     report.aggregate = _aggregate([t.stats for t in report.traces if t.stats])
+    report.bound_fractions = _median_fractions(
+        [t.bound_fractions for t in report.traces if t.bound_fractions])
     return _end(report, status, reason)
 
 
@@ -232,6 +235,33 @@ def _aggregate(stats: list[dict[str, Any]]) -> dict[str, float | None]:
     for name, get in AGGREGATES.items():
         values = [float(get(s)) for s in stats]
         out[name] = statistics.median(values) if values else None
+    return out
+
+
+def _bounds_of(case: CaseInput, trace: Any,
+               replay: Any) -> tuple[dict[str, Any] | None, dict[str, float | None] | None]:
+    """The case's bounds and the verified run's fractions of them (None if not computable)."""
+    from simulator.errors import SimulatorError
+    from traces.bounds import bound_fractions, compute_bounds
+
+    if replay is None:
+        return None, None
+    try:
+        bounds = compute_bounds(trace, case.params)
+    except SimulatorError:
+        return None, None
+    summary = bounds.to_dict()
+    kept = {k: summary[k] for k in ("max_completed_pipelines", "max_completed_operators",
+                                    "max_container_throughput") if k in summary}
+    return kept, bound_fractions(replay, bounds)
+
+
+def _median_fractions(fractions: list[dict[str, float | None]]) -> dict[str, float | None]:
+    keys = sorted({k for f in fractions for k in f})
+    out: dict[str, float | None] = {}
+    for key in keys:
+        values = [f[key] for f in fractions if f.get(key) is not None]
+        out[key] = statistics.median(values) if values else None  # type: ignore[type-var]
     return out
 
 

@@ -162,6 +162,9 @@ class TraceOutcome(BaseModel):
     stats: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     seconds: float | None = None
+    # The case's bounds (what no policy can beat) and the verified run as fractions of them.
+    bounds: dict[str, Any] | None = None
+    bound_fractions: dict[str, float | None] | None = None
 
 
 class Verification(BaseModel):
@@ -194,6 +197,8 @@ class EvaluationReport(BaseModel):
     findings: list[dict[str, Any]] = Field(default_factory=list)
     traces: list[TraceOutcome] = Field(default_factory=list)
     aggregate: dict[str, float | None] = Field(default_factory=dict)
+    # Medians over verified cases of each metric as a fraction of its bound (1.0 = best possible).
+    bound_fractions: dict[str, float | None] = Field(default_factory=dict)
     verification: Verification = Field(default_factory=Verification)
     sandbox: SandboxInfo | None = None
     error: dict[str, Any] | None = None

@@ -28,6 +28,7 @@ class CaseVerification:
     stats: dict[str, Any] | None
     reason: str | None
     seconds: float
+    replay: Any = None  # the host's SimulationResult when verified (for bounds fractions)
 
 
 def canonical_stats(stats: dict[str, Any]) -> str:
@@ -54,7 +55,7 @@ def verify_case(params: dict[str, Any], trace: Any, result: CaseResult) -> CaseV
         )
     seconds = time.monotonic() - t0
     if canonical_stats(trusted) == canonical_stats(result.stats):
-        return CaseVerification(True, trusted, None, seconds)
+        return CaseVerification(True, trusted, None, seconds, replay)
     differing = sorted(
         k for k in set(trusted) | set(result.stats)
         if canonical_stats({k: trusted.get(k)}) != canonical_stats({k: result.stats.get(k)})

@@ -31,6 +31,16 @@ def test_evaluate_a_builtin_in_docker_prints_verified_json():
     assert report["verification"]["verified"] == report["verification"]["compared"] == 3
     assert [t["verified"] for t in report["traces"]] == [True, True, True]
     assert set(report["aggregate"]) == {"throughput", "adjusted_latency", "completed_pipelines"}
+    # Bounds fractions: each trace's completed count over its own bound, and their median.
+    fractions = []
+    for t in report["traces"]:
+        done = t["stats"]["pipelines_all"]["completion_count"]
+        assert 0 < done <= t["bounds"]["max_completed_pipelines"]
+        assert t["bound_fractions"]["completed_pipelines"] == done / t["bounds"][
+            "max_completed_pipelines"]
+        fractions.append(t["bound_fractions"]["completed_pipelines"])
+    assert report["bound_fractions"]["completed_pipelines"] == sorted(fractions)[1]
+    assert 0 < report["bound_fractions"]["latency"] <= 1
 
 
 def test_evaluate_locally_warns_that_isolation_is_weaker():
@@ -39,6 +49,7 @@ def test_evaluate_locally_warns_that_isolation_is_weaker():
     assert "weaker" in proc.stderr or "not confined" in proc.stderr
     assert "naive on small (search): ok" in proc.stdout
     assert "verified 3 of 3" in proc.stdout
+    assert "of at most" in proc.stdout and "fraction of the bound" in proc.stdout
 
 
 def test_a_policy_that_fails_static_checks_is_rejected_without_running(tmp_path):
