@@ -101,6 +101,7 @@ def evaluate_policy(
     static_checks: bool = True,
     suite: str | None = None,
     part: str | None = None,
+    profile: bool = False,
 ) -> EvaluationReport:
     """Check, run in ``backend``, verify on the host; never raises for anything the policy does."""
     report = EvaluationReport(status="ok", policy=policy.label, suite=suite, part=part)
@@ -136,7 +137,7 @@ def evaluate_policy(
         return _end(report, "failed", f"sandbox runner: {result.error.get('message')}")
     if result.seconds is not None:  # the runner's own figure: a timing to show, nothing more
         report_timing(report, "run_inside", result.seconds)
-    return _verify(report, cases, result)
+    return _verify(report, cases, result, profile)
 
 
 def _batch_problem(raw: RawRun, limits: Limits) -> tuple[str, str] | None:
@@ -165,7 +166,7 @@ def _exit_status(code: int) -> str:
 
 
 def _verify(report: EvaluationReport, cases: list[CaseInput],
-            result: SandboxResult) -> EvaluationReport:
+            result: SandboxResult, profile: bool = False) -> EvaluationReport:
     from simulator.trace_io import read_trace
 
     by_name = {c.name: c for c in result.cases}
@@ -185,12 +186,15 @@ def _verify(report: EvaluationReport, cases: list[CaseInput],
         verification.compared += 1
         t0 = time.monotonic()
         trace = read_trace(io.StringIO(case.trace_csv_text), name=f"{case.name}.csv")
-        verdict = verify_case(case.params, trace, got)
+        want_profile = profile and report.profile is None
+        verdict = verify_case(case.params, trace, got, profile=want_profile)
         report_timing(report, "host_replay", time.monotonic() - t0)
         if verdict.verified:
             verification.verified += 1
             outcome.verified, outcome.stats = True, verdict.stats
             outcome.bounds, outcome.bound_fractions = _bounds_of(case, trace, verdict.replay)
+            if want_profile and verdict.replay.profile is not None:
+                report.profile = {"case": case.name, "profile": verdict.replay.profile}
         else:
             outcome.status = "unverifiable"
             outcome.error = {"message": verdict.reason}

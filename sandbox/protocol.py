@@ -200,6 +200,8 @@ class EvaluationReport(BaseModel):
     # Medians over verified cases of each metric as a fraction of its bound (1.0 = best possible).
     bound_fractions: dict[str, float | None] = Field(default_factory=dict)
     verification: Verification = Field(default_factory=Verification)
+    # With ``profile=True``: the host's run profile of the first verified case (case name, data).
+    profile: dict[str, Any] | None = None
     sandbox: SandboxInfo | None = None
     error: dict[str, Any] | None = None
 

@@ -36,8 +36,13 @@ def canonical_stats(stats: dict[str, Any]) -> str:
     return json.dumps(stats, sort_keys=True)
 
 
-def verify_case(params: dict[str, Any], trace: Any, result: CaseResult) -> CaseVerification:
-    """Replay ``result``'s decisions on ``trace``; verified only if the statistics agree."""
+def verify_case(params: dict[str, Any], trace: Any, result: CaseResult,
+                profile: bool = False) -> CaseVerification:
+    """Replay ``result``'s decisions on ``trace``; verified only if the statistics agree.
+
+    With ``profile`` the replay also records the run profile (`simulator.profile`), so the
+    profile of an untrusted policy comes from the host's own simulator.
+    """
     from simulator.cli import stats_json
     from simulator.engine import run_simulation
 
@@ -46,7 +51,7 @@ def verify_case(params: dict[str, Any], trace: Any, result: CaseResult) -> CaseV
         return CaseVerification(False, None, "the sandbox returned no statistics and decisions",
                                 0.0)
     try:
-        replay = run_simulation(params, trace, replay=result.decisions)
+        replay = run_simulation(params, trace, replay=result.decisions, profile=profile)
         trusted = stats_json(replay.stats, replay.params)
     except Exception as exc:  # noqa: BLE001 - any replay failure makes the case unverifiable
         return CaseVerification(

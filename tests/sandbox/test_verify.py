@@ -61,3 +61,13 @@ def test_determinism_compares_the_repeat_digest():
     assert "non-deterministic" in determinism_problem(result, other)
     crashed = DeterminismCheck(case="tiny", status="crashed")
     assert "non-deterministic" in determinism_problem(result, crashed)
+
+
+def test_a_profiled_replay_verifies_the_same_and_carries_the_hosts_profile():
+    params, trace, result = honest()
+    verdict = verify_case(params, trace, result, profile=True)
+    assert verdict.verified
+    assert canonical_stats(verdict.stats) == canonical_stats(result.stats)
+    profile = verdict.replay.profile
+    assert profile["utilisation"]["seconds"] and profile["pipelines"]
+    assert verify_case(params, trace, result).replay.profile is None
