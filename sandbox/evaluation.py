@@ -186,15 +186,16 @@ def _verify(report: EvaluationReport, cases: list[CaseInput],
         verification.compared += 1
         t0 = time.monotonic()
         trace = read_trace(io.StringIO(case.trace_csv_text), name=f"{case.name}.csv")
-        want_profile = profile and report.profile is None
-        verdict = verify_case(case.params, trace, got, profile=want_profile)
+        verdict = verify_case(case.params, trace, got, profile=profile)
         report_timing(report, "host_replay", time.monotonic() - t0)
         if verdict.verified:
             verification.verified += 1
             outcome.verified, outcome.stats = True, verdict.stats
             outcome.bounds, outcome.bound_fractions = _bounds_of(case, trace, verdict.replay)
-            if want_profile and verdict.replay.profile is not None:
-                report.profile = {"case": case.name, "profile": verdict.replay.profile}
+            if profile and verdict.replay.profile is not None:
+                outcome.profile_summary = profile_summary(verdict.replay.profile)
+                if report.profile is None:
+                    report.profile = {"case": case.name, "profile": verdict.replay.profile}
         else:
             outcome.status = "unverifiable"
             outcome.error = {"message": verdict.reason}
@@ -258,6 +259,23 @@ def _bounds_of(case: CaseInput, trace: Any,
     kept = {k: summary[k] for k in ("max_completed_pipelines", "max_completed_operators",
                                     "max_container_throughput") if k in summary}
     return kept, bound_fractions(replay, bounds)
+
+
+def profile_summary(profile: dict[str, Any]) -> dict[str, float]:
+    """The few figures of a run profile that say where capacity went (for every case)."""
+    util, idle = profile.get("utilisation", {}), profile.get("idle_capacity", {})
+    capacity = float(util.get("cpu_total") or 0.0) * float(idle.get("seconds_sampled") or 0)
+    idle_cpu = float(idle.get("cpu_seconds_idle_while_work_ready") or 0.0)
+    return {
+        "oom_kills": float(profile.get("oom", {}).get("kills", 0)),
+        "oom_wasted_cpu_seconds": float(profile.get("oom", {}).get("wasted_cpu_seconds", 0.0)),
+        "timeout_kills": float(profile.get("timeouts", {}).get("kills", 0)),
+        "suspensions": float(profile.get("suspensions", {}).get("count", 0)),
+        "idle_cpu_fraction": idle_cpu / capacity if capacity else 0.0,
+        "cpu_allocated_fraction": float(util.get("mean_cpu_allocated_fraction") or 0.0),
+        "ram_allocated_fraction": float(util.get("mean_ram_allocated_fraction") or 0.0),
+        "ram_used_fraction": float(util.get("mean_ram_used_fraction") or 0.0),
+    }
 
 
 def _median_fractions(fractions: list[dict[str, float | None]]) -> dict[str, float | None]:

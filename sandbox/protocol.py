@@ -165,6 +165,8 @@ class TraceOutcome(BaseModel):
     # The case's bounds (what no policy can beat) and the verified run as fractions of them.
     bounds: dict[str, Any] | None = None
     bound_fractions: dict[str, float | None] | None = None
+    # With ``profile=True``: where capacity went in the host's replay (OOM kills, idle CPU...).
+    profile_summary: dict[str, float] | None = None
 
 
 class Verification(BaseModel):
@@ -200,7 +202,7 @@ class EvaluationReport(BaseModel):
     # Medians over verified cases of each metric as a fraction of its bound (1.0 = best possible).
     bound_fractions: dict[str, float | None] = Field(default_factory=dict)
     verification: Verification = Field(default_factory=Verification)
-    # With ``profile=True``: the host's run profile of the first verified case (case name, data).
+    # With ``profile=True``: the host's full run profile of the first verified case.
     profile: dict[str, Any] | None = None
     sandbox: SandboxInfo | None = None
     error: dict[str, Any] | None = None
