@@ -114,7 +114,7 @@ def evaluate_main(argv: list[str]) -> int:
     except (SandboxError, _suite_errors()) as exc:
         return _usage_error(exc, args.json)
     try:
-        backend = _backend(args.sandbox)
+        backend = choose_backend(args.sandbox)
     except SandboxError as exc:
         report = EvaluationReport(status="failed", reason=exc.message, policy=policy.label,
                                   suite=args.suite, part=args.part, error=exc.to_dict())
@@ -134,7 +134,8 @@ def _suite_errors() -> type[Exception]:
     return SuiteError
 
 
-def _backend(kind: str):  # type: ignore[no-untyped-def]
+def choose_backend(kind: str):  # type: ignore[no-untyped-def]
+    """The backend for ``--sandbox auto|docker|local`` (auto: Docker when an engine answers)."""
     from sandbox.engine import engine_answers
 
     if kind == "docker" or (kind == "auto" and engine_answers()):

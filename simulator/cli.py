@@ -23,6 +23,11 @@ _FAMILIES = {
     "traces": "traces.cli:main",
     "sandbox": "sandbox.cli:main",
     "evaluate": "sandbox.cli:evaluate_main",
+    "run": "agents.cli:run_main",
+    "export": "agents.cli:export_main",
+    "runs": "agents.review.cli:runs_main",
+    "review": "agents.review.cli:review_main",
+    "chat": "agents.chat.cli:chat_main",
 }
 
 

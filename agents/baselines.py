@@ -1,0 +1,70 @@
+"""The numbers every candidate is judged against: the built-in policies and the bounds.
+
+Built-ins are this project's own code, so they run in-process (no sandbox) on the same cases
+the candidates run on. The bound of each case (`traces.bounds`) says what no policy can beat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import statistics
+from typing import Any
+
+from agents.objective import Objective
+
+BOUND_KEYS = {"completed_pipelines": "max_completed_pipelines",
+              "throughput": "max_container_throughput"}
+
+
+def suite_cases(suite: str, part: str) -> list[Any]:
+    """The `SuiteCase`s of a suite part (``search`` or ``held-out``)."""
+    from traces.suites import get_suite
+
+    s = get_suite(suite)
+    return list(s.search_cases() if part == "search" else s.held_out_cases())
+
+
+def builtin_baselines(suite: str, part: str) -> dict[str, Any]:
+    """``{"policies": {name: {case: stats}}, "bounds": {case: {...}}, "failed": {name: why}}``.
+
+    A built-in that cannot finish a case (Eudoxia's ``overbook`` over-allocates on purpose on
+    some clusters) is left out of the baselines, with the reason under ``failed``.
+    """
+    from simulator.cli import stats_json
+    from simulator.engine import run_simulation
+    from simulator.errors import SimulatorError
+    from simulator.policy_loader import builtin_keys
+    from simulator.trace_io import read_trace
+    from traces.bounds import compute_bounds
+
+    policies: dict[str, dict[str, Any]] = {name: {} for name in builtin_keys()}
+    bounds: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    for case in suite_cases(suite, part):
+        trace = read_trace(case.trace_path)
+        for name in policies:
+            if name in failed:
+                continue
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):  # a built-in's own chatter
+                    result = run_simulation(dict(case.params), trace, name)
+            except SimulatorError as exc:
+                failed[name] = f"{case.name}: {str(exc)[:200]}"
+                continue
+            policies[name][case.name] = stats_json(result.stats, result.params)
+        b = compute_bounds(trace, dict(case.params)).to_dict()
+        bounds[case.name] = {k: b[k] for k in ("max_completed_pipelines",
+                                               "max_completed_operators",
+                                               "max_container_throughput")}
+    kept = {name: per for name, per in policies.items() if name not in failed}
+    return {"policies": kept, "bounds": bounds, "failed": failed}
+
+
+def bound_score(objective: Objective, bounds: dict[str, Any]) -> dict[str, Any]:
+    """The median bound of the objective's metric (None where the metric has no bound)."""
+    key = BOUND_KEYS.get(objective.metric)
+    if key is None or not bounds:
+        return {"score": None, "per_trace": {}}
+    per = {case: float(b[key]) for case, b in bounds.items()}
+    return {"score": statistics.median(per.values()), "per_trace": per}

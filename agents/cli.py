@@ -1,0 +1,185 @@
+"""``policyforge run`` and ``policyforge export``.
+
+Exit codes of ``run``: 0 a policy was accepted; 3 the budget ran out before any was accepted;
+1 the run failed (a sandbox or model error it could not get past); 2 bad input or usage (also
+when no model is configured); 130 interrupted (Ctrl-C: the run stays resumable with
+``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from agents.runner import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_INTERRUPTED
+
+NO_MODEL = """\
+error: no model endpoint is configured.
+  * OpenAI: export OPENAI_API_KEY=sk-... and pass --model gpt-4.1-mini (or any model name)
+  * an OpenAI-compatible server (vLLM, Ollama, llama.cpp): --model NAME --base-url \
+http://127.0.0.1:8000/v1 (set --api-key-env if it needs a key)
+  * offline, no model at all: --model heuristic (the non-LLM heuristic proposer)"""
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="policyforge run",
+        description="Let the agents design a scheduling policy for a goal, within a budget.")
+    p.add_argument("--goal", default="", help="what good scheduling means for you (free text)")
+    p.add_argument("--objective", metavar="FILE", help="objective as TOML/JSON (agents.objective)")
+    p.add_argument("--suite", default="small", help="trace suite (default: small)")
+    p.add_argument("--model", help="model for every role, or 'heuristic' (no LLM)")
+    p.add_argument("--role-model", action="append", default=[], metavar="ROLE=M",
+                   help="model for one role (planner, coder, critic, reviewer)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="environment variable holding the API key (default OPENAI_API_KEY)")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--reasoning-effort", choices=("minimal", "low", "medium", "high"))
+    p.add_argument("--prices", metavar="FILE", help="TOML price table extending the built-in one")
+    p.add_argument("--max-iterations", type=int, metavar="N")
+    p.add_argument("--max-usd", type=float, metavar="X")
+    p.add_argument("--max-tokens", type=int, metavar="N")
+    p.add_argument("--max-minutes", type=float, metavar="M")
+    p.add_argument("--sandbox", choices=("auto", "docker", "local"), default="auto")
+    p.add_argument("--timeout", type=float, default=300.0, metavar="S",
+                   help="sandbox wall-clock limit per evaluation (default 300)")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", metavar="RUN_ID", help="continue a stopped run (id or folder)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    return p
+
+
+def run_main(argv: list[str]) -> int:
+    """``policyforge run ...``; returns the exit code."""
+    parser = _run_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    from agents.budget import BudgetLimits
+
+    for name in ("max_iterations", "max_tokens", "max_usd", "max_minutes", "timeout"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            return _fail(f"--{name.replace('_', '-')} must be positive")
+    budget_given = any(getattr(args, n) is not None for n in
+                       ("max_iterations", "max_tokens", "max_usd", "max_minutes"))
+    budget = BudgetLimits(max_iterations=args.max_iterations, max_tokens=args.max_tokens,
+                          max_usd=args.max_usd, max_minutes=args.max_minutes)
+    from agents.progress import Progress
+
+    progress = Progress(quiet=args.quiet)
+    try:
+        if args.resume:
+            from agents.run_store import RunNotFound, resolve_run
+            from agents.runner import resume_run
+
+            try:
+                run_dir = resolve_run(args.resume, args.runs_dir)
+            except RunNotFound as exc:
+                return _fail(str(exc))
+            outcome = resume_run(run_dir, budget=budget if budget_given else None,
+                                 progress=progress)
+        else:
+            config = _config(args, budget)
+            if isinstance(config, int):
+                return config
+            from agents.runner import start_run
+
+            progress.header(config)
+            outcome = start_run(config, args.runs_dir, progress=progress)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the run is resumable with --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _input_errors() as exc:
+        return _fail(str(exc))
+    progress.summary(outcome)
+    return outcome.exit_code
+
+
+def _config(args: argparse.Namespace, budget: Any) -> Any:
+    from agents.runner import RunConfig
+
+    objective = None
+    if args.objective:
+        from agents.objective import load_objective
+
+        objective = load_objective(args.objective).model_dump()
+    from traces.suites import get_suite
+
+    get_suite(args.suite)  # unknown suite: SuiteError, reported as bad input
+    if budget.max_iterations is None and budget.max_usd is None and budget.max_tokens is None \
+            and budget.max_minutes is None:
+        budget = budget.model_copy(update={"max_iterations": 10})
+    heuristic = (args.model or "").lower() == "heuristic"
+    models = {}
+    if not heuristic:
+        if not args.model and not args.role_model:
+            print(NO_MODEL, file=sys.stderr)
+            return EXIT_BAD_INPUT
+        from agents.models import resolve_role_models
+
+        models = resolve_role_models(args.model, args.role_model, args.base_url,
+                                     api_key_env=args.api_key_env,
+                                     temperature=args.temperature,
+                                     reasoning_effort=args.reasoning_effort)
+        _check_keys(models)
+    return RunConfig(goal=args.goal, objective=objective, suite=args.suite, seed=args.seed,
+                     sandbox=args.sandbox, heuristic=heuristic, models=models, budget=budget,
+                     timeout_s=args.timeout, prices_file=args.prices)
+
+
+def _check_keys(models: dict[str, Any]) -> None:
+    """Fail before the run starts when a role's API key is missing (local servers need none)."""
+    from agents.models import make_chat_model
+
+    for cfg in models.values():
+        make_chat_model(cfg)
+
+
+def _input_errors() -> tuple[type[Exception], ...]:
+    from agents.models import ModelConfigError
+    from agents.objective import ObjectiveError
+    from sandbox.errors import SandboxError
+    from traces.errors import SuiteError
+
+    return (ModelConfigError, ObjectiveError, SuiteError, SandboxError, FileExistsError)
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
+    print(message if message.startswith("error:") else f"error: {message}", file=sys.stderr)
+    return code
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+def export_main(argv: list[str]) -> int:
+    """``policyforge export RUN_ID [--candidate N] OUT.py``."""
+    p = argparse.ArgumentParser(
+        prog="policyforge export",
+        description="Write a run's accepted (or best) policy as a standalone policy file.")
+    p.add_argument("run", metavar="RUN_ID", help="run id or run folder")
+    p.add_argument("out", metavar="OUT.py")
+    p.add_argument("--candidate", type=int, metavar="N", help="a candidate other than the best")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    from agents.export import ExportError, export_policy
+    from agents.run_store import RunNotFound, resolve_run
+
+    try:
+        run_dir = resolve_run(args.run, args.runs_dir)
+        n = export_policy(run_dir, Path(args.out), args.candidate)
+    except (RunNotFound, ExportError) as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"cannot write {args.out}: {exc.strerror or exc}", EXIT_ERROR)
+    print(f"wrote candidate {n} of {run_dir.name} to {args.out}")
+    return 0

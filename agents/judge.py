@@ -1,0 +1,76 @@
+"""The critic's rules: does a candidate beat the best baseline, on the median and on most cases,
+and meet every constraint? Pure numbers in, a `Judgement` with its reasons out.
+
+The critic model may add reasons and a hint, and may reject, but it cannot accept a candidate
+these rules reject: acceptance is decided by numbers the host verified, never by a model's word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel
+
+from agents.objective import Objective, Stats, metric_value
+
+
+class Judgement(BaseModel):
+    """The rules' verdict on one candidate for one suite part, with the numbers behind it."""
+
+    passes: bool
+    score: float | None
+    baseline_policy: str
+    baseline_score: float | None
+    needed: float | None
+    wins: int
+    cases: int
+    gap: float | None  # (score - needed) / |needed|: > 0 beats the target by that fraction
+    reasons: list[str]
+
+
+def best_baseline(objective: Objective,
+                  baselines: Mapping[str, Mapping[str, Stats]]) -> tuple[str, float | None]:
+    """The built-in policy with the best median score, and that score."""
+    best: tuple[str, float | None] = ("", None)
+    for name, per_case in baselines.items():
+        score = objective.score(list(per_case.values()))
+        if score is not None and (best[1] is None or objective.better(score, best[1])):
+            best = (name, score)
+    return best
+
+
+def judge(objective: Objective, candidate: Mapping[str, Stats],
+          baselines: Mapping[str, Mapping[str, Stats]], case_names: list[str]) -> Judgement:
+    """Judge ``candidate`` (verified stats per case) against the baselines on ``case_names``."""
+    reasons: list[str] = []
+    name, base = best_baseline(objective, baselines)
+    missing = [c for c in case_names if c not in candidate]
+    score = objective.score([candidate[c] for c in case_names if c in candidate])
+    if missing or score is None or base is None:
+        reasons.append(f"no verified result on {len(missing)} of {len(case_names)} cases"
+                       if missing else "no baseline to compare with")
+        return Judgement(passes=False, score=score, baseline_policy=name, baseline_score=base,
+                         needed=None, wins=0, cases=len(case_names), gap=None, reasons=reasons)
+    needed = objective.needed(base)
+    beats_median = score >= needed if objective.direction == "maximize" else score <= needed
+    gap = (score - needed) / abs(needed) if needed else (score - needed)
+    if objective.direction == "minimize":
+        gap = -gap
+    reasons.append(
+        f"median {objective.metric} {score:.4g} vs best baseline {name} {base:.4g} "
+        f"(needs {'>=' if objective.direction == 'maximize' else '<='} {needed:.4g} for a "
+        f"{objective.margin:.0%} margin): {'beats it' if beats_median else 'short'}")
+    wins = sum(1 for c in case_names if objective.better(
+        metric_value(objective.metric, candidate[c]),
+        metric_value(objective.metric, baselines[name][c])))
+    most = wins * 2 > len(case_names)
+    reasons.append(f"better than {name} on {wins} of {len(case_names)} cases"
+                   + ("" if most else " (needs most)"))
+    constraints_ok = True
+    for constraint in objective.constraints:
+        ok, text = constraint.check([candidate[c] for c in case_names])
+        constraints_ok &= ok
+        reasons.append(f"{'meets' if ok else 'violates'} {text}")
+    return Judgement(passes=beats_median and most and constraints_ok, score=score,
+                     baseline_policy=name, baseline_score=base, needed=needed, wins=wins,
+                     cases=len(case_names), gap=gap, reasons=reasons)

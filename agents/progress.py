@@ -1,0 +1,115 @@
+"""What ``policyforge run`` shows while it works: one line per step (iteration, role, best score
+against the baseline and the bound, spend against each budget), then a summary table. Rich
+styling when stdout is a terminal, plain lines otherwise (logs, CI, pipes)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+class Progress:
+    """Receives ``(node, update)`` after every graph step."""
+
+    def __init__(self, quiet: bool = False, stream: Any = None) -> None:
+        self.quiet = quiet
+        self.stream = stream or sys.stdout
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.best: float | None = None
+        self.records: dict[str, dict[str, Any]] = {}
+        self.config: Any = None
+        self._console: Any = None
+
+    def _print(self, text: str, style: str = "") -> None:
+        if self.tty:
+            if self._console is None:
+                from rich.console import Console
+
+                self._console = Console(file=self.stream, highlight=False)
+            self._console.print(text, style=style or None, markup=False)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def header(self, config: Any) -> None:
+        self.config = config
+        if self.quiet:
+            return
+        who = "heuristic proposer (no LLM)" if config.heuristic else ", ".join(
+            sorted({m.model for m in config.models.values()}))
+        self._print(f"run {config.run_id}: suite {config.suite}, {who}, budget "
+                    f"{_budget(config.budget.model_dump())}", "bold")
+
+    def __call__(self, node: str, update: dict[str, Any]) -> None:
+        for key, rec in (update.get("candidates") or {}).items():
+            self.records[key] = {**self.records.get(key, {}), **rec}
+        if self.quiet:
+            return
+        spent = update.get("spend") or {}
+        line = f"[iter {spent.get('iterations', '?')}] {node:<9}"
+        if node == "evaluate" and update.get("last"):
+            rec = self.records.get(str(update["last"]), {})
+            line += (f" candidate {rec.get('n')}: {rec.get('status')} score "
+                     f"{_num(rec.get('score'))}  {rec.get('summary', '')[:60]}")
+        elif node == "critic" and update.get("verdict"):
+            v = update["verdict"]
+            line += f" candidate {v['candidate']}: {'ACCEPT' if v['accept'] else 'reject'}"
+            line += f"  {(v.get('reasons') or [''])[0][:90]}"
+        elif node == "planner":
+            line += f" {str(update.get('direction', ''))[:100]}"
+        elif node == "reviewer" and update.get("review"):
+            line += " approved" if update["review"]["approve"] else " changes requested"
+        elif node == "finish":
+            line += f" stop: {update.get('stop_reason')}"
+        if spent:
+            line += (f"  | {spent.get('input_tokens', 0) + spent.get('output_tokens', 0)} tok, "
+                     f"${spent.get('usd', 0):.4f}, {spent.get('seconds', 0):.0f} s")
+        self._print(line)
+
+    def summary(self, outcome: Any) -> None:
+        import json
+        from pathlib import Path
+
+        run = json.loads((Path(outcome.run_dir) / "run.json").read_text())
+        base, bound = run.get("baseline") or {}, run.get("bound") or {}
+        best = self.records.get(str(outcome.best_candidate), {}) if outcome.best_candidate else {}
+        best_score = best.get("score")
+        if best_score is None and outcome.best_candidate:
+            result = Path(outcome.run_dir) / "candidates" / str(outcome.best_candidate)
+            if (result / "result.json").is_file():
+                best_score = json.loads((result / "result.json").read_text()).get("score")
+        rows = [("run", f"{outcome.run_id} ({outcome.run_dir})"),
+                ("status", f"{outcome.status} (stop reason: {outcome.stop_reason})"),
+                ("best candidate", f"{outcome.best_candidate or '-'}"
+                 + (" (accepted)" if outcome.accepted_candidate else "")),
+                ("objective", (run.get("objective") or {}).get("summary", "-")),
+                ("best score", _num(best_score)),
+                ("best built-in", f"{base.get('policy', '-')} {_num(base.get('score'))}"),
+                ("bound", _num(bound.get("score"))),
+                ("spent", _budget_spent(outcome.spent.model_dump())),
+                ("exit code", str(outcome.exit_code))]
+        if self.tty:
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table(title="policyforge run", show_header=False)
+            for k, v in rows:
+                table.add_row(k, v)
+            Console(file=self.stream).print(table)
+        else:
+            for k, v in rows:
+                print(f"{k:<15} {v}", file=self.stream)
+
+
+def _num(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, int | float) else "-"
+
+
+def _budget(b: dict[str, Any]) -> str:
+    parts = [f"{k.removeprefix('max_')} {v:g}" for k, v in b.items() if v is not None]
+    return ", ".join(parts) or "unlimited"
+
+
+def _budget_spent(s: dict[str, Any]) -> str:
+    return (f"{s['iterations']} iterations, {s['input_tokens'] + s['output_tokens']} tokens, "
+            f"${s['usd']:.4f}, {s['seconds']:.0f} s, {s['model_calls']} model calls "
+            f"({s['failed_calls']} failed)")

@@ -1,0 +1,146 @@
+"""A run's directory (docs/run-directory.md): run.json, the transcript, candidates, baselines.
+
+The writer side: the graph appends transcript events and writes candidates as they happen;
+`agents.review` reads the same files. Every JSON document and transcript line goes through
+`agents.secrets.scrub` first, so no API key or other secret reaches the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as _random
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+class RunNotFound(Exception):
+    """A RUN_ID that is neither a run folder nor a run in the runs directory."""
+
+
+def new_run_id() -> str:
+    """``20261124-153012-ab12cd``: sortable by time, unique enough for one machine."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + _random.token_hex(3)
+
+
+def resolve_run(run: str, runs_dir: str | Path = "runs") -> Path:
+    """A run's folder from its id (looked up in ``runs_dir``) or from its path."""
+    as_path = Path(run)
+    for candidate in (as_path, Path(runs_dir) / run):
+        if (candidate / "run.json").is_file():
+            return candidate
+    raise RunNotFound(f"no run {run!r}: neither {as_path} nor {Path(runs_dir) / run} is a run "
+                      "folder with a run.json (see `policyforge runs list`)")
+
+
+def now_iso() -> str:
+    """UTC time with milliseconds, ``Z`` suffix."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _scrub(obj: Any) -> Any:
+    from agents.secrets import scrub
+
+    return scrub(obj)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write scrubbed JSON atomically (a reader never sees half a file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(_scrub(data), indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class Transcript:
+    """``transcript.jsonl``: append-only, one event per line, flushed and synced as written."""
+
+    def __init__(self, path: Path, elapsed_base: float = 0.0) -> None:
+        self.path = path
+        self.seq = 0
+        self._start = time.monotonic() - elapsed_base
+        if path.exists():
+            data = path.read_bytes()
+            self.seq = data.count(b"\n")
+            if data and not data.endswith(b"\n"):  # a killed run's half line stays on its own
+                with path.open("ab") as f:
+                    f.write(b"\n")
+                self.seq += 1
+
+    def elapsed(self) -> float:
+        """Seconds of this run so far (time of earlier sessions included)."""
+        return time.monotonic() - self._start
+
+    def write(self, event_type: str, **fields: Any) -> dict[str, Any]:
+        """Append one event; returns it as written."""
+        self.seq += 1
+        event = {"seq": self.seq, "time": now_iso(), "elapsed_s": round(self.elapsed(), 3),
+                 "type": event_type, **fields}
+        event = _scrub(event)
+        line = json.dumps(event, default=str, allow_nan=True) + "\n"
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        return event
+
+
+class RunStore:
+    """One run's folder."""
+
+    def __init__(self, path: Path, elapsed_base: float = 0.0) -> None:
+        self.path = path
+        (path / "candidates").mkdir(parents=True, exist_ok=True)
+        self.transcript = Transcript(path / "transcript.jsonl", elapsed_base)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / "checkpoints.sqlite"
+
+    def read_run(self) -> dict[str, Any]:
+        return json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+
+    def write_run(self, data: dict[str, Any]) -> None:
+        write_json(self.path / "run.json", data)
+
+    def update_run(self, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into run.json."""
+        data = self.read_run()
+        data.update(fields)
+        self.write_run(data)
+        return data
+
+    def candidate_dir(self, n: int) -> Path:
+        d = self.path / "candidates" / str(n)
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def write_policy(self, n: int, source: str) -> Path:
+        path = self.candidate_dir(n) / "policy.py"
+        path.write_text(source, encoding="utf-8")
+        return path
+
+    def read_policy(self, n: int) -> str:
+        return (self.candidate_dir(n) / "policy.py").read_text(encoding="utf-8")
+
+    def write_result(self, n: int, result: dict[str, Any], *, held_out: bool = False) -> None:
+        write_json(self.candidate_dir(n) / ("held_out.json" if held_out else "result.json"),
+                   result)
+
+    def read_result(self, n: int, *, held_out: bool = False) -> dict[str, Any] | None:
+        path = self.path / "candidates" / str(n) / ("held_out.json" if held_out else "result.json")
+        if not path.is_file():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def write_baselines(self, data: dict[str, Any]) -> None:
+        write_json(self.path / "baselines.json", data)
+
+    def read_baselines(self) -> dict[str, Any] | None:
+        path = self.path / "baselines.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

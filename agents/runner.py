@@ -1,0 +1,222 @@
+"""Starting and resuming a run: configuration, provenance, the graph with its SQLite checkpoints.
+
+`start_run` writes the run folder and runs the graph to its end; `resume_run` continues a run
+from its last checkpoint (budget, archive and transcript carried over). Both return a
+`RunOutcome`. ``chat_models`` lets tests (and chat) hand in chat models instead of building
+`ChatOpenAI` from the configuration.
+"""
+
+from __future__ import annotations
+
+import platform
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agents.budget import BudgetLimits, Spend
+from agents.models import RoleModelConfig
+from agents.run_store import RunStore, new_run_id, now_iso
+
+EXIT_ACCEPTED, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a run (kept in run.json; no secrets: keys stay in the env)."""
+
+    run_id: str = Field(default_factory=new_run_id)
+    goal: str = ""
+    objective: dict[str, Any] | None = None  # from --objective; else the planner decides
+    suite: str = "small"
+    seed: int = 0
+    sandbox: str = "auto"
+    heuristic: bool = False
+    models: dict[str, RoleModelConfig] = Field(default_factory=dict)
+    budget: BudgetLimits = Field(default_factory=BudgetLimits)
+    timeout_s: float = 300.0  # the sandbox's wall-clock limit per evaluation batch
+    prices_file: str | None = None
+
+
+class RunOutcome(BaseModel):
+    """How a run ended."""
+
+    run_id: str
+    run_dir: str
+    status: str
+    stop_reason: str
+    best_candidate: int | None
+    accepted_candidate: int | None
+    spent: Spend
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "accepted":
+            return EXIT_ACCEPTED
+        if self.status == "budget_exhausted":
+            return EXIT_BUDGET
+        if self.status == "interrupted":
+            return EXIT_INTERRUPTED
+        return EXIT_ERROR
+
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+def provenance(backend: Any, suite: str) -> dict[str, Any]:
+    """What the numbers depend on: simulator code, numpy, Python, sandbox image, suite version."""
+    import numpy
+
+    from sandbox.image import content_hash
+    from traces.suites import get_suite
+
+    s = get_suite(suite)
+    image = None
+    if getattr(backend, "name", "") == "docker":
+        image = getattr(backend, "image_id", None)
+    return {"simulator_hash": content_hash(), "python": platform.python_version(),
+            "numpy": numpy.__version__, "sandbox_backend": getattr(backend, "name", None),
+            "sandbox_image": image, "suites": {suite: f"v{s.version}"},
+            "policyforge": _version()}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("policyforge")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def start_run(config: RunConfig, runs_dir: str | Path = "runs", *,
+              chat_models: dict[str, Any] | None = None, progress: Progress | None = None,
+              backend: Any = None) -> RunOutcome:
+    """Create the run folder and run the graph until it finishes."""
+    from sandbox.cli import choose_backend
+
+    path = Path(runs_dir) / config.run_id
+    if path.exists():
+        raise FileExistsError(f"run folder {path} already exists")
+    store = RunStore(path)
+    backend = backend or choose_backend(config.sandbox)
+    store.write_run({
+        "run_id": config.run_id, "created": now_iso(), "goal": config.goal,
+        "objective": config.objective, "suite": config.suite, "seed": config.seed,
+        "sandbox": getattr(backend, "name", config.sandbox), "heuristic": config.heuristic,
+        "models": ({r: m.model_dump() for r, m in config.models.items()}
+                   if not config.heuristic else {"all": "heuristic (non-LLM proposer)"}),
+        "budget": config.budget.model_dump(), "spent": Spend().model_dump(),
+        "status": "running", "stop_reason": None, "best_candidate": None,
+        "accepted_candidate": None, "config": config.model_dump(),
+        "provenance": provenance(backend, config.suite)})
+    store.transcript.write("run_started", iteration=0, run_id=config.run_id, goal=config.goal,
+                           objective=config.objective, budget=config.budget.model_dump(),
+                           models=store.read_run()["models"], seed=config.seed,
+                           suite=config.suite, resumed=False)
+    initial = {"goal": config.goal, "objective": None, "candidates": {}, "spend":
+               Spend().model_dump(), "review_rounds": 0, "coder_turns": 0, "reasks": 0}
+    return _drive(config, store, backend, initial, chat_models, progress)
+
+
+def resume_run(run_dir: Path, *, budget: BudgetLimits | None = None,
+               chat_models: dict[str, Any] | None = None, progress: Progress | None = None,
+               backend: Any = None) -> RunOutcome:
+    """Continue a run from its last checkpoint; ``budget`` replaces its limits if given."""
+    from sandbox.cli import choose_backend
+
+    data = RunStore(run_dir).read_run()
+    config = RunConfig.model_validate(data["config"])
+    if budget is not None:
+        config = config.model_copy(update={"budget": budget})
+    spent = Spend(**data.get("spent") or {})
+    store = RunStore(run_dir, elapsed_base=spent.seconds)
+    backend = backend or choose_backend(config.sandbox)
+    store.update_run(status="running", config=config.model_dump(),
+                     budget=config.budget.model_dump())
+    store.transcript.write("run_started", iteration=spent.iterations, run_id=config.run_id,
+                           goal=config.goal, objective=data.get("objective"),
+                           budget=config.budget.model_dump(), models=data.get("models"),
+                           seed=config.seed, suite=config.suite, resumed=True)
+    return _drive(config, store, backend, None, chat_models, progress)
+
+
+def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, Any] | None,
+           chat_models: dict[str, Any] | None, progress: Progress | None) -> RunOutcome:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from agents.graph import RECURSION_LIMIT, RunContext, build_graph
+
+    ctx = _context(config, store, backend, chat_models)
+    conn = sqlite3.connect(store.checkpoint_path, check_same_thread=False)
+    try:
+        graph = build_graph(ctx, SqliteSaver(conn))
+        run_config = {"configurable": {"thread_id": config.run_id},
+                      "recursion_limit": RECURSION_LIMIT}
+        if initial is None:
+            snapshot = graph.get_state(run_config)
+            if not snapshot.next:  # already finished: nothing to continue
+                return _outcome(store)
+            ctx.caller.spend = Spend(**snapshot.values.get("spend", {}))
+        try:
+            for chunk in graph.stream(initial, run_config, stream_mode="updates",
+                                      durability="sync"):
+                if progress is not None:
+                    for node, update in chunk.items():
+                        progress(node, update or {})
+        except KeyboardInterrupt:
+            store.update_run(status="interrupted", stop_reason="interrupted",
+                             spent=ctx.caller.spend.model_dump())
+            store.transcript.write("run_finished", iteration=ctx.caller.spend.iterations,
+                                   status="interrupted", stop_reason="interrupted",
+                                   best_candidate=store.read_run().get("best_candidate"),
+                                   accepted_candidate=None,
+                                   spent=ctx.caller.spend.model_dump())
+            raise
+    finally:
+        conn.close()
+    assert isinstance(ctx, RunContext)
+    return _outcome(store)
+
+
+def _outcome(store: RunStore) -> RunOutcome:
+    run = store.read_run()
+    return RunOutcome(run_id=run["run_id"], run_dir=str(store.path), status=run["status"],
+                      stop_reason=run.get("stop_reason") or "", spent=Spend(**run["spent"]),
+                      best_candidate=run.get("best_candidate"),
+                      accepted_candidate=run.get("accepted_candidate"))
+
+
+def _context(config: RunConfig, store: RunStore, backend: Any,
+             chat_models: dict[str, Any] | None) -> Any:
+    from agents.calls import ModelCaller
+    from agents.graph import RunContext
+    from agents.models import make_chat_model
+    from agents.pricing import PriceTable
+    from sandbox.backend import default_limits
+
+    def on_event(event: dict[str, Any]) -> None:
+        event = dict(event)
+        kind = event.pop("type", "model_call")
+        store.transcript.write(kind, iteration=caller.spend.iterations, **event)
+
+    models: dict[str, Any] = {}
+    if not config.heuristic:
+        models = dict(chat_models) if chat_models else {
+            role: make_chat_model(cfg) for role, cfg in config.models.items()}
+    caller = ModelCaller(models, config.models, PriceTable.load(config.prices_file),
+                         config.budget, Spend(), on_event)
+    limits = default_limits(config.timeout_s)
+    ctx = RunContext(config=config, store=store, caller=caller, backend=backend, limits=limits)
+    if config.heuristic:
+        from agents.heuristic.proposer import HeuristicProposer
+
+        ctx.proposer = HeuristicProposer(seed=config.seed)
+    else:
+        from tools import build_tools
+        from tools.context import ToolContext
+
+        ctx.tools = build_tools(ToolContext(suite=config.suite, backend=backend, limits=limits,
+                                            run_dir=store.path))
+    return ctx

@@ -1,0 +1,97 @@
+"""Objectives, their metrics and constraints, and the critic's rules (agents.objective, .judge)."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.judge import best_baseline, judge
+from agents.objective import Constraint, Objective, ObjectiveError, load_objective, metric_value
+
+
+def stats(done: int, query=(5, 5, 10.0), batch=(10, 4, 50.0), throughput=1.0, adjusted=20.0):
+    def cls(arrived, completed, p99):
+        return {"arrival_count": arrived, "completion_count": completed, "timeout_count": 0,
+                "mean_latency_seconds": p99 / 2, "p99_latency_seconds": p99}
+
+    return {"pipelines_all": {"arrival_count": 20, "completion_count": done, "timeout_count": 0,
+                              "mean_latency_seconds": 1.0, "p99_latency_seconds": 2.0},
+            "pipelines_query": cls(*query), "pipelines_interactive": cls(0, 0, 0.0),
+            "pipelines_batch": cls(*batch), "throughput": throughput,
+            "adjusted_latency": adjusted}
+
+
+CASES = ["a", "b", "c"]
+BASE = {"priority": {c: stats(10) for c in CASES}, "naive": {c: stats(4) for c in CASES}}
+
+
+def test_metrics_read_the_statistics_by_class():
+    s = stats(9, query=(5, 4, 12.0), batch=(10, 0, 0.0))
+    assert metric_value("completed_pipelines", s) == 9
+    assert metric_value("query_p99_latency_s", s) == 12.0
+    assert metric_value("query_completion_rate", s) == 0.8
+    assert metric_value("interactive_completion_rate", s) == 1.0  # no arrivals: nothing missed
+    assert metric_value("starved_classes", s) == 1  # batch arrived, none completed
+
+
+def test_direction_follows_the_metric_and_the_default_forbids_starvation():
+    assert Objective().direction == "maximize"
+    assert Objective(metric="adjusted_latency").direction == "minimize"
+    assert Objective().constraints[0].metric == "starved_classes"
+    assert "maximize the median completed_pipelines on small" in Objective().summary
+
+
+def test_the_best_baseline_is_the_best_median():
+    assert best_baseline(Objective(), BASE) == ("priority", 10.0)
+    lat = {"x": {c: stats(1, adjusted=5.0) for c in CASES},
+           "y": {c: stats(1, adjusted=9.0) for c in CASES}}
+    assert best_baseline(Objective(metric="adjusted_latency"), lat) == ("x", 5.0)
+
+
+def test_a_candidate_must_beat_the_margin_on_the_median_and_on_most_cases():
+    objective = Objective(margin=0.1)
+    good = {"a": stats(12), "b": stats(11), "c": stats(9)}
+    j = judge(objective, good, BASE, CASES)
+    assert j.passes and j.wins == 2 and j.needed == pytest.approx(11.0)
+    assert j.gap == pytest.approx(0.0)
+    median_only = {"a": stats(30), "b": stats(11), "c": stats(9)}
+    assert judge(objective, median_only, BASE, CASES).passes  # 2 of 3 still most
+    four = ["a", "b", "c", "d"]
+    base4 = {"priority": {c: stats(10) for c in four}}
+    two_big_wins = {"a": stats(90), "b": stats(30), "c": stats(10), "d": stats(9)}
+    j = judge(objective, two_big_wins, base4, four)
+    assert j.score == 20 and not j.passes and j.wins == 2  # a high median from half the cases
+    assert any("2 of 4 cases (needs most)" in r for r in j.reasons)
+
+
+def test_constraints_are_checked_with_numbers():
+    starving = {c: stats(20, batch=(10, 0, 0.0)) for c in CASES}
+    j = judge(Objective(), starving, BASE, CASES)
+    assert not j.passes
+    assert any(r.startswith("violates starved_classes") and "0 of 3" in r for r in j.reasons)
+    p99 = Constraint(metric="query_p99_latency_s", op="<=", value=11.0)
+    ok, text = p99.check([stats(1, query=(5, 5, 10.0)), stats(1, query=(5, 5, 12.0)),
+                          stats(1, query=(5, 5, 11.0))])
+    assert ok and "median 11" in text
+
+
+def test_a_missing_case_fails_the_judgement():
+    j = judge(Objective(), {"a": stats(50), "b": stats(50)}, BASE, CASES)
+    assert not j.passes and "1 of 3" in j.reasons[0]
+
+
+def test_objective_files_name_the_bad_field(tmp_path):
+    good = tmp_path / "o.toml"
+    good.write_text('metric = "throughput"\nmargin = 0.1\n[[constraints]]\n'
+                    'metric = "query_p99_latency_s"\nop = "<="\nvalue = 30\n')
+    o = load_objective(good)
+    assert o.metric == "throughput" and o.constraints[0].value == 30
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[constraints]]\nmetric = "query_p98"\nop = "<="\nvalue = 1\n')
+    with pytest.raises(ObjectiveError, match=r"bad.toml: field constraints.0.metric"):
+        load_objective(bad)
+    with pytest.raises(ObjectiveError, match="cannot read"):
+        load_objective(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("metric = ")
+    with pytest.raises(ObjectiveError, match="not valid TOML"):
+        load_objective(broken)
