@@ -1,0 +1,134 @@
+"""Which chat model each role uses, and building it (`ChatOpenAI`, OpenAI or a compatible server).
+
+``--model M`` sets every role's model, ``--role-model ROLE=M`` overrides one role. The models
+never retry on their own (``max_retries=0``): `agents.calls.ModelCaller` retries, so every
+attempt is counted and priced.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlparse
+
+from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel, ConfigDict, Field
+
+ROLES = ("planner", "coder", "critic", "reviewer")
+NO_KEY_NEEDED = "not-needed"  # what a local server gets when no key is set; most ignore it
+
+
+class ModelConfigError(Exception):
+    """A role's model cannot be configured or built; the message says what to set."""
+
+
+class RoleModelConfig(BaseModel):
+    """One role's model and how to reach it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float | None = None
+    reasoning_effort: str | None = None
+    timeout_s: float = Field(default=120, gt=0)
+    max_tokens: int = Field(default=4096, gt=0)
+
+
+def is_local_url(base_url: str | None) -> bool:
+    """Whether ``base_url`` points at this machine or a private network (no API key needed)."""
+    if not base_url:
+        return False
+    host = (urlparse(base_url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_unspecified
+
+
+def api_key_for(cfg: RoleModelConfig) -> str:
+    """The role's API key from ``cfg.api_key_env``; a local server may go without one."""
+    key = os.environ.get(cfg.api_key_env, "")
+    if key:
+        return key
+    if is_local_url(cfg.base_url):
+        return NO_KEY_NEEDED
+    raise ModelConfigError(
+        f"model {cfg.model!r} needs an API key: set the environment variable {cfg.api_key_env}"
+        " (or point --base-url at a local OpenAI-compatible server); "
+        "`--model heuristic` runs offline without any model")
+
+
+def make_chat_model(cfg: RoleModelConfig) -> BaseChatModel:
+    """A `ChatOpenAI` for ``cfg`` (chat completions API, no client-side retries)."""
+    from langchain_openai import ChatOpenAI  # heavy: imported only when a model is built
+
+    options: dict[str, object] = {
+        "model": cfg.model,
+        "api_key": api_key_for(cfg),
+        "timeout": cfg.timeout_s,
+        "max_tokens": cfg.max_tokens,
+        "max_retries": 0,  # ModelCaller retries, so every attempt is counted and priced
+        # OpenAI-compatible servers speak chat completions; the Responses API is OpenAI's own.
+        "use_responses_api": False,
+    }
+    if cfg.base_url:
+        options["base_url"] = cfg.base_url
+    if cfg.temperature is not None:
+        options["temperature"] = cfg.temperature
+    if cfg.reasoning_effort is not None:
+        options["reasoning_effort"] = cfg.reasoning_effort
+    return ChatOpenAI(**options)  # type: ignore[arg-type]
+
+
+def parse_role_model(spec: str) -> tuple[str, str]:
+    """``"coder=gpt-4.1"`` → ``("coder", "gpt-4.1")``; `ModelConfigError` on a bad spec or role."""
+    role, sep, model = spec.partition("=")
+    role, model = role.strip(), model.strip()
+    if not sep or not role or not model:
+        raise ModelConfigError(f"--role-model {spec!r}: expected ROLE=MODEL, e.g. coder=gpt-4.1")
+    _check_role(role)
+    return role, model
+
+
+def resolve_role_models(
+    model: str | None,
+    role_models: Mapping[str, str] | Iterable[str],
+    base_url: str | None = None,
+    *,
+    api_key_env: str = "OPENAI_API_KEY",
+    temperature: float | None = None,
+    reasoning_effort: str | None = None,
+    timeout_s: float = 120,
+    max_tokens: int = 4096,
+) -> dict[str, RoleModelConfig]:
+    """Every role's config: ``model`` for all roles, ``role_models`` overriding single roles.
+
+    ``role_models`` is a mapping role → model or the raw ``ROLE=MODEL`` strings of
+    ``--role-model``. Every other setting applies to every role.
+    """
+    overrides = (dict(role_models) if isinstance(role_models, Mapping)
+                 else dict(parse_role_model(spec) for spec in role_models))
+    for role in overrides:
+        _check_role(role)
+    configs: dict[str, RoleModelConfig] = {}
+    for role in ROLES:
+        chosen = overrides.get(role, model)
+        if not chosen:
+            raise ModelConfigError(f"no model for role {role!r}: pass --model MODEL for every "
+                                   f"role or --role-model {role}=MODEL")
+        configs[role] = RoleModelConfig(
+            model=chosen, base_url=base_url, api_key_env=api_key_env, temperature=temperature,
+            reasoning_effort=reasoning_effort, timeout_s=timeout_s, max_tokens=max_tokens)
+    return configs
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ModelConfigError(f"unknown role {role!r} in --role-model; roles are "
+                               + ", ".join(ROLES))
