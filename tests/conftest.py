@@ -1,4 +1,4 @@
-"""Sandbox tests use the real Docker engine, never a mock.
+"""Tests that need Docker use the real engine, never a mock (fixtures shared by every package).
 
 Without an engine they skip, unless ``POLICYFORGE_REQUIRE_DOCKER=1`` (set by CI), where a missing
 engine fails them: CI must prove the Docker sandbox, not quietly skip it.
