@@ -22,4 +22,20 @@ if ! .venv/bin/policyforge sandbox up; then
   fi
   echo "setup: WARNING: no Docker sandbox; evaluations fall back to the weaker local backend" >&2
 fi
+# Headless Chromium renders `policyforge review --html` reports in the browser test. Installed
+# only when missing, as root, from Debian's own packages; required in CI like the Docker engine.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian's chromium (headless browser for the HTML report test)" >&2
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+      >/dev/null 2>&1 || echo "setup: apt-get install chromium failed" >&2
+  fi
+  if ! command -v chromium >/dev/null 2>&1; then
+    if [ "${POLICYFORGE_REQUIRE_BROWSER:-${POLICYFORGE_REQUIRE_DOCKER:-0}}" = "1" ]; then
+      echo "setup: chromium is required (CI) but could not be installed; as root: apt-get install chromium" >&2
+      exit 1
+    fi
+    echo "setup: WARNING: no chromium; the HTML report's browser test will be skipped" >&2
+  fi
+fi
 echo "policyforge is set up: .venv/bin/policyforge"

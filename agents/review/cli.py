@@ -1,0 +1,203 @@
+"""``policyforge runs list`` and ``policyforge review RUN`` (terminal, ``--json``, ``--html``).
+
+Start-up stays lean: only argparse and the standard library load here; pydantic, rich and the
+simulator load when a command runs. Everything printed or written is scrubbed of the values of
+secret environment variables (names ending in _KEY, _TOKEN, _SECRET, _PASSWORD, and each
+model's ``api_key_env``).
+
+Exit codes: 0 success; 2 unknown run, unreadable run directory or bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_BAD_INPUT = 0, 2
+
+
+def runs_main(argv: list[str]) -> int:
+    """``policyforge runs list [--runs-dir DIR] [--json]``."""
+    parser = argparse.ArgumentParser(prog="policyforge runs", description="List runs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    listing = sub.add_parser("list", help="one line per run in --runs-dir")
+    listing.add_argument("--runs-dir", default="runs", help="folder of runs (default ./runs)")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    args = _parse(parser, argv)
+    if args is None:
+        return EXIT_BAD_INPUT
+    from agents.review.rundir import list_runs, secret_values
+
+    rows = list_runs(args.runs_dir)
+    secrets = secret_values(_key_envs([r.run.models for r in rows if r.run]))
+    if args.json:
+        data = [_row_json(r) for r in rows]
+        return _emit(json.dumps(data, indent=1, default=str) + "\n", secrets)
+    if not rows:
+        where = Path(args.runs_dir)
+        print(f"no runs in {where}{'' if where.is_dir() else ' (no such folder)'}",
+              file=sys.stderr)
+        return EXIT_OK
+    from agents.review.terminal import render_runs_table
+
+    color, width = _terminal()
+    return _emit(render_runs_table(rows, color=color, width=width), secrets)
+
+
+def review_main(argv: list[str]) -> int:
+    """``policyforge review RUN [--runs-dir DIR] [--json | --html OUT.html] [--diff A B]``."""
+    parser = argparse.ArgumentParser(
+        prog="policyforge review",
+        description="Review a run: header, timeline, candidates, critic's reasons, diffs, costs.",
+    )
+    parser.add_argument("run", metavar="RUN", help="a run id (looked up in --runs-dir) or the "
+                        "path of a run's folder")
+    parser.add_argument("--runs-dir", default="runs", help="folder of runs (default ./runs)")
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the review as one JSON object")
+    out.add_argument("--html", metavar="OUT.html", help="write a self-contained HTML report")
+    parser.add_argument("--diff", nargs=2, type=int, metavar=("A", "B"),
+                        help="show only the diff from candidate A's policy to B's")
+    args = _parse(parser, argv)
+    if args is None:
+        return EXIT_BAD_INPUT
+    from agents.review.rundir import ReviewError, find_run, load_run
+
+    try:
+        view = load_run(find_run(args.run, args.runs_dir))
+        if args.diff:
+            view.candidate(args.diff[0]), view.candidate(args.diff[1])
+    except ReviewError as exc:
+        print(f"policyforge review: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    secrets, view = _scrubbed(view)
+    for warning in view.warnings:
+        print(f"policyforge review: warning: {warning}", file=sys.stderr)
+    if args.html:
+        return _write_html(view, Path(args.html), secrets)
+    if args.json:
+        return _emit(json.dumps(_review_json(view), indent=1, default=str) + "\n", secrets)
+    from agents.review.terminal import render_terminal
+
+    color, width = _terminal()
+    text = render_terminal(view, color=color, width=width,
+                           diff=tuple(args.diff) if args.diff else None)  # type: ignore[arg-type]
+    return _emit(text, secrets)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | None:
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:
+        if exc.code == 0:  # --help
+            raise
+        return None
+
+
+def _terminal() -> tuple[bool, int]:
+    """(colour, width): colour only on a terminal that has not asked for none."""
+    import shutil
+
+    tty = sys.stdout.isatty()
+    color = tty and not os.environ.get("NO_COLOR")
+    width = shutil.get_terminal_size((120, 40)).columns if tty else int(
+        os.environ.get("COLUMNS") or 160)
+    return color, max(60, width)
+
+
+def _key_envs(models: list[dict[str, Any]]) -> list[str]:
+    names = []
+    for per_role in models:
+        for config in (per_role or {}).values():
+            if isinstance(config, dict) and config.get("api_key_env"):
+                names.append(str(config["api_key_env"]))
+    return names
+
+
+def _scrubbed(view: Any) -> tuple[list[str], Any]:
+    """The secrets to hide, and the view with them removed from every string it holds."""
+    from agents.review.rundir import RunView, scrub, secret_values
+
+    secrets = secret_values(_key_envs([view.run.models]))
+    if not secrets:
+        return secrets, view
+    return secrets, RunView.model_validate(scrub(view.model_dump(), secrets))
+
+
+def _emit(text: str, secrets: list[str]) -> int:
+    from agents.review.rundir import scrub_text
+
+    sys.stdout.write(scrub_text(text, secrets))
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def _write_html(view: Any, path: Path, secrets: list[str]) -> int:
+    from agents.review.html import render_html
+    from agents.review.rundir import scrub_text
+
+    page = scrub_text(render_html(view), secrets)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        print(f"policyforge review: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"wrote {path} ({len(page.encode('utf-8')) // 1024} KiB)")
+    return EXIT_OK
+
+
+def _row_json(row: Any) -> dict[str, Any]:
+    from agents.review.summary import totals
+
+    if row.run is None:
+        return {"run_id": row.name, "path": str(row.path), "error": row.problem}
+    run, spent = row.run, totals(row.run)
+    return {"run_id": run.run_id, "path": str(row.path), "created": run.created,
+            "goal": run.goal, "suite": run.suite, "status": run.status,
+            "stop_reason": run.stop_reason, "best_candidate": run.best_candidate,
+            "accepted_candidate": run.accepted_candidate, "best_score": row.best_score,
+            "baseline_score": run.baseline_score, "iterations": spent.iterations,
+            "tokens": spent.tokens, "usd": spent.usd, "seconds": spent.seconds}
+
+
+def _review_json(view: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from agents.review.summary import (
+        costs_by_role,
+        critic_reasons,
+        describe,
+        event_usage,
+        progress,
+        totals,
+    )
+
+    best = view.best()
+    candidates = []
+    for c in view.candidates:
+        accepted, reasons = critic_reasons(view, c)
+        candidates.append({"candidate": c.n, "iteration": c.iteration, "status": c.status,
+                           "reason": (c.result or {}).get("reason"), "score": c.score,
+                           "accepted": accepted, "reasons": reasons,
+                           "summary": c.event.field("summary") if c.event else None})
+    return {
+        "run": view.run.model_dump(),
+        "path": str(view.path),
+        "warnings": view.warnings,
+        "spent": asdict(totals(view.run, view)),
+        "best_candidate": best.n if best else None,
+        "candidates": candidates,
+        "progress": [asdict(p) for p in progress(view)],
+        "costs_by_role": [asdict(r) | {"tokens": r.tokens} for r in costs_by_role(view)],
+        "timeline": [{"seq": e.seq, "elapsed_s": e.elapsed_s, "iteration": e.iteration,
+                      "role": e.role, "type": e.type, "what": describe(e, 400),
+                      "usage": event_usage(e)} for e in view.events],
+    }

@@ -1,0 +1,454 @@
+"""A run directory (docs/run-directory.md) loaded into read-only views for the review front ends.
+
+`load_run` reads ``run.json``, ``transcript.jsonl``, ``baselines.json`` and every
+``candidates/<n>/``; `find_run` resolves a run id or a folder. A killed run may leave a truncated
+last transcript line: it is skipped and reported in `RunView.warnings`. Any other unreadable
+file or line raises `RunDirError`, naming the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PRIORITY_KEYS = {
+    "QUERY": "pipelines_query",
+    "INTERACTIVE": "pipelines_interactive",
+    "BATCH_PIPELINE": "pipelines_batch",
+}
+
+
+class ReviewError(Exception):
+    """Anything the review commands cannot do; the message says what and where."""
+
+
+class RunNotFound(ReviewError):
+    """A run id or path that names no run directory."""
+
+
+class RunDirError(ReviewError):
+    """A run directory's file that cannot be read; the message names the file and line."""
+
+
+# --- views -------------------------------------------------------------------------------------
+
+
+class RunInfo(BaseModel):
+    """``run.json``: the fields the review shows; everything else is kept in ``model_extra``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    created: str | None = None
+    goal: str = ""
+    objective: dict[str, Any] = Field(default_factory=dict)
+    suite: str | None = None
+    seed: int | None = None
+    sandbox: str | None = None
+    models: dict[str, Any] = Field(default_factory=dict)
+    heuristic: bool = False
+    budget: dict[str, Any] = Field(default_factory=dict)
+    spent: dict[str, Any] = Field(default_factory=dict)
+    status: str = "unknown"
+    stop_reason: str | None = None
+    best_candidate: int | None = None
+    accepted_candidate: int | None = None
+    baseline: dict[str, Any] | None = None
+    bound: dict[str, Any] | None = None
+    provenance: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def metric(self) -> str:
+        """The objective's metric (``completed_pipelines`` when the objective does not say)."""
+        return str(self.objective.get("metric") or "completed_pipelines")
+
+    @property
+    def lower_is_better(self) -> bool:
+        """Whether a smaller score is better (the objective's direction, else the metric's)."""
+        direction = self.objective.get("direction")
+        if direction:
+            return str(direction).startswith("min")
+        return self.metric == "adjusted_latency" or self.metric.endswith("latency_s")
+
+    @property
+    def baseline_score(self) -> float | None:
+        """The baseline's search score, if known."""
+        return _number((self.baseline or {}).get("score"))
+
+    @property
+    def bound_score(self) -> float | None:
+        """The bound's score for the metric, if one exists."""
+        return _number((self.bound or {}).get("score"))
+
+
+class Event(BaseModel):
+    """One transcript line; the type's own fields are in ``model_extra`` (see `field`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    seq: int
+    time: str | None = None
+    elapsed_s: float = 0.0
+    type: str
+    iteration: int | None = None
+    role: str | None = None
+    line: int = 0
+
+    def field(self, name: str, default: Any = None) -> Any:
+        """A type-specific field (``tool``, ``cost_usd``, ...), or ``default``."""
+        return (self.model_extra or {}).get(name, default)
+
+
+class Candidate(BaseModel):
+    """``candidates/<n>/``: the policy source and its result (and held-out result, if any)."""
+
+    n: int
+    source: str | None
+    result: dict[str, Any] | None
+    held_out: dict[str, Any] | None = None
+    event: Event | None = None
+
+    @property
+    def status(self) -> str:
+        """The evaluation status (``missing`` when the result file is not there yet)."""
+        return str((self.result or {}).get("status") or "missing")
+
+    @property
+    def score(self) -> float | None:
+        """The candidate's search score."""
+        return _number((self.result or {}).get("score"))
+
+    @property
+    def iteration(self) -> int | None:
+        """The iteration that produced it (from its transcript event)."""
+        return self.event.iteration if self.event else None
+
+    @property
+    def verdict(self) -> dict[str, Any]:
+        """The critic's verdict stored with the result (may be empty)."""
+        return dict((self.result or {}).get("verdict") or {})
+
+    def first_case(self) -> tuple[str | None, dict[str, Any] | None, dict[str, Any] | None]:
+        """(case name, stats, profile) of the first search case, the one with the profile."""
+        result = self.result or {}
+        case, profile = _unwrap_profile(result.get("profile"))
+        evaluation = result.get("evaluation") or {}
+        if profile is None:
+            case, profile = _unwrap_profile(evaluation.get("profile"))
+        traces = [t for t in evaluation.get("traces") or [] if isinstance(t, dict)]
+        chosen = next((t for t in traces if case and t.get("name") == case), None)
+        chosen = chosen or next((t for t in traces if t.get("stats")), None)
+        if chosen is None:
+            return case, None, profile
+        return case or chosen.get("name"), chosen.get("stats"), profile
+
+
+class RunView(BaseModel):
+    """A whole run directory, read once."""
+
+    path: Path
+    run: RunInfo
+    events: list[Event]
+    candidates: list[Candidate]
+    baselines: dict[str, Any] | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+    def candidate(self, n: int) -> Candidate:
+        """Candidate ``n``; `ReviewError` listing the candidates when there is none."""
+        for c in self.candidates:
+            if c.n == n:
+                return c
+        known = ", ".join(str(c.n) for c in self.candidates) or "none"
+        raise ReviewError(f"run {self.run.run_id} has no candidate {n} (candidates: {known})")
+
+    def best(self) -> Candidate | None:
+        """The accepted candidate, else run.json's best, else the best scored one."""
+        for n in (self.run.accepted_candidate, self.run.best_candidate):
+            if n is not None and any(c.n == n for c in self.candidates):
+                return self.candidate(n)
+        scored = [c for c in self.candidates if c.score is not None]
+        if not scored:
+            return None
+        pick = min if self.run.lower_is_better else max
+        return pick(scored, key=lambda c: c.score or 0.0)
+
+    def verdicts(self, n: int) -> list[Event]:
+        """The critic's verdict events on candidate ``n``, oldest first."""
+        return [e for e in self.events if e.type == "verdict" and e.field("candidate") == n]
+
+    def model_calls(self) -> list[Event]:
+        """Every model call event (failed ones too)."""
+        return [e for e in self.events if e.type == "model_call"]
+
+
+# --- finding and loading -----------------------------------------------------------------------
+
+
+def find_run(run: str, runs_dir: str | Path = "runs") -> Path:
+    """A run's folder from a run id (looked up in ``runs_dir``) or a path to the folder."""
+    tried: list[Path] = []
+    as_path = Path(run)
+    for candidate in (as_path, Path(runs_dir) / run):
+        tried.append(candidate)
+        if (candidate / "run.json").is_file():
+            return candidate
+    where = " and ".join(f"{p}{os.sep}run.json" for p in dict.fromkeys(tried))
+    raise RunNotFound(f"no run {run!r}: looked for {where}; `policyforge runs list "
+                      f"--runs-dir DIR` shows the runs in a folder")
+
+
+def list_run_dirs(runs_dir: str | Path) -> list[Path]:
+    """Folders of ``runs_dir`` that hold a ``run.json``, oldest name first."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / "run.json").is_file())
+
+
+class RunRow(BaseModel):
+    """One line of `runs list`: run.json and the best candidate's score, or why it is unreadable."""
+
+    name: str
+    path: Path
+    run: RunInfo | None = None
+    best_score: float | None = None
+    problem: str | None = None
+
+
+def list_runs(runs_dir: str | Path) -> list[RunRow]:
+    """Every run in ``runs_dir``; a run whose files cannot be read is listed with the reason."""
+    rows = []
+    for folder in list_run_dirs(runs_dir):
+        try:
+            run = load_run_info(folder)
+        except RunDirError as exc:
+            rows.append(RunRow(name=folder.name, path=folder, problem=str(exc)))
+            continue
+        rows.append(RunRow(name=folder.name, path=folder, run=run,
+                           best_score=_best_score(folder, run)))
+    return rows
+
+
+def _best_score(folder: Path, run: RunInfo) -> float | None:
+    """run.json names the best candidate but not its score: read it from its result.json."""
+    n = run.accepted_candidate if run.accepted_candidate is not None else run.best_candidate
+    if n is None:
+        return None
+    try:
+        result = _optional_object(folder / "candidates" / str(n) / "result.json")
+    except RunDirError:
+        return None
+    return _number((result or {}).get("score"))
+
+
+def load_run(path: str | Path) -> RunView:
+    """Read a run directory; `RunDirError` names the file (and line) that cannot be read."""
+    root = Path(path)
+    run = load_run_info(root)
+    warnings: list[str] = []
+    events = _read_transcript(root / "transcript.jsonl", warnings)
+    by_candidate = {e.field("candidate"): e for e in events if e.type == "candidate"}
+    candidates = [_read_candidate(d, by_candidate.get(int(d.name)))
+                  for d in _candidate_dirs(root / "candidates")]
+    baselines_path = root / "baselines.json"
+    baselines = _read_json(baselines_path) if baselines_path.is_file() else None
+    if not isinstance(baselines, dict):
+        baselines = None
+    return RunView(path=root, run=run, events=events, candidates=candidates,
+                   baselines=baselines, warnings=warnings)
+
+
+def load_run_info(root: Path) -> RunInfo:
+    """Only ``run.json`` (for `runs list`)."""
+    path = root / "run.json"
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    try:
+        return RunInfo.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise RunDirError(f"{path}: field {where}: {first['msg']}") from None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RunDirError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunDirError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+
+
+def _read_transcript(path: Path, warnings: list[str]) -> list[Event]:
+    if not path.is_file():
+        warnings.append(f"{path.name} is missing: no events to show")
+        return []
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise RunDirError(f"cannot read {path}: {exc.strerror or exc}") from None
+    lines = text.split("\n")
+    # Only a last line without its newline can be a write cut short by a killed run.
+    unterminated = lines[-1] if lines[-1].strip() else None
+    body = lines[:-1]
+    events: list[Event] = []
+    for number, line in enumerate(body, start=1):
+        if line.strip():
+            events.append(_parse_event(path, number, line))
+    if unterminated is not None:
+        number = len(body) + 1
+        try:
+            events.append(_parse_event(path, number, unterminated))
+        except RunDirError:
+            warnings.append(f"{path.name}:{number}: last line is incomplete (the run was "
+                            f"probably killed while writing it); ignored")
+    return events
+
+
+def _parse_event(path: Path, number: int, line: str) -> Event:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise RunDirError(f"{path}:{number}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
+    try:
+        return Event.model_validate({**data, "line": number})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise RunDirError(f"{path}:{number}: field {where}: {first['msg']}") from None
+
+
+def _candidate_dirs(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted((d for d in root.iterdir() if d.is_dir() and d.name.isdigit()),
+                  key=lambda d: int(d.name))
+
+
+def _read_candidate(folder: Path, event: Event | None) -> Candidate:
+    policy = folder / "policy.py"
+    try:
+        source = policy.read_text(encoding="utf-8") if policy.is_file() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"cannot read {policy}: {exc}") from None
+    result = _optional_object(folder / "result.json")
+    held_out = _optional_object(folder / "held_out.json")
+    return Candidate(n=int(folder.name), source=source, result=result, held_out=held_out,
+                     event=event)
+
+
+def _optional_object(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+# --- small shared helpers ----------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _unwrap_profile(value: Any) -> tuple[str | None, dict[str, Any] | None]:
+    """A profile is stored bare, or as the evaluation report's ``{"case", "profile"}``."""
+    if not isinstance(value, dict):
+        return None, None
+    if isinstance(value.get("profile"), dict):
+        return value.get("case"), value["profile"]
+    return None, value
+
+
+def baseline_first_case(view: RunView) -> tuple[dict[str, Any] | None, dict[str, Any] | None,
+                                                 str]:
+    """(stats, profile, where from) of the baseline policy on the first search case.
+
+    ``baselines.json`` (``{"search": {"policies": {name: {case: stats}}, ...}}``) holds the
+    statistics but no profile, so both are computed on this host by running the built-in
+    baseline policy (trusted code) in-process on the suite's first search case; the stored
+    statistics are used only when that cannot be done.
+    """
+    policy = str((view.run.baseline or {}).get("policy") or "priority")
+    stats, profile, where = _compute_baseline(view.run.suite, policy)
+    if profile is not None:
+        return stats, profile, where
+    stored = _stored_baseline_stats(view.baselines, policy)
+    if stored is not None:
+        return stored, None, f"baselines.json ({policy}); no profile: {where}"
+    return None, None, where
+
+
+def _stored_baseline_stats(baselines: dict[str, Any] | None, policy: str
+                           ) -> dict[str, Any] | None:
+    search = (baselines or {}).get("search")
+    per_case = ((search or {}).get("policies") or {}).get(policy) if isinstance(search, dict) \
+        else None
+    if not isinstance(per_case, dict) or not per_case:
+        return None
+    first = next(iter(per_case.values()))
+    return first if isinstance(first, dict) else None
+
+
+def _compute_baseline(suite: str | None, policy: str) -> tuple[dict[str, Any] | None,
+                                                                dict[str, Any] | None, str]:
+    if not suite:
+        return None, None, "no suite in run.json: baseline not computed"
+    from simulator.cli import stats_json
+    from simulator.engine import run_simulation
+    from simulator.errors import SimulatorError
+    from traces.errors import SuiteError
+    from traces.suites import get_suite
+
+    try:
+        case = get_suite(suite).search_cases()[0]
+        result = run_simulation(case.params, case.trace_path, policy, profile=True)
+    except (SimulatorError, SuiteError, KeyError, IndexError, OSError) as exc:
+        return None, None, f"baseline {policy!r} on {suite!r} could not be computed: {exc}"
+    return (stats_json(result.stats, result.params), result.profile,
+            f"computed on this host ({policy} on {suite}/{case.name})")
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+def secret_values(extra_env: Iterable[str] = ()) -> list[str]:
+    """Values of secret-holding environment variables (`agents.secrets`), longest first."""
+    from agents.secrets import secret_values as shared
+
+    return shared(extra_env)
+
+
+def scrub_text(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret value (raw, JSON- or HTML-escaped) replaced by a marker."""
+    import html
+
+    from agents.secrets import REDACTED
+
+    for value in secrets:
+        for form in sorted({value, html.escape(value), json.dumps(value)[1:-1]}, key=len,
+                           reverse=True):
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def scrub(obj: Any, secrets: list[str]) -> Any:
+    """A copy of a JSON-like value with every secret replaced in its strings (`agents.secrets`)."""
+    from agents.secrets import scrub as shared
+
+    return shared(obj, secrets)

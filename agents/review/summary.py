@@ -1,0 +1,287 @@
+"""Figures both review front ends show: score progress, cost per role, timeline lines, diffs.
+
+Pure functions of a `RunView`; no output formatting beyond short strings.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.review.rundir import Candidate, Event, RunInfo, RunView
+
+
+@dataclass
+class RoleCost:
+    """Model use of one role."""
+
+    role: str
+    calls: int = 0
+    failed: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    usd: float = 0.0
+    seconds: float = 0.0
+    tool_calls: int = 0
+
+    @property
+    def tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass
+class ProgressPoint:
+    """One evaluated candidate and what had been spent when its evaluation was written."""
+
+    candidate: int
+    iteration: int
+    score: float | None
+    best: float | None
+    usd: float
+    tokens: int
+    elapsed_s: float
+
+
+@dataclass
+class RunTotals:
+    """The spend a run reports (run.json's ``spent``, else summed from the transcript)."""
+
+    iterations: int = 0
+    tokens: int = 0
+    usd: float = 0.0
+    seconds: float = 0.0
+    model_calls: int = 0
+    failed_calls: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def costs_by_role(view: RunView) -> list[RoleCost]:
+    """Model calls, tokens, dollars and latency per role, in order of first appearance."""
+    roles: dict[str, RoleCost] = {}
+    for e in view.events:
+        if e.type not in ("model_call", "tool_call"):
+            continue
+        cost = roles.setdefault(e.role or "?", RoleCost(e.role or "?"))
+        if e.type == "tool_call":
+            cost.tool_calls += 1
+            continue
+        cost.calls += 1
+        cost.failed += 0 if e.field("ok", True) else 1
+        cost.input_tokens += _int(e.field("input_tokens"))
+        cost.output_tokens += _int(e.field("output_tokens"))
+        cost.usd += _float(e.field("cost_usd"))
+        cost.seconds += _float(e.field("latency_s"))
+    return list(roles.values())
+
+
+def totals(run: RunInfo, view: RunView | None = None) -> RunTotals:
+    """What the run spent: run.json's ``spent`` (a live run rewrites it), transcript otherwise."""
+    spent = run.spent or {}
+    out = RunTotals(
+        iterations=_int(spent.get("iterations")),
+        tokens=_int(spent.get("input_tokens")) + _int(spent.get("output_tokens")),
+        usd=_float(spent.get("usd")),
+        seconds=_float(spent.get("seconds")),
+        model_calls=_int(spent.get("model_calls")),
+        failed_calls=_int(spent.get("failed_calls")),
+    )
+    if view is not None and not spent:
+        roles = costs_by_role(view)
+        out.tokens = sum(r.tokens for r in roles)
+        out.usd = sum(r.usd for r in roles)
+        out.model_calls = sum(r.calls for r in roles)
+        out.failed_calls = sum(r.failed for r in roles)
+        out.seconds = max((e.elapsed_s for e in view.events), default=0.0)
+        out.iterations = max((e.iteration or 0 for e in view.events), default=0)
+    return out
+
+
+def progress(view: RunView) -> list[ProgressPoint]:
+    """Each evaluation in transcript order, with the best score so far and the spend so far."""
+    lower = view.run.lower_is_better
+    usd, tokens, best = 0.0, 0, None
+    scores = {c.n: c.score for c in view.candidates}
+    points: list[ProgressPoint] = []
+    seen: set[int] = set()
+    for e in view.events:
+        if e.type == "model_call":
+            usd += _float(e.field("cost_usd"))
+            tokens += _int(e.field("input_tokens")) + _int(e.field("output_tokens"))
+        if e.type != "evaluation" or not isinstance(e.field("candidate"), int):
+            continue
+        n = e.field("candidate")
+        score = scores.get(n) if scores.get(n) is not None else _maybe(e.field("score"))
+        if e.field("status", "ok") != "ok":
+            score = None
+        if score is not None and (best is None or (score < best if lower else score > best)):
+            best = score
+        seen.add(n)
+        points.append(ProgressPoint(n, e.iteration if e.iteration is not None else n,
+                                    score, best, usd, tokens, e.elapsed_s))
+    # Candidates with a result but no evaluation event (a transcript cut short) still count.
+    for c in view.candidates:
+        if c.n not in seen and c.result is not None:
+            score = c.score if c.status == "ok" else None
+            if score is not None and (best is None or (score < best if lower else score > best)):
+                best = score
+            points.append(ProgressPoint(c.n, c.iteration if c.iteration is not None else c.n,
+                                        score, best, usd, tokens, 0.0))
+    return points
+
+
+def critic_reasons(view: RunView, candidate: Candidate) -> tuple[bool | None, list[str]]:
+    """The critic's latest verdict on a candidate: (accepted, reasons); transcript first."""
+    verdicts = view.verdicts(candidate.n)
+    if verdicts:
+        last = verdicts[-1]
+        return bool(last.field("accept")), [str(r) for r in last.field("reasons") or []]
+    verdict = candidate.verdict
+    if not verdict:
+        return None, []
+    return bool(verdict.get("accept")), [str(r) for r in verdict.get("reasons") or []]
+
+
+def policy_diff(a: Candidate, b: Candidate, context: int = 3) -> str:
+    """Unified diff from candidate ``a``'s policy to ``b``'s (empty when identical)."""
+    lines = difflib.unified_diff(
+        (a.source or "").splitlines(keepends=True),
+        (b.source or "").splitlines(keepends=True),
+        fromfile=f"candidates/{a.n}/policy.py",
+        tofile=f"candidates/{b.n}/policy.py",
+        n=context,
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def describe(e: Event, width: int = 90) -> str:
+    """One line saying what an event was."""
+    text = _describe(e)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _describe(e: Event) -> str:
+    f = e.field
+    match e.type:
+        case "run_started":
+            return ("resumed" if f("resumed") else "started") + f" run {f('run_id', '')}".rstrip()
+        case "plan":
+            return f"plan: {one_line(f('direction', ''))}"
+        case "model_call":
+            out = f("message_out") or {}
+            calls = out.get("tool_calls") or [] if isinstance(out, dict) else []
+            names = ", ".join(str(c.get("name", "?")) for c in calls if isinstance(c, dict))
+            what = f"calls {names}" if names else one_line(
+                out.get("content", "") if isinstance(out, dict) else str(out))
+            status = "" if f("ok", True) else f" FAILED ({one_line(f('error', ''))})"
+            return f"{f('model', '?')}: {what}{status}"
+        case "tool_call":
+            ok = "ok" if f("ok", True) else "FAILED"
+            return f"tool {f('tool', '?')} {ok}: {one_line(f('result', ''))}"
+        case "candidate":
+            return f"candidate {f('candidate')} by {f('author', '?')}: {one_line(f('summary', ''))}"
+        case "evaluation":
+            reason = f" ({one_line(f('reason'))})" if f("reason") else ""
+            return (f"evaluated candidate {f('candidate')}: {f('status', '?')}, "
+                    f"score {fmt_num(f('score'))}{reason}")
+        case "verdict":
+            word = "accepts" if f("accept") else "rejects"
+            reasons = "; ".join(str(r) for r in f("reasons") or [])
+            return f"critic {word} candidate {f('candidate')}: {one_line(reasons)}"
+        case "review":
+            word = "approves" if f("approve") else "requests changes to"
+            comments = "; ".join(str(c) for c in f("comments") or [])
+            return f"reviewer {word} candidate {f('candidate')}: {one_line(comments)}"
+        case "budget":
+            spent = f("spent") or {}
+            return (f"budget: {spent.get('iterations', 0)} iterations, "
+                    f"${_float(spent.get('usd')):.4f}")
+        case "run_finished":
+            return f"finished: {f('status', '?')} ({f('stop_reason', '?')})"
+        case "error":
+            return f"error: {one_line(f('message', ''))}"
+    return e.type
+
+
+def event_usage(e: Event) -> str:
+    """``1234+56 tok $0.0012`` for a model call, else empty."""
+    if e.type != "model_call":
+        return ""
+    tokens = f"{_int(e.field('input_tokens'))}+{_int(e.field('output_tokens'))} tok"
+    return f"{tokens} ${_float(e.field('cost_usd')):.4f}"
+
+
+def one_line(value: Any) -> str:
+    """Whitespace collapsed to single spaces."""
+    return " ".join(str(value or "").split())
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters with an ellipsis."""
+    text = one_line(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def fmt_num(value: Any) -> str:
+    """A score for display: integers without decimals, others to 4 significant digits."""
+    v = _maybe(value)
+    if v is None:
+        return "-"
+    return f"{v:.0f}" if v == int(v) and abs(v) < 1e12 else f"{v:.4g}"
+
+
+def fmt_seconds(seconds: float) -> str:
+    """``1h02m``, ``3m05s`` or ``12.5s``."""
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+    if seconds >= 60:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    return f"{seconds:.1f}s"
+
+
+def vs_baseline(score: float | None, run: RunInfo, digits: int = 1) -> str:
+    """``18 vs 14 (+28.6%)``."""
+    base = run.baseline_score
+    if score is None:
+        return "-"
+    if base is None:
+        return fmt_num(score)
+    change = f" ({(score - base) / abs(base) * 100:+.{digits}f}%)" if base else ""
+    return f"{fmt_num(score)} vs {fmt_num(base)}{change}"
+
+
+def budget_text(budget: dict[str, Any], spent: RunTotals) -> str:
+    """``iterations 3 of 10; tokens 1,234 of no limit; ...``."""
+    def limit(key: str, fmt: str = "{}") -> str:
+        v = budget.get(key)
+        return "no limit" if v is None else fmt.format(v)
+
+    return (f"iterations {spent.iterations} of {limit('max_iterations')}; "
+            f"tokens {spent.tokens:,} of {limit('max_tokens', '{:,}')}; "
+            f"${spent.usd:.4f} of {limit('max_usd', '${}')}; "
+            f"time {fmt_seconds(spent.seconds)} of {limit('max_minutes', '{} min')}")
+
+
+def model_text(model: Any) -> str:
+    """``gpt-4.1-mini`` or ``model @ base_url``."""
+    if not isinstance(model, dict):
+        return str(model)
+    extra = f" @ {model['base_url']}" if model.get("base_url") else ""
+    return f"{model.get('model', '?')}{extra}"
+
+
+def _maybe(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _int(value: Any) -> int:
+    v = _maybe(value)
+    return int(v) if v is not None else 0
+
+
+def _float(value: Any) -> float:
+    v = _maybe(value)
+    return v if v is not None else 0.0
