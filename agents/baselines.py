@@ -47,7 +47,8 @@ def builtin_baselines(suite: str, part: str) -> dict[str, Any]:
             if name in failed:
                 continue
             try:
-                with contextlib.redirect_stdout(io.StringIO()):  # a built-in's own chatter
+                chatter = io.StringIO()  # a built-in's own warnings (overbook's) are not ours
+                with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
                     result = run_simulation(dict(case.params), trace, name)
             except SimulatorError as exc:
                 failed[name] = f"{case.name}: {str(exc)[:200]}"

@@ -116,6 +116,10 @@ def _config(args: argparse.Namespace, budget: Any) -> Any:
             and budget.max_minutes is None:
         budget = budget.model_copy(update={"max_iterations": 10})
     heuristic = (args.model or "").lower() == "heuristic"
+    from agents.models import parse_role_model
+
+    for spec in args.role_model:
+        parse_role_model(spec)  # a bad ROLE=MODEL is an error even where it would not be used
     models = {}
     if not heuristic:
         if not args.model and not args.role_model:

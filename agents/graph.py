@@ -27,6 +27,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
 from agents.budget import BudgetExhausted, BudgetLimits, Spend
+from agents.calls import ModelCallFailed
 from agents.run_store import RunStore
 
 NODES = ("prepare", "planner", "coder", "tools", "evaluate", "critic", "reviewer", "finish")
@@ -122,6 +123,8 @@ def instrument(name: str, fn: NodeFn, ctx: RunContext) -> Callable[[RunState], d
             ctx.event("error", state, role=name,
                       message=f"budget: the next call would break {exc.kind}; not made")
             update = {"stop_reason": exc.kind}
+        except ModelCallFailed as exc:
+            update = _model_failed(ctx, state, name, exc)
         spend = ctx.caller.spend.model_copy(update={"seconds": ctx.store.transcript.elapsed()})
         ctx.caller.spend = spend
         update["spend"] = spend.model_dump()
@@ -132,6 +135,22 @@ def instrument(name: str, fn: NodeFn, ctx: RunContext) -> Callable[[RunState], d
 
     node.__name__ = name
     return node
+
+
+def _model_failed(ctx: RunContext, state: RunState, name: str,
+                  exc: ModelCallFailed) -> dict[str, Any]:
+    """A model call that failed for good: a failed iteration, or the end of the run when the
+    failure is not transient (authentication, a bad request: trying again would not help)."""
+    from agents.calls import is_transient
+
+    message = str(exc)
+    ctx.event("error", state, role=name, message=message)
+    if exc.__cause__ is not None and not is_transient(exc.__cause__):
+        return {"stop_reason": f"error: {name} {message}"[:300]}
+    ctx.caller.spend = ctx.caller.spend.model_copy(
+        update={"iterations": ctx.caller.spend.iterations + 1})
+    return {"verdict": {"accept": False, "reasons": [message], "hint": ""}, "pending": None,
+            "messages": [], "reasks": 2}
 
 
 def gate(ctx: RunContext, state: RunState, target: str, *, new_round: bool = False) -> str:

@@ -103,7 +103,12 @@ class RunStore:
         return self.path / "checkpoints.sqlite"
 
     def read_run(self) -> dict[str, Any]:
-        return json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+        return self.read_run_json(self.path)
+
+    @staticmethod
+    def read_run_json(path: Path) -> dict[str, Any]:
+        """A run folder's run.json."""
+        return json.loads((Path(path) / "run.json").read_text(encoding="utf-8"))
 
     def write_run(self, data: dict[str, Any]) -> None:
         write_json(self.path / "run.json", data)

@@ -126,20 +126,26 @@ def resume_run(run_dir: Path, *, budget: BudgetLimits | None = None,
     """Continue a run from its last checkpoint; ``budget`` replaces its limits if given."""
     from sandbox.cli import choose_backend
 
-    data = RunStore(run_dir).read_run()
+    data = RunStore.read_run_json(run_dir)
     config = RunConfig.model_validate(data["config"])
+    extend = budget is not None and data.get("status") == "budget_exhausted"
+    if data.get("status") in ("accepted", "budget_exhausted", "failed") and not extend:
+        return _outcome(RunStore(run_dir))  # finished: nothing to continue
     if budget is not None:
         config = config.model_copy(update={"budget": budget})
     spent = Spend(**data.get("spent") or {})
     store = RunStore(run_dir, elapsed_base=spent.seconds)
     backend = backend or choose_backend(config.sandbox)
-    store.update_run(status="running", config=config.model_dump(),
+    store.update_run(status="running", stop_reason=None, config=config.model_dump(),
                      budget=config.budget.model_dump())
     store.transcript.write("run_started", iteration=spent.iterations, run_id=config.run_id,
                            goal=config.goal, objective=data.get("objective"),
                            budget=config.budget.model_dump(), models=data.get("models"),
                            seed=config.seed, suite=config.suite, resumed=True)
-    return _drive(config, store, backend, None, chat_models, progress)
+    # A run stopped by its budget starts again from the top with its state (archive, spend)
+    # and a larger budget; any other run continues from its last checkpoint.
+    return _drive(config, store, backend, {"stop_reason": None} if extend else None,
+                  chat_models, progress)
 
 
 def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, Any] | None,
@@ -154,9 +160,9 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
         graph = build_graph(ctx, SqliteSaver(conn))
         run_config = {"configurable": {"thread_id": config.run_id},
                       "recursion_limit": RECURSION_LIMIT}
-        if initial is None:
+        if initial is None or "goal" not in initial:
             snapshot = graph.get_state(run_config)
-            if not snapshot.next:  # already finished: nothing to continue
+            if initial is None and not snapshot.next:  # nothing was left to do
                 return _outcome(store)
             ctx.caller.spend = Spend(**snapshot.values.get("spend", {}))
         try:
@@ -178,6 +184,19 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
         conn.close()
     assert isinstance(ctx, RunContext)
     return _outcome(store)
+
+
+def load_state(run_dir: Path) -> dict[str, Any]:
+    """The graph state of a run's latest checkpoint (empty if it has none)."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    run_id = RunStore.read_run_json(run_dir)["run_id"]
+    conn = sqlite3.connect(Path(run_dir) / "checkpoints.sqlite", check_same_thread=False)
+    try:
+        saved = SqliteSaver(conn).get_tuple({"configurable": {"thread_id": run_id}})
+    finally:
+        conn.close()
+    return dict(saved.checkpoint["channel_values"]) if saved else {}
 
 
 def _outcome(store: RunStore) -> RunOutcome:

@@ -1,0 +1,131 @@
+"""``policyforge run`` and ``export`` through the real CLI in a child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from sandbox.docker_runner import LABEL
+from tests.sandbox.helpers import ROOT
+
+
+def policyforge(*args: str, env: dict[str, str] | None = None,
+                timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "simulator.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, check=False,
+                          env={**os.environ, **(env or {})})
+
+
+def test_run_without_a_model_says_how_to_set_one_up(tmp_path):
+    env = {"OPENAI_API_KEY": ""}
+    proc = policyforge("run", "--goal", "x", "--runs-dir", str(tmp_path), env=env)
+    assert proc.returncode == 2
+    assert "--model heuristic" in proc.stderr and "OPENAI_API_KEY" in proc.stderr
+    assert "--base-url" in proc.stderr and "Traceback" not in proc.stderr
+    proc = policyforge("run", "--model", "gpt-4.1-mini", "--runs-dir", str(tmp_path), env=env)
+    assert proc.returncode == 2 and "OPENAI_API_KEY" in proc.stderr
+    assert not any(tmp_path.iterdir())  # nothing started
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--suite", "nope"], "nope"),
+    (["--max-iterations", "0"], "--max-iterations must be positive"),
+    (["--resume", "no-such-run"], "no run 'no-such-run'"),
+    (["--role-model", "painter=x"], "unknown role 'painter'"),
+])
+def test_bad_run_input_exits_2_with_a_clear_message(tmp_path, args, message):
+    proc = policyforge("run", "--model", "heuristic", "--runs-dir", str(tmp_path), *args)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_bad_objective_file_names_the_field(tmp_path):
+    objective = tmp_path / "objective.toml"
+    objective.write_text('metric = "joy"\n')
+    proc = policyforge("run", "--model", "heuristic", "--objective", str(objective),
+                       "--runs-dir", str(tmp_path / "runs"))
+    assert proc.returncode == 2 and "objective.toml: field metric" in proc.stderr
+
+
+def _held_out_median(policy: str) -> float:
+    from simulator.engine import run_simulation
+    from traces.suites import get_suite
+
+    done = [run_simulation(dict(c.params), c.trace_path, policy).stats.pipelines_all
+            .completion_count for c in get_suite("small").held_out_cases()]
+    return statistics.median(done)
+
+
+@pytest.mark.usefixtures("sandbox_image")
+def test_heuristic_run_in_docker_accepts_writes_the_run_and_exports_a_policy(tmp_path):
+    runs = tmp_path / "runs"
+    proc = policyforge("run", "--model", "heuristic", "--suite", "small", "--sandbox", "docker",
+                       "--max-iterations", "6", "--runs-dir", str(runs), "--goal",
+                       "finish as many pipelines as possible")
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # 0 = accepted
+    assert "status          accepted (stop reason: accepted)" in proc.stdout
+    [run_dir] = list(runs.iterdir())
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "accepted" and run["stop_reason"] == "accepted"
+    assert run["spent"]["iterations"] <= 6 and run["sandbox"] == "docker"
+    assert run["provenance"]["sandbox_image"] and run["provenance"]["numpy"]
+    assert run["models"] == {"all": "heuristic (non-LLM proposer)"}
+    n = run["accepted_candidate"]
+    result = json.loads((run_dir / f"candidates/{n}/result.json").read_text())
+    assert result["evaluation"]["sandbox"]["backend"] == "docker"
+    assert result["evaluation"]["verification"]["verified"] == 3
+    types = [json.loads(line)["type"] for line in
+             (run_dir / "transcript.jsonl").read_text().splitlines()]
+    assert types[0] == "run_started" and types[-1] == "run_finished"
+
+    out = tmp_path / "best.py"
+    proc = policyforge("export", run_dir.name, str(out), "--runs-dir", str(runs))
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert text.startswith(f"# policyforge run {run_dir.name}, candidate {n} (accepted")
+    assert "Optimises: maximize the median completed_pipelines" in text
+    # The exported file runs unchanged in the simulator and beats FIFO on the held-out part.
+    assert _held_out_median(str(out)) > _held_out_median("naive")
+    # A finished run resumed has nothing left to do.
+    proc = policyforge("run", "--resume", str(run_dir))
+    assert proc.returncode == 0 and "accepted" in proc.stdout
+    assert docker.from_env().containers.list(all=True, filters={"label": f"{LABEL}=1"}) == []
+
+
+@pytest.mark.usefixtures("sandbox_image")
+def test_ctrl_c_kills_the_container_and_leaves_a_resumable_run(tmp_path):
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator.cli", "run", "--model", "heuristic", "--suite",
+         "paper", "--sandbox", "docker", "--max-iterations", "1", "--runs-dir", str(runs)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = docker.from_env()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait for the evaluation's container
+        if client.containers.list(filters={"label": f"{LABEL}=1"}):
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("no sandbox container appeared")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "resumable" in err
+    assert client.containers.list(all=True, filters={"label": f"{LABEL}=1"}) == []
+    [run_dir] = list(runs.iterdir())
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "interrupted"
+    proc2 = policyforge("run", "--resume", run_dir.name, "--runs-dir", str(runs))
+    assert proc2.returncode in (0, 3), proc2.stdout + proc2.stderr
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["spent"]["iterations"] == 1 and run["status"] in ("accepted", "budget_exhausted")
