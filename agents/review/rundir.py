@@ -112,6 +112,7 @@ class Candidate(BaseModel):
     result: dict[str, Any] | None
     held_out: dict[str, Any] | None = None
     event: Event | None = None
+    fallback_score: float | None = None
 
     @property
     def status(self) -> str:
@@ -120,8 +121,9 @@ class Candidate(BaseModel):
 
     @property
     def score(self) -> float | None:
-        """The candidate's search score."""
-        return _number((self.result or {}).get("score"))
+        """The search score: result.json's, else its evaluation event's or aggregate's."""
+        stored = _number((self.result or {}).get("score"))
+        return stored if stored is not None else self.fallback_score
 
     @property
     def iteration(self) -> int | None:
@@ -243,7 +245,16 @@ def _best_score(folder: Path, run: RunInfo) -> float | None:
         result = _optional_object(folder / "candidates" / str(n) / "result.json")
     except RunDirError:
         return None
-    return _number((result or {}).get("score"))
+    score = _number((result or {}).get("score"))
+    return score if score is not None else _aggregate_score(result, run.metric)
+
+
+def _aggregate_score(result: dict[str, Any] | None, metric: str) -> float | None:
+    """The evaluation report's median of the metric, for a result.json without ``score``."""
+    if not result or result.get("status", "ok") != "ok":
+        return None
+    aggregate = (result.get("evaluation") or {}).get("aggregate") or {}
+    return _number(aggregate.get(metric)) if isinstance(aggregate, dict) else None
 
 
 def load_run(path: str | Path) -> RunView:
@@ -255,6 +266,12 @@ def load_run(path: str | Path) -> RunView:
     by_candidate = {e.field("candidate"): e for e in events if e.type == "candidate"}
     candidates = [_read_candidate(d, by_candidate.get(int(d.name)))
                   for d in _candidate_dirs(root / "candidates")]
+    scored = {e.field("candidate"): _number(e.field("score")) for e in events
+              if e.type == "evaluation" and e.field("status", "ok") == "ok"}
+    for c in candidates:
+        c.fallback_score = scored.get(c.n)
+        if c.fallback_score is None:
+            c.fallback_score = _aggregate_score(c.result, run.metric)
     baselines_path = root / "baselines.json"
     baselines = _read_json(baselines_path) if baselines_path.is_file() else None
     if not isinstance(baselines, dict):

@@ -131,3 +131,14 @@ def test_scrub_replaces_secrets_in_nested_values_and_escaped_forms() -> None:
     data = {"x": [f"key={secret}", {"y": secret}], "n": 3}
     assert "sk-a" not in json.dumps(scrub(data, [secret]))
     assert scrub_text("k=sk-a&amp;b&lt;c&gt;d-123", [secret]) == f"k={REDACTED}"
+
+
+def test_a_result_without_score_takes_the_evaluation_event_or_aggregate(runs_dir: Path) -> None:
+    # Real runs (agents/nodes.py at this writing) may leave result.json's score null.
+    for n in (1, 2, 3):
+        path = runs_dir / RUN_ID / "candidates" / str(n) / "result.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "score": None}))
+    view = load_run(runs_dir / RUN_ID)
+    assert [c.score for c in view.candidates] == [32.0, 32.0, 34.0]
+    (row,) = list_runs(runs_dir)
+    assert row.best_score == 34.0  # from the evaluation report's aggregate
