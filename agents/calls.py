@@ -196,9 +196,9 @@ class ModelCaller:
     def invoke(
         self,
         role: str,
-        messages: list[BaseMessage],
+        messages: Sequence[BaseMessage],
         *,
-        tools: list[BaseTool] | None = None,
+        tools: Sequence[BaseTool] | None = None,
         schema: type[BaseModel] | None = None,
     ) -> AIMessage | BaseModel:
         """The role's answer: an `AIMessage` (with any tool calls), or a ``schema`` instance."""
@@ -215,7 +215,7 @@ class ModelCaller:
         else:
             runnable, schemas = model, []
         prompt_tokens = estimate_prompt_tokens(messages, schemas)
-        call = _Call(self, role, cfg, runnable, messages, prompt_tokens, schema)
+        call = _Call(self, role, cfg, runnable, list(messages), prompt_tokens, schema)
         retrying = Retrying(stop=stop_after_attempt(self.max_attempts), wait=self._wait,
                             retry=retry_if_exception(is_transient), reraise=True)
         try:

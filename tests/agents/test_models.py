@@ -1,0 +1,111 @@
+"""Per-role model configuration and building `ChatOpenAI` from it."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from agents.models import (
+    NO_KEY_NEEDED,
+    ROLES,
+    ModelConfigError,
+    RoleModelConfig,
+    is_local_url,
+    make_chat_model,
+    parse_role_model,
+    resolve_role_models,
+)
+
+
+def test_model_flag_sets_every_role_and_role_model_overrides_one() -> None:
+    configs = resolve_role_models("gpt-4.1-mini", {"coder": "gpt-4.1"}, None)
+    assert list(configs) == list(ROLES)
+    assert {r: c.model for r, c in configs.items()} == {
+        "planner": "gpt-4.1-mini", "coder": "gpt-4.1", "critic": "gpt-4.1-mini",
+        "reviewer": "gpt-4.1-mini"}
+
+
+def test_shared_settings_apply_to_every_role() -> None:
+    configs = resolve_role_models("m", ["critic=o3"], "http://localhost:8000/v1",
+                                  api_key_env="LOCAL_KEY", temperature=0.2,
+                                  reasoning_effort="high", timeout_s=30, max_tokens=999)
+    for cfg in configs.values():
+        assert (cfg.base_url, cfg.api_key_env, cfg.temperature, cfg.reasoning_effort,
+                cfg.timeout_s, cfg.max_tokens) == ("http://localhost:8000/v1", "LOCAL_KEY", 0.2,
+                                                   "high", 30, 999)
+    assert configs["critic"].model == "o3"
+
+
+def test_unknown_role_is_an_error_that_lists_the_roles() -> None:
+    with pytest.raises(ModelConfigError, match="unknown role 'judge'.*planner, coder"):
+        resolve_role_models("m", {"judge": "o3"}, None)
+
+
+def test_a_role_without_any_model_is_an_error() -> None:
+    with pytest.raises(ModelConfigError, match="no model for role 'planner'"):
+        resolve_role_models(None, {"coder": "gpt-4.1"}, None)
+
+
+@pytest.mark.parametrize("spec", ["coder", "coder=", "=gpt-4.1", ""])
+def test_role_model_spec_must_be_role_equals_model(spec: str) -> None:
+    with pytest.raises(ModelConfigError, match="ROLE=MODEL"):
+        parse_role_model(spec)
+
+
+def test_role_model_spec_is_parsed() -> None:
+    assert parse_role_model(" coder = gpt-4.1 ") == ("coder", "gpt-4.1")
+
+
+def test_chat_model_gets_the_config_and_never_retries_itself(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_OPENAI_KEY", "sk-test-0123456789")
+    cfg = RoleModelConfig(model="gpt-4.1", base_url="https://example.invalid/v1",
+                          api_key_env="TEST_OPENAI_KEY", temperature=0.3, reasoning_effort="low",
+                          timeout_s=42, max_tokens=321)
+    model = make_chat_model(cfg)
+    assert isinstance(model, ChatOpenAI)
+    assert (model.model_name, model.openai_api_base, model.temperature, model.reasoning_effort,
+            model.request_timeout, model.max_tokens, model.max_retries) == (
+        "gpt-4.1", "https://example.invalid/v1", 0.3, "low", 42, 321, 0)
+    assert isinstance(model.openai_api_key, SecretStr)
+    assert model.openai_api_key.get_secret_value() == "sk-test-0123456789"
+
+
+def test_unset_options_are_left_to_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    model = make_chat_model(RoleModelConfig(model="o4-mini"))
+    assert isinstance(model, ChatOpenAI)
+    assert model.temperature is None and model.reasoning_effort is None
+
+
+def test_missing_key_names_the_variable_and_the_offline_way(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MISSING_TEST_KEY", raising=False)
+    with pytest.raises(ModelConfigError, match="MISSING_TEST_KEY.*--model heuristic"):
+        make_chat_model(RoleModelConfig(model="gpt-4.1", api_key_env="MISSING_TEST_KEY"))
+
+
+@pytest.mark.parametrize("url", ["http://localhost:8000/v1", "http://127.0.0.1:11434/v1",
+                                 "http://[::1]:8080/v1", "http://192.168.1.20:8000/v1",
+                                 "http://vllm.localhost/v1"])
+def test_local_server_needs_no_key(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.delenv("MISSING_TEST_KEY", raising=False)
+    assert is_local_url(url)
+    model = make_chat_model(RoleModelConfig(model="llama", base_url=url,
+                                            api_key_env="MISSING_TEST_KEY"))
+    assert isinstance(model, ChatOpenAI) and isinstance(model.openai_api_key, SecretStr)
+    assert model.openai_api_key.get_secret_value() == NO_KEY_NEEDED
+
+
+@pytest.mark.parametrize("url", [None, "https://api.openai.com/v1", "http://8.8.8.8/v1",
+                                 "http://localhost.evil.com/v1"])
+def test_remote_servers_are_not_local(url: str | None) -> None:
+    assert not is_local_url(url)
+
+
+def test_config_rejects_unknown_fields_and_nonsense_limits() -> None:
+    with pytest.raises(ValueError):
+        RoleModelConfig(model="m", temprature=0.1)  # type: ignore[call-arg]
+    with pytest.raises(ValueError):
+        RoleModelConfig(model="m", max_tokens=0)
