@@ -216,7 +216,8 @@ def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     exp = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
     step = next((m * exp for m in (1, 2, 2.5, 5, 10) if m * exp >= raw), 10 * exp)
     first = math.ceil(lo / step - 1e-9) * step
-    out, t = [], first
+    out: list[float] = []
+    t = first
     while t <= hi + 1e-9 * step and len(out) < 20:
         out.append(round(t, 10))
         t += step

@@ -59,8 +59,8 @@ def render_runs_table(runs: list[RunRow], *, color: bool, width: int) -> str:
     rest = width - (sum(widths) - widths[2]) - 3 * len(headers) - 1
     table = Table(box=_box(color), header_style="bold" if color else "", pad_edge=False)
     for i, name in enumerate(headers):
-        fixed = {} if i == 2 else {"min_width": widths[i]}
-        table.add_column(name, no_wrap=True, overflow="ellipsis", **fixed,
+        table.add_column(name, no_wrap=True, overflow="ellipsis",
+                         min_width=None if i == 2 else widths[i],
                          max_width=max(8, rest) if i == 2 else None,
                          justify="right" if i >= 7 else "left")
     for r in rows:
