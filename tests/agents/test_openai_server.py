@@ -12,7 +12,7 @@ from langchain_core.tools import tool
 from pydantic import BaseModel
 
 from agents.budget import BudgetExhausted, BudgetLimits, Spend
-from agents.calls import ModelCaller, ModelCallFailed
+from agents.calls import MalformedOutput, ModelCaller, ModelCallFailed
 from agents.models import RoleModelConfig, make_chat_model
 from agents.pricing import Price, PriceTable
 from tests.agents.fake_openai import FakeOpenAI
@@ -92,6 +92,16 @@ def test_structured_output_parses_the_forced_tool_call(server: FakeOpenAI) -> No
     assert verdict == Verdict(accept=True, reason="beats FIFO by 12%")
     assert caller.spend.tokens == 95
     assert server.requests[0].body["tool_choice"]["function"]["name"] == "Verdict"
+
+
+def test_structured_output_with_bad_arguments_is_malformed_and_not_resent(
+        server: FakeOpenAI) -> None:
+    server.reply_tool_calls([("Verdict", {"accept": "perhaps"})])
+    caller, events = make_caller(server)
+    with pytest.raises(MalformedOutput) as malformed:
+        caller.invoke("coder", PROMPT, schema=Verdict)
+    assert "perhaps" in malformed.value.raw_text and len(server.requests) == 1
+    assert caller.spend.failed_calls == 1 and caller.spend.tokens == 120 and not events[0]["ok"]
 
 
 @pytest.mark.parametrize("status, headers", [(429, {"Retry-After": "0"}), (500, {})])
