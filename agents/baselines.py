@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import statistics
+from collections.abc import Iterator
 from typing import Any
 
 from agents.objective import Objective
@@ -47,8 +49,7 @@ def builtin_baselines(suite: str, part: str) -> dict[str, Any]:
             if name in failed:
                 continue
             try:
-                chatter = io.StringIO()  # a built-in's own warnings (overbook's) are not ours
-                with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+                with _quiet():  # a built-in's own warnings (overbook's) are not the run's
                     result = run_simulation(dict(case.params), trace, name)
             except SimulatorError as exc:
                 failed[name] = f"{case.name}: {str(exc)[:200]}"
@@ -60,6 +61,18 @@ def builtin_baselines(suite: str, part: str) -> dict[str, Any]:
                                                "max_container_throughput")}
     kept = {name: per for name, per in policies.items() if name not in failed}
     return {"policies": kept, "bounds": bounds, "failed": failed}
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    chatter = io.StringIO()
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+            yield
+    finally:
+        logging.disable(previous)
 
 
 def bound_score(objective: Objective, bounds: dict[str, Any]) -> dict[str, Any]:

@@ -132,6 +132,8 @@ def _config(args: argparse.Namespace, budget: Any) -> Any:
                                      temperature=args.temperature,
                                      reasoning_effort=args.reasoning_effort)
         _check_keys(models)
+        if budget.max_usd is not None:
+            _check_prices(models, args.prices)
     return RunConfig(goal=args.goal, objective=objective, suite=args.suite, seed=args.seed,
                      sandbox=args.sandbox, heuristic=heuristic, models=models, budget=budget,
                      timeout_s=args.timeout, prices_file=args.prices)
@@ -145,13 +147,29 @@ def _check_keys(models: dict[str, Any]) -> None:
         make_chat_model(cfg)
 
 
+def _check_prices(models: dict[str, Any], prices_file: str | None) -> None:
+    """A dollar budget needs a price for every model (an unpriced call would look free)."""
+    from agents.models import ModelConfigError
+    from agents.pricing import PriceTable
+
+    table = PriceTable.load(prices_file)
+    unknown = sorted({cfg.model for cfg in models.values() if not table.known(cfg.model)})
+    if unknown:
+        raise ModelConfigError(
+            f"--max-usd needs a price for {', '.join(unknown)}: add it to a prices file "
+            '(--prices FILE with [models."NAME"] input_per_mtok = .. output_per_mtok = ..; '
+            "0 for a free local model)")
+
+
 def _input_errors() -> tuple[type[Exception], ...]:
     from agents.models import ModelConfigError
     from agents.objective import ObjectiveError
+    from agents.pricing import PricingError
     from sandbox.errors import SandboxError
     from traces.errors import SuiteError
 
-    return (ModelConfigError, ObjectiveError, SuiteError, SandboxError, FileExistsError)
+    return (ModelConfigError, ObjectiveError, SuiteError, SandboxError, FileExistsError,
+            PricingError)
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:

@@ -315,6 +315,9 @@ def evaluate(state: RunState, ctx: RunContext) -> dict[str, Any]:
     result = _evaluation(ctx, n, source, "search")
     objective = _objective(state)
     record = _record(n, pending, result, objective)
+    result["baseline"] = {k: v for k, v in (ctx.store.read_run().get("baseline") or {}).items()
+                          if k in ("policy", "score")}
+    ctx.store.write_result(n, result)  # now with the objective's score and per-trace scores
     if ctx.heuristic:
         record["feedback"] = _heuristic_feedback(result).model_dump()
     ctx.event("evaluation", state, candidate=n, status=result["status"], reason=result["reason"],

@@ -128,3 +128,10 @@ def test_ctrl_c_kills_the_container_and_leaves_a_resumable_run(tmp_path):
     assert proc2.returncode in (0, 3), proc2.stdout + proc2.stderr
     run = json.loads((run_dir / "run.json").read_text())
     assert run["spent"]["iterations"] == 1 and run["status"] in ("accepted", "budget_exhausted")
+
+
+def test_a_dollar_budget_needs_a_price_for_every_model(tmp_path):
+    proc = policyforge("run", "--model", "my-local-model", "--base-url",
+                       "http://127.0.0.1:9/v1", "--max-usd", "1", "--runs-dir", str(tmp_path))
+    assert proc.returncode == 2
+    assert "--max-usd needs a price for my-local-model" in proc.stderr

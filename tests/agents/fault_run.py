@@ -1,0 +1,37 @@
+"""A scripted run in its own process, for the kill-and-resume test.
+
+    python -m tests.agents.fault_run start RUNS_DIR RUN_ID
+    python -m tests.agents.fault_run resume RUN_DIR
+
+Answers come from responders (`tests.agents.scripted.responders`), so the resumed process gives
+the same answers as an uninterrupted run would. Prints the outcome as JSON.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from agents.budget import BudgetLimits
+from agents.runner import RunConfig, resume_run, start_run
+from agents.scripted import scripted_configs, scripted_models
+from sandbox.local_runner import LocalBackend
+from tests.agents.scripted import responders
+
+
+def main(argv: list[str]) -> int:
+    models = scripted_models(responders())
+    backend = LocalBackend(warn=False)
+    if argv[0] == "start":
+        config = RunConfig(run_id=argv[2], goal="most completed pipelines", suite="small",
+                           models=scripted_configs(), budget=BudgetLimits(max_iterations=5),
+                           timeout_s=120)
+        outcome = start_run(config, argv[1], chat_models=models, backend=backend)
+    else:
+        outcome = resume_run(Path(argv[1]), chat_models=models, backend=backend)
+    print(outcome.model_dump_json())
+    return outcome.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

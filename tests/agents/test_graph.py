@@ -1,0 +1,195 @@
+"""The agent graph with scripted models: each path's route, state and transcript events.
+
+Runs use the local sandbox backend (the Docker one is covered by the end-to-end tests) and the
+real tools, evaluation, host verification and checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from agents.budget import BudgetLimits
+from agents.nodes import ReviewVerdict
+from agents.runner import load_state
+from agents.scripted import structured_response
+from tests.agents.scripted import (
+    ACCEPT,
+    APPROVE,
+    GOOD,
+    LOOP,
+    PLAN,
+    REJECT,
+    WEAK,
+    answer,
+    direction,
+    route,
+    run,
+    tool_call,
+)
+
+
+def test_accept_path_plans_codes_with_tools_evaluates_accepts_and_approves(tmp_path):
+    scripts = {"planner": [PLAN, direction(1)],
+               "coder": [tool_call("validate_policy", {"code": GOOD}), answer(GOOD)],
+               "critic": [ACCEPT], "reviewer": [APPROVE]}
+    outcome, evs, models = run(tmp_path, scripts)
+    assert route(evs) == ["run_started", "call:planner", "call:planner", "plan", "call:coder",
+                          "tool:validate_policy", "call:coder", "candidate", "evaluation",
+                          "call:critic", "verdict", "call:reviewer", "review", "run_finished"]
+    assert outcome.status == "accepted" and outcome.stop_reason == "accepted"
+    assert outcome.accepted_candidate == 1 and outcome.exit_code == 0
+    run_dir = Path(outcome.run_dir)
+    result = json.loads((run_dir / "candidates/1/result.json").read_text())
+    assert result["status"] == "ok" and result["verdict"]["accept"]
+    assert result["score"] > json.loads((run_dir / "run.json").read_text())["baseline"]["score"]
+    assert (run_dir / "candidates/1/held_out.json").is_file()
+    verdict = next(e for e in evs if e["type"] == "verdict")
+    assert verdict["held_out"]["passed"] is True
+    assert any("held-out suite: passes" in r for r in verdict["reasons"])
+    tool = next(e for e in evs if e["type"] == "tool_call")
+    assert tool["ok"] and "ok" in tool["result"].lower()
+    # The coder's second turn saw the tool's answer.
+    assert any(m.type == "tool" for m in models["coder"].calls[1])
+    state = load_state(run_dir)
+    assert state["accepted"] == 1 and state["candidates"]["1"]["accepted"]
+    spent = outcome.spent
+    assert spent.iterations == 1 and spent.model_calls == 6 and spent.tokens > 0
+    calls = [e for e in evs if e["type"] == "model_call"]
+    assert sum(e["input_tokens"] + e["output_tokens"] for e in calls) == spent.tokens
+
+
+def test_reject_then_accept_goes_back_to_the_planner_with_the_critics_reasons(tmp_path):
+    scripts = {"planner": [PLAN, direction(1), direction(2)],
+               "coder": [answer(WEAK, "FIFO."), answer(GOOD, "Priorities.")],
+               "critic": [REJECT, ACCEPT], "reviewer": [APPROVE]}
+    outcome, evs, models = run(tmp_path, scripts)
+    assert route(evs) == ["run_started", "call:planner", "call:planner", "plan", "call:coder",
+                          "candidate", "evaluation", "call:critic", "verdict",
+                          "call:planner", "plan", "call:coder", "candidate", "evaluation",
+                          "call:critic", "verdict", "call:reviewer", "review", "run_finished"]
+    verdicts = [e for e in evs if e["type"] == "verdict"]
+    assert [v["accept"] for v in verdicts] == [False, True]
+    assert any("short" in r or "needs most" in r for r in verdicts[0]["reasons"])
+    assert verdicts[0]["held_out"] is None  # the held-out suite only sees search passes
+    assert not (Path(outcome.run_dir) / "candidates/1/held_out.json").exists()
+    # The planner's second question carries the first verdict; the coder sees the archive.
+    second_plan = str(models["planner"].calls[2][-1].content)
+    assert "#1 [ok]" in second_plan and "rejected" in second_plan
+    assert outcome.accepted_candidate == 2 and outcome.spent.iterations == 2
+
+
+def test_reviewer_send_back_returns_to_the_coder_with_the_requested_changes(tmp_path):
+    changes = structured_response(ReviewVerdict(
+        approve=False, comments=["unclear"], requested_changes=["name the magic 0.1"]))
+    scripts = {"planner": [PLAN, direction(1)],
+               "coder": [answer(GOOD), answer(GOOD.replace("# --- knobs", "# --- named knobs"),
+                                              "Named.")],
+               "critic": [ACCEPT, ACCEPT], "reviewer": [changes, APPROVE]}
+    outcome, evs, models = run(tmp_path, scripts)
+    assert route(evs)[-9:] == ["review", "call:coder", "candidate", "evaluation",
+                               "call:critic", "verdict", "call:reviewer", "review",
+                               "run_finished"]
+    reviews = [e for e in evs if e["type"] == "review"]
+    assert [r["approve"] for r in reviews] == [False, True]
+    coder_task = str(models["coder"].calls[1][1].content)
+    assert "name the magic 0.1" in coder_task and "#1" in coder_task
+    assert outcome.accepted_candidate == 2
+
+
+def test_max_iterations_stops_a_run_that_never_gets_accepted(tmp_path):
+    n = 5
+    scripts = {"planner": [PLAN] + [direction(i) for i in range(n)],
+               "coder": [answer(WEAK)] * n, "critic": [REJECT] * n, "reviewer": []}
+    outcome, evs, _ = run(tmp_path, scripts, budget=BudgetLimits(max_iterations=2))
+    assert outcome.status == "budget_exhausted" and outcome.stop_reason == "max_iterations"
+    assert outcome.exit_code == 3 and outcome.spent.iterations == 2
+    assert [e["type"] for e in evs].count("evaluation") == 2
+    assert evs[-1]["type"] == "run_finished" and evs[-1]["stop_reason"] == "max_iterations"
+    assert outcome.best_candidate == 1  # the best verified candidate is still reported
+
+
+def test_max_tokens_refuses_the_call_that_would_break_it(tmp_path):
+    scripts = {"planner": [PLAN, direction(1)], "coder": [answer(WEAK)] * 3,
+               "critic": [REJECT] * 3, "reviewer": []}
+    outcome, evs, models = run(tmp_path, scripts, budget=BudgetLimits(max_tokens=3000))
+    assert outcome.stop_reason == "max_tokens" and outcome.status == "budget_exhausted"
+    assert outcome.spent.tokens <= 3000
+    refused = [e for e in evs if e["type"] == "error" and "budget" in e["message"]]
+    assert refused and "max_tokens" in refused[0]["message"]
+    made = sum(len(m.calls) for m in models.values())
+    assert made == outcome.spent.model_calls  # the refused call was never made
+
+
+def test_max_usd_counts_priced_tokens(tmp_path):
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[models."scripted"]\ninput_per_mtok = 1000.0\noutput_per_mtok = 1000.0\n')
+    scripts = {"planner": [PLAN, direction(1), direction(2)], "coder": [answer(WEAK)] * 3,
+               "critic": [REJECT] * 3, "reviewer": []}
+    outcome, evs, _ = run(tmp_path, scripts, budget=BudgetLimits(max_usd=4.0),
+                          prices_file=str(prices))
+    assert outcome.stop_reason == "max_usd"
+    assert 0 < outcome.spent.usd <= 4.0
+    calls = [e for e in evs if e["type"] == "model_call"]
+    assert abs(sum(e["cost_usd"] for e in calls) - outcome.spent.usd) < 1e-9
+
+
+def test_max_minutes_stops_at_the_next_gate(tmp_path):
+    scripts = {"planner": [PLAN, direction(1)], "coder": [answer(WEAK)],
+               "critic": [REJECT], "reviewer": []}
+    outcome, evs, _ = run(tmp_path, scripts, budget=BudgetLimits(max_minutes=0.0001))
+    assert outcome.stop_reason == "max_minutes"
+    assert outcome.spent.iterations == 0 and [e["type"] for e in evs][-1] == "run_finished"
+
+
+def test_malformed_coder_output_gets_one_reask_then_counts_as_a_failed_iteration(tmp_path):
+    scripts = {"planner": [PLAN, direction(1), direction(2)],
+               "coder": ["I think FIFO is fine.", "Still no code, sorry.",
+                         "Here:\n```python\nprint('no policy')\n```", answer(GOOD)],
+               "critic": [ACCEPT], "reviewer": [APPROVE]}
+    outcome, evs, models = run(tmp_path, scripts)
+    errors = [e for e in evs if e["type"] == "error"]
+    assert len(errors) == 3 and all("malformed output" in e["message"] for e in errors)
+    # Re-ask carries the error; after the second failure a new round starts.
+    assert "could not be used" in str(models["coder"].calls[1][-1].content)
+    assert route(evs).count("plan") == 2
+    assert outcome.accepted_candidate == 1 and outcome.spent.iterations == 2
+
+
+def test_malformed_structured_output_is_reasked_with_the_error(tmp_path):
+    broken = {"content": "", "tool_calls": [{"name": "Objective",
+                                              "args": {"metric": "happiness"}}]}
+    scripts = {"planner": [broken, PLAN, direction(1)], "coder": [answer(GOOD)],
+               "critic": [ACCEPT], "reviewer": [APPROVE]}
+    outcome, evs, models = run(tmp_path, scripts)
+    assert outcome.status == "accepted"
+    assert "could not be used" in str(models["planner"].calls[1][-1].content)
+    failed = [e for e in evs if e["type"] == "error" and e["role"] == "planner"]
+    assert len(failed) == 1
+
+
+def test_a_tool_error_goes_back_to_the_coder_as_text(tmp_path):
+    scripts = {"planner": [PLAN, direction(1)],
+               "coder": [tool_call("get_candidate", {"n": 99}),
+                         tool_call("no_such_tool", {}, "call_2"), answer(GOOD)],
+               "critic": [ACCEPT], "reviewer": [APPROVE]}
+    outcome, evs, models = run(tmp_path, scripts)
+    tools = [e for e in evs if e["type"] == "tool_call"]
+    assert [t["ok"] for t in tools] == [False, False]
+    assert "error" in tools[0]["result"].lower()
+    assert outcome.status == "accepted"
+    seen = [m for m in models["coder"].calls[2] if m.type == "tool"]
+    assert len(seen) == 2
+
+
+def test_a_sandbox_timeout_is_rejected_with_the_reason_and_the_run_goes_on(tmp_path):
+    scripts = {"planner": [PLAN, direction(1), direction(2)],
+               "coder": [answer(LOOP, "Spin."), answer(GOOD)],
+               "critic": [ACCEPT], "reviewer": [APPROVE]}
+    outcome, evs, _ = run(tmp_path, scripts, timeout_s=3)
+    evaluations = [e for e in evs if e["type"] == "evaluation"]
+    assert evaluations[0]["status"] == "timeout" and not evaluations[0]["verified"]
+    verdict = next(e for e in evs if e["type"] == "verdict")
+    assert not verdict["accept"] and "timeout" in verdict["reasons"][0]
+    assert outcome.accepted_candidate == 2
+    assert evaluations[0]["score"] is None

@@ -1,0 +1,70 @@
+"""Kill a run mid-evaluation, resume it, and end exactly where an uninterrupted run ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.agents.scripted import events
+from tests.sandbox.helpers import ROOT
+
+
+def _fault_run(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tests.agents.fault_run", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **kw)
+
+
+def _finish(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _wait_for(path: Path, predicate, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and predicate(path.read_text()):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting on {path}")
+
+
+def _summary(run_dir: Path) -> dict:
+    evs = events(run_dir)
+    finished = {e["candidate"] for e in evs if e["type"] == "evaluation"}
+    calls = [e for e in evs if e["type"] == "model_call"]
+    return {"evaluations": len(finished), "calls": len(calls),
+            "spent": json.loads((run_dir / "run.json").read_text())["spent"]}
+
+
+def test_a_killed_run_resumes_without_losing_or_repeating_work(tmp_path):
+    whole = _finish(_fault_run("start", str(tmp_path / "a"), "whole"))
+    assert whole["status"] == "accepted"
+
+    proc = _fault_run("start", str(tmp_path / "b"), "killed")
+    transcript = tmp_path / "b" / "killed" / "transcript.jsonl"
+    # Candidate 1 (a slow FIFO) is being evaluated: kill the whole process group.
+    _wait_for(transcript, lambda text: '"type": "candidate"' in text)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    before = events(tmp_path / "b" / "killed")
+    assert not any(e["type"] == "evaluation" for e in before), "killed too late"
+    assert not any(e["type"] == "run_finished" for e in before)
+
+    resumed = _finish(_fault_run("resume", str(tmp_path / "b" / "killed")))
+    assert resumed["status"] == whole["status"] == "accepted"
+    assert resumed["accepted_candidate"] == whole["accepted_candidate"]
+    a, b = _summary(tmp_path / "a" / "whole"), _summary(tmp_path / "b" / "killed")
+    assert b["evaluations"] == a["evaluations"] == 2
+    assert b["calls"] == a["calls"]  # no completed model call made twice
+    for key in ("iterations", "input_tokens", "output_tokens", "usd", "model_calls"):
+        assert b["spent"][key] == a["spent"][key], key
+    evs = events(tmp_path / "b" / "killed")
+    assert [e["resumed"] for e in evs if e["type"] == "run_started"] == [False, True]
