@@ -1,0 +1,97 @@
+"""``run_simulation``: verified numbers of draft code beside the baselines and the bound."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from sandbox.backend import Limits, RawRun
+from sandbox.errors import SandboxRunError
+from tests.tools.conftest import RAISING_POLICY
+from tools.baselines import builtin_run
+from tools.context import ToolContext
+from tools.run_simulation import make_tool
+from tools.text import LIMIT
+
+
+def test_a_good_policy_gets_per_trace_numbers_the_median_the_best_baseline_and_the_bound(
+    ctx: ToolContext, good_policy: str
+) -> None:
+    answer = make_tool(ctx).invoke({"code": good_policy})
+    lines = answer.splitlines()
+    assert lines[0] == "status: ok, 3 of 3 trace(s) verified (sandbox: local)"
+    assert "completed pipelines (higher is better)" in answer
+    assert re.search(
+        r"median \d+ vs best baseline priority \d+ \(\+\d+, \+\d+%\); \d+% of the bound", answer)
+    for trace in ("seed1", "seed2", "seed3"):
+        assert re.search(rf"^{trace}\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+%$", answer, re.M), trace
+    assert "vs priority: 3 win(s), 0 tie(s), 0 loss(es)" in answer
+    assert ("priority-pool not comparable here: Priority-by-pool scheduler requires 2 pools"
+            in answer)
+    assert len(answer) <= LIMIT
+
+
+def test_traces_pick_the_search_traces_to_run_on(ctx: ToolContext, good_policy: str) -> None:
+    answer = make_tool(ctx).invoke({"code": good_policy, "traces": ["seed3", "seed3"]})
+    assert answer.startswith("status: ok, 1 of 1 trace(s) verified")
+    assert "seed3" in answer and not re.search(r"^seed1\s", answer, re.M)
+    assert "other search traces: seed1, seed2" in answer
+
+
+def test_an_unknown_trace_is_an_error_before_anything_runs(ctx: ToolContext) -> None:
+    answer = make_tool(ctx).invoke({"code": "not python (", "traces": ["seed1", "bogus"]})
+    assert answer == ("error: trace 'bogus' is not in the search suite 'small'; search traces: "
+                      "seed1, seed2, seed3")
+
+
+def test_code_the_static_checks_reject_is_an_error_with_the_finding(ctx: ToolContext) -> None:
+    answer = make_tool(ctx).invoke({"code": "x = (\n"})
+    assert answer.startswith("error: rejected by the static checks before running: policy.py:1:")
+    assert "[syntax]" in answer
+
+
+def test_a_policy_that_raises_is_an_error_naming_the_line_and_the_tick(ctx: ToolContext) -> None:
+    answer = make_tool(ctx).invoke({"code": RAISING_POLICY})
+    assert answer.startswith("error: failed: seed1: the policy raised ZeroDivisionError")
+    assert "(policy.py:9) at tick" in answer
+    assert "Traceback" not in answer
+
+
+class _BrokenBackend:
+    name, isolation, image = "broken", "none", None
+
+    def run(self, request: bytes, limits: Limits) -> RawRun:
+        raise SandboxRunError("the engine stopped answering; run `policyforge sandbox up`")
+
+
+class _SlowBackend:
+    name, isolation, image = "slow", "none", None
+
+    def run(self, request: bytes, limits: Limits) -> RawRun:
+        return RawRun(b"", "", None, timed_out=True)
+
+
+def test_a_sandbox_failure_is_an_error_text(ctx: ToolContext, good_policy: str) -> None:
+    broken = make_tool(replace(ctx, backend=_BrokenBackend())).invoke({"code": good_policy})
+    assert broken == "error: the engine stopped answering; run `policyforge sandbox up`"
+    slow = make_tool(replace(ctx, backend=_SlowBackend())).invoke({"code": good_policy})
+    assert slow.startswith("error: timeout: the batch did not finish within 60 s")
+
+
+def test_adjusted_latency_is_lower_is_better_and_has_no_bound_column(
+    ctx: ToolContext, good_policy: str
+) -> None:
+    answer = make_tool(replace(ctx, metric="adjusted_latency")).invoke(
+        {"code": good_policy, "traces": ["seed1"]})
+    assert "adjusted latency (s) (lower is better)" in answer
+    assert "bound " not in answer.splitlines()[3]  # the table header
+    assert re.search(r"vs priority: [01] win", answer)
+
+
+def test_baselines_run_once_per_suite_trace_and_policy(ctx: ToolContext, good_policy: str) -> None:
+    tool = make_tool(ctx)
+    tool.invoke({"code": good_policy, "traces": ["seed2"]})
+    before = builtin_run.cache_info()
+    tool.invoke({"code": good_policy, "traces": ["seed2"]})
+    after = builtin_run.cache_info()
+    assert after.misses == before.misses and after.hits > before.hits

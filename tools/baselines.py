@@ -1,0 +1,89 @@
+"""The built-in policies on search traces, run in this process (they are trusted code) and cached.
+
+A built-in's result depends only on (suite, trace, policy), so each is computed once per process.
+A built-in that cannot run on a trace (``priority-pool`` needs exactly two pools) has no value
+there; the reason is kept so tools can say why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from tools.errors import ToolError
+from tools.metrics import median, metric_value, sort_key
+from tools.search_suite import search_case, trace_pipelines
+
+
+@dataclass(frozen=True)
+class BuiltinRun:
+    """A built-in's statistics on one trace, or why it could not run there."""
+
+    stats: dict[str, Any] | None
+    error: str | None = None
+
+
+def builtin_key(name: str) -> str | None:
+    """The simulator's key for a built-in policy name (``priority_pool`` -> ``priority-pool``)."""
+    from simulator.policy_loader import builtin_keys
+
+    wanted = name.strip().lower().replace("_", "-")
+    return wanted if wanted in builtin_keys() else None
+
+
+def require_builtin(name: str) -> str:
+    """`builtin_key`, or a `ToolError` listing the built-ins."""
+    from simulator.policy_loader import builtin_keys
+
+    key = builtin_key(name)
+    if key is None:
+        raise ToolError(
+            f"{name!r} is not a built-in policy (built-ins: {', '.join(builtin_keys())})")
+    return key
+
+
+@lru_cache(maxsize=1024)
+def builtin_run(suite: str, trace: str, policy: str) -> BuiltinRun:
+    """Run built-in ``policy`` on search trace ``trace`` of ``suite`` (cached per process)."""
+    from simulator.cli import stats_json
+    from simulator.engine import run_simulation
+    from simulator.errors import SimulatorError
+
+    key = require_builtin(policy)
+    case = search_case(suite, trace)
+    try:
+        result = run_simulation(dict(case.params), trace_pipelines(suite, trace), key)
+    except SimulatorError as exc:
+        return BuiltinRun(None, exc.message)
+    return BuiltinRun(stats_json(result.stats, result.params))
+
+
+def builtin_values(suite: str, traces: list[str], policy: str, metric: str) -> dict[str, float]:
+    """The metric of a built-in on each trace it could run on."""
+    out = {}
+    for trace in traces:
+        run = builtin_run(suite, trace, policy)
+        if run.stats is not None:
+            out[trace] = metric_value(metric, run.stats)
+    return out
+
+
+def best_baseline(suite: str, traces: list[str], policies: tuple[str, ...],
+                  metric: str) -> tuple[str | None, dict[str, dict[str, float]], dict[str, str]]:
+    """The baseline with the best median on ``traces`` among those that ran on all of them.
+
+    Returns (its name or None, every baseline's per-trace values, why a baseline is missing).
+    """
+    values: dict[str, dict[str, float]] = {}
+    missing: dict[str, str] = {}
+    for policy in policies:
+        key = require_builtin(policy)
+        per = builtin_values(suite, traces, key, metric)
+        values[key] = per
+        if len(per) < len(traces):
+            failed = next(t for t in traces if t not in per)
+            missing[key] = builtin_run(suite, failed, key).error or "no result"
+    ranked = [k for k in values if k not in missing]
+    ranked.sort(key=lambda k: sort_key(metric, median(values[k].values())))
+    return (ranked[0] if ranked else None), values, missing

@@ -1,0 +1,143 @@
+"""``run_simulation``: a quick, verified run of policy code on a few search traces, with context.
+
+The policy runs in the sandbox (`sandbox.evaluation.evaluate_policy`: static checks, the
+context's backend and limits, host-side verification); the numbers shown are the host's. Beside
+them: the built-in baselines on the same traces (run in-process, cached) and each trace's bound.
+"""
+
+from __future__ import annotations
+
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, Field
+
+from sandbox.protocol import EvaluationReport
+from tools.baselines import best_baseline
+from tools.context import ToolContext
+from tools.errors import ToolError, tool_function
+from tools.metrics import (
+    BOUND_KEYS,
+    better,
+    bound_fraction_key,
+    describe,
+    median,
+    metric_value,
+)
+from tools.search_suite import search_cases, search_names
+from tools.text import num, pct, signed, table
+
+NAME = "run_simulation"
+DESCRIPTION = (
+    "Run policy code in the sandbox on search traces and get verified numbers: status (or why "
+    "it failed, with file:line and tick), the objective's metric per trace and its median, the "
+    "best built-in baseline on the same traces (difference and wins/losses) and the fraction of "
+    "the best possible (bound) reached. `traces`: names of search traces (see profile_workload); "
+    "omit for the first {n}. Takes a few seconds per trace; use it before submitting."
+)
+POLICY_LABEL = "draft"
+
+
+class RunSimulationArgs(BaseModel):
+    """Arguments of ``run_simulation``."""
+
+    code: str = Field(description="The complete policy.py source to run.")
+    traces: list[str] | None = Field(
+        default=None,
+        description="Search trace names to run on; omit (or empty) for the default quick subset.",
+    )
+
+
+def run(ctx: ToolContext, code: str, traces: list[str] | None) -> str:
+    """Evaluate ``code`` on the chosen search traces and report it against the baselines."""
+    from sandbox.evaluation import PolicyInput, evaluate_policy
+
+    cases = search_cases(ctx.suite, traces, ctx.max_quick_cases)
+    report = evaluate_policy(PolicyInput(POLICY_LABEL, source=code), cases, ctx.backend,
+                             ctx.limits, suite=ctx.suite, part="search")
+    names = [c.name for c in cases]
+    if report.status == "rejected":
+        reason = (report.reason or "").removeprefix("static checks: ")
+        lines = [f"error: rejected by the static checks before running: {reason}"]
+        errors = [f for f in report.findings if f.get("severity") == "error"]
+        lines += [f"line {f['line']}:{f['column']} [{f['rule']}] {f['message']}"
+                  for f in errors[1:6]]
+        lines.append("(call validate_policy to see every finding)")
+        return "\n".join(lines)
+    ours = {t.name: metric_value(ctx.metric, t.stats) for t in report.traces if t.stats}
+    if not ours:
+        why = report.reason or "no trace produced a verified result"
+        raise ToolError(f"{report.status}: {why}")
+    lines = [_status_line(report, len(names))]
+    lines += _comparison(ctx, names, ours, report)
+    warnings = sum(f.get("severity") == "warning" for f in report.findings)
+    if warnings:
+        lines.append(f"static-check warnings: {warnings} (validate_policy lists them)")
+    left = [n for n in search_names(ctx.suite) if n not in names]
+    if left:
+        lines.append(f"other search traces: {', '.join(left[:12])}{' …' if len(left) > 12 else ''}")
+    return "\n".join(lines)
+
+
+def _status_line(report: EvaluationReport, count: int) -> str:
+    verified = report.verification.verified
+    backend = report.sandbox.backend if report.sandbox else "?"
+    if report.status == "ok":
+        return f"status: ok, {verified} of {count} trace(s) verified (sandbox: {backend})"
+    return (f"error: {report.status}: {report.reason}\n"
+            f"(numbers below are from the {verified} of {count} trace(s) that were verified)")
+
+
+def _comparison(ctx: ToolContext, names: list[str], ours: dict[str, float],
+                report: EvaluationReport) -> list[str]:
+    best, values, missing = best_baseline(ctx.suite, names, ctx.baselines, ctx.metric)
+    mine = median(ours.values())
+    lines = [f"metric: {describe(ctx.metric)}"]
+    summary = f"median {num(mine)}"
+    if best is not None and mine is not None:
+        theirs = median(values[best][n] for n in ours)
+        assert theirs is not None
+        rel = f", {signed(100 * (mine - theirs) / abs(theirs))}%" if theirs else ""
+        summary += f" vs best baseline {best} {num(theirs)} ({signed(mine - theirs)}{rel})"
+    frac_key = bound_fraction_key(ctx.metric)
+    frac = report.bound_fractions.get(frac_key)
+    if frac is not None:
+        summary += f"; {pct(frac)} of the bound"
+    lines.append(summary)
+    lines += _per_trace_table(ctx, names, ours, values, report, frac_key)
+    if best is not None:
+        score = [better(ctx.metric, ours[n], values[best][n]) for n in ours]
+        lines.append(f"vs {best}: {score.count(1)} win(s), {score.count(0)} tie(s), "
+                     f"{score.count(-1)} loss(es)")
+    for key, why in missing.items():
+        lines.append(f"baseline {key} not comparable here: {why}")
+    return lines
+
+
+def _per_trace_table(ctx: ToolContext, names: list[str], ours: dict[str, float],
+                     values: dict[str, dict[str, float]], report: EvaluationReport,
+                     frac_key: str) -> list[str]:
+    by_name = {t.name: t for t in report.traces}
+    shown = [k for k in values if values[k]]
+    bound_key = BOUND_KEYS.get(ctx.metric)
+    header = ["trace", "policy", *shown, *(["bound"] if bound_key else []), "of bound"]
+    rows = [header]
+    for name in names:
+        outcome = by_name.get(name)
+        bound = [num((outcome.bounds or {}).get(bound_key))] if outcome and bound_key else \
+            (["-"] if bound_key else [])
+        fraction = (outcome.bound_fractions or {}).get(frac_key) if outcome else None
+        mine = num(ours[name]) if name in ours else (outcome.status if outcome else "-")
+        rows.append([name, mine, *(num(values[k].get(name)) for k in shown), *bound,
+                     pct(fraction)])
+    return table(rows)
+
+
+def make_tool(ctx: ToolContext) -> BaseTool:
+    """The ``run_simulation`` tool bound to ``ctx``'s suite, sandbox and metric."""
+
+    @tool_function()
+    def run_simulation(code: str, traces: list[str] | None = None) -> str:
+        return run(ctx, code, traces)
+
+    return StructuredTool.from_function(
+        func=run_simulation, name=NAME, args_schema=RunSimulationArgs,
+        description=DESCRIPTION.format(n=ctx.max_quick_cases))
