@@ -25,12 +25,12 @@ DESCRIPTION = (
 class ComparePoliciesArgs(BaseModel):
     """Arguments of ``compare_policies``."""
 
-    a: str = Field(
-        description="A built-in policy name or a candidate number, e.g. 'priority' or '3'.")
-    b: str = Field(description="A built-in policy name or a candidate number.")
+    a: str | int = Field(
+        description="A built-in policy name or a candidate number, e.g. 'priority' or 3.")
+    b: str | int = Field(description="A built-in policy name or a candidate number.")
 
 
-def policy_values(ctx: ToolContext, ref: str) -> tuple[str, dict[str, float]]:
+def policy_values(ctx: ToolContext, ref: str | int) -> tuple[str, dict[str, float]]:
     """A policy reference's label and its metric per search trace."""
     text = str(ref).strip().lower().removeprefix("candidate").strip().lstrip("#")
     names = search_names(ctx.suite)
@@ -49,7 +49,7 @@ def policy_values(ctx: ToolContext, ref: str) -> tuple[str, dict[str, float]]:
     return key, values
 
 
-def compare(ctx: ToolContext, a: str, b: str) -> str:
+def compare(ctx: ToolContext, a: str | int, b: str | int) -> str:
     """``a`` against ``b`` as short text."""
     label_a, va = policy_values(ctx, a)
     label_b, vb = policy_values(ctx, b)
@@ -81,7 +81,7 @@ def make_tool(ctx: ToolContext) -> BaseTool:
     """The ``compare_policies`` tool bound to ``ctx``'s suite, metric and archive."""
 
     @tool_function()
-    def compare_policies(a: str, b: str) -> str:
+    def compare_policies(a: str | int, b: str | int) -> str:
         return compare(ctx, a, b)
 
     return StructuredTool.from_function(func=compare_policies, name=NAME,

@@ -40,16 +40,18 @@ class RunSimulationArgs(BaseModel):
     """Arguments of ``run_simulation``."""
 
     code: str = Field(description="The complete policy.py source to run.")
-    traces: list[str] | None = Field(
+    traces: list[str] | str | None = Field(
         default=None,
         description="Search trace names to run on; omit (or empty) for the default quick subset.",
     )
 
 
-def run(ctx: ToolContext, code: str, traces: list[str] | None) -> str:
+def run(ctx: ToolContext, code: str, traces: list[str] | str | None) -> str:
     """Evaluate ``code`` on the chosen search traces and report it against the baselines."""
     from sandbox.evaluation import PolicyInput, evaluate_policy
 
+    if isinstance(traces, str):  # one name, or several separated by commas
+        traces = [t for t in traces.split(",") if t.strip()]
     cases = search_cases(ctx.suite, traces, ctx.max_quick_cases)
     report = evaluate_policy(PolicyInput(POLICY_LABEL, source=code), cases, ctx.backend,
                              ctx.limits, suite=ctx.suite, part="search")
@@ -135,7 +137,7 @@ def make_tool(ctx: ToolContext) -> BaseTool:
     """The ``run_simulation`` tool bound to ``ctx``'s suite, sandbox and metric."""
 
     @tool_function()
-    def run_simulation(code: str, traces: list[str] | None = None) -> str:
+    def run_simulation(code: str, traces: list[str] | str | None = None) -> str:
         return run(ctx, code, traces)
 
     return StructuredTool.from_function(

@@ -59,3 +59,24 @@ def test_cap_cuts_long_text_at_a_line_and_says_so() -> None:
     assert capped.endswith("more characters)")
     assert cap("short") == "short"
     assert len(cap("y" * 10_000)) <= LIMIT
+
+
+def test_tools_answer_tool_calls_through_langgraph_tool_node(ctx: ToolContext) -> None:
+    from langchain_core.messages import AIMessage
+    from langgraph.graph import END, START, MessagesState, StateGraph
+    from langgraph.prebuilt import ToolNode
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("tools", ToolNode(build_tools(ctx), handle_tool_errors=True))
+    graph.add_edge(START, "tools")
+    graph.add_edge("tools", END)
+    calls = [
+        {"name": "compare_policies", "args": {"a": "priority", "b": 1}, "id": "c1"},
+        {"name": "read_trace", "args": {"trace": "seed901"}, "id": "c2"},
+        {"name": "list_candidates", "args": {}, "id": "c3"},
+    ]
+    out = graph.compile().invoke({"messages": [AIMessage(content="", tool_calls=calls)]})
+    by_id = {m.tool_call_id: m.content for m in out["messages"][1:]}
+    assert by_id["c1"].startswith("priority vs candidate 1 on 3 search trace(s)")
+    assert by_id["c2"].startswith("error: trace 'seed901' is not in the search suite")
+    assert by_id["c3"].startswith("3 candidate(s), best first")

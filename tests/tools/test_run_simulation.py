@@ -32,10 +32,15 @@ def test_a_good_policy_gets_per_trace_numbers_the_median_the_best_baseline_and_t
 
 
 def test_traces_pick_the_search_traces_to_run_on(ctx: ToolContext, good_policy: str) -> None:
-    answer = make_tool(ctx).invoke({"code": good_policy, "traces": ["seed3", "seed3"]})
+    answer = make_tool(ctx).invoke({"code": good_policy, "traces": ["seed3", " seed3"]})
     assert answer.startswith("status: ok, 1 of 1 trace(s) verified")
     assert "seed3" in answer and not re.search(r"^seed1\s", answer, re.M)
     assert "other search traces: seed1, seed2" in answer
+
+
+def test_one_trace_may_be_given_as_a_plain_string(ctx: ToolContext, good_policy: str) -> None:
+    answer = make_tool(ctx).invoke({"code": good_policy, "traces": "seed2"})
+    assert answer.startswith("status: ok, 1 of 1 trace(s) verified")
 
 
 def test_an_unknown_trace_is_an_error_before_anything_runs(ctx: ToolContext) -> None:
