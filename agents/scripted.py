@@ -16,6 +16,7 @@ answer as a tool call named after the schema (`structured_response` builds one).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -114,8 +115,9 @@ class ScriptedChatModel(BaseChatModel):
             message = message.model_copy(update={"usage_metadata": {
                 "input_tokens": prompt, "output_tokens": answer,
                 "total_tokens": prompt + answer}})
-        if message.id is None:  # else LangChain stamps a random run id
-            message = message.model_copy(update={"id": f"scripted-{self.label}-{index}"})
+        if message.id is None:  # unique across processes: add_messages replaces equal ids
+            message = message.model_copy(
+                update={"id": f"scripted-{self.label}-{index}-{uuid.uuid4().hex[:12]}"})
         return message
 
 

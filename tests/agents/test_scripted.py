@@ -76,8 +76,12 @@ def test_answers_are_deterministic() -> None:
         model = ScriptedChatModel(["a", {"tool_calls": [{"name": "t", "args": {}}]}], label="r")
         return [ask(model), ask(model)]
 
-    assert run() == run()
-    assert run()[1].tool_calls[0]["id"] == "call_1_0"
+    first, second = run(), run()
+    assert [(m.content, m.tool_calls, m.usage_metadata) for m in first] == \
+        [(m.content, m.tool_calls, m.usage_metadata) for m in second]
+    assert first[1].tool_calls[0]["id"] == "call_1_0"
+    # Message ids differ between runs: a resumed conversation appends, never replaces.
+    assert {m.id for m in first}.isdisjoint({m.id for m in second})
 
 
 def test_calls_record_every_input_and_the_bound_tools() -> None:

@@ -1,0 +1,1 @@
+"""``policyforge chat``: the planner as a conversation (graph in `agents.chat.graph`)."""

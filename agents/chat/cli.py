@@ -1,0 +1,370 @@
+"""``policyforge chat``: a terminal conversation with the planner.
+
+Commands: ``/help``, ``/status`` (the session and its current run), ``/budget`` (show or set the
+budget applied to the next approved run: ``/budget iterations=5 usd=1 minutes=20``), ``/stop``
+(end the session; it stays resumable). Ctrl-D ends the session too; Ctrl-C during a run stops
+the run (resumable with ``policyforge run --resume``) and returns to the conversation.
+
+Test and demo seam: with ``POLICYFORGE_SCRIPTED_MODELS=FILE.json`` (``{"planner": [answers],
+...}``) the chat and its runs use `agents.scripted.ScriptedChatModel` instead of an endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+HELP = """\
+/help              this text
+/status            the session, its current run and the run's best candidate
+/budget [k=v ...]  show or set the next run's budget: iterations=N usd=X minutes=M tokens=N
+/stop              end the session (resume it later with --resume SESSION)
+Anything else goes to the planner."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="policyforge chat",
+                                description="Talk with the planner about what good scheduling "
+                                            "means for you, approve a run, ask about results.")
+    p.add_argument("--model", help="model for the conversation (and the run's roles)")
+    p.add_argument("--role-model", action="append", default=[], metavar="ROLE=M")
+    p.add_argument("--run-model", help="model for the run's roles, e.g. 'heuristic' (default: "
+                                       "--model)")
+    p.add_argument("--base-url")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY")
+    p.add_argument("--suite", default="small")
+    p.add_argument("--sandbox", choices=("auto", "docker", "local"), default="auto")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR")
+    p.add_argument("--resume", metavar="SESSION", help="continue a saved session")
+    return p
+
+
+def chat_main(argv: list[str]) -> int:
+    """Entry point of ``policyforge chat``."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    try:
+        session = ChatSession(args, console)
+    except Exception as exc:  # noqa: BLE001 - configuration errors are shown, not raised
+        from agents.cli import NO_MODEL
+
+        if "no model" in str(exc):
+            print(NO_MODEL, file=sys.stderr)
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return session.loop()
+    finally:
+        session.close()
+
+
+class ChatSession:
+    """One conversation: its graph, checkpoints and the terminal around them."""
+
+    def __init__(self, args: argparse.Namespace, console: Any) -> None:
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        from agents.budget import BudgetLimits
+        from agents.chat.graph import ChatContext, build_chat_graph
+        from agents.run_store import new_run_id
+
+        self.args, self.console = args, console
+        self.runs_dir = Path(args.runs_dir)
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.session_id = args.resume or "chat-" + new_run_id()
+        self.budget = BudgetLimits()
+        self.scripted = _scripted_models()
+        self.caller = self._caller()
+        self._backend: Any = None
+        self.tool_ctx = self._tool_context()
+        from tools import build_tools
+
+        data_tools = build_tools(self.tool_ctx, ["list_candidates", "get_candidate",
+                                                 "compare_policies", "profile_run"])
+        self.conn = sqlite3.connect(self.runs_dir / "chat-sessions.sqlite",
+                                    check_same_thread=False)
+        ctx = ChatContext(caller=self.caller, data_tools=data_tools, start_run=self._start_run,
+                          set_run=self._set_run, run_status=self._run_status)
+        self.graph = build_chat_graph(ctx, SqliteSaver(self.conn))
+        self.config = {"configurable": {"thread_id": self.session_id}, "recursion_limit": 200}
+        if args.resume and not self.graph.get_state(self.config).values:
+            raise ValueError(f"no chat session {args.resume!r} in "
+                             f"{self.runs_dir / 'chat-sessions.sqlite'}")
+        self.run_id: str | None = self.graph.get_state(self.config).values.get("run_id")
+        self._set_run(self.run_id)
+
+    # --- set-up -------------------------------------------------------------------------------
+
+    def _caller(self) -> Any:
+        from agents.budget import BudgetLimits, Spend
+        from agents.calls import ModelCaller
+        from agents.models import make_chat_model, resolve_role_models
+        from agents.pricing import PriceTable
+
+        model = self.args.model or ("scripted" if self.scripted else None)
+        if not model or model == "heuristic":
+            raise ValueError("no model: chat needs a language model (--model)")
+        configs = resolve_role_models(model, self.args.role_model, self.args.base_url,
+                                      api_key_env=self.args.api_key_env)
+        models = ({r: self.scripted[r] for r in configs if r in self.scripted}
+                  if self.scripted else {"planner": make_chat_model(configs["planner"])})
+        return ModelCaller(models, configs, PriceTable.load(), BudgetLimits(), Spend(),
+                           self._on_event)
+
+    def _tool_context(self) -> Any:
+        from sandbox.backend import default_limits
+        from tools.context import ToolContext
+
+        return ToolContext(suite=self.args.suite, backend=_LazyBackend(self), limits=
+                           default_limits(300), run_dir=None)
+
+    def backend(self) -> Any:
+        if self._backend is None:
+            from sandbox.cli import choose_backend
+
+            self._backend = choose_backend(self.args.sandbox)
+        return self._backend
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if not event.get("ok", True):
+            self.console.print(f"[model call failed: {event.get('error')}]", style="red",
+                               markup=False)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- the run and its data -----------------------------------------------------------------
+
+    def _set_run(self, run_id: str | None) -> None:
+        self.run_id = run_id
+        self.tool_ctx.run_dir = (self.runs_dir / run_id) if run_id else None
+
+    def _start_run(self, proposal: Any, run_id: str) -> dict[str, Any]:
+        from agents.progress import Progress
+        from agents.runner import RunConfig, resume_run, start_run
+
+        limits = self.budget.model_copy(update={
+            k: v for k, v in {"max_iterations": proposal.max_iterations,
+                              "max_usd": proposal.max_usd,
+                              "max_minutes": proposal.max_minutes}.items()
+            if v is not None and getattr(self.budget, k) is None})
+        run_model = self.args.run_model or self.args.model or "scripted"
+        heuristic = run_model == "heuristic"
+        configs = {} if heuristic else self.caller.configs
+        objective = proposal.objective.model_dump()
+        objective["suite"] = self.args.suite
+        config = RunConfig(run_id=run_id, goal=proposal.goal, objective=objective,
+                           suite=self.args.suite, sandbox=self.args.sandbox, heuristic=heuristic,
+                           models=configs, budget=limits)
+        progress = Progress(stream=sys.stdout)
+        progress.header(config)
+        chat_models = None if heuristic or not self.scripted else self.scripted
+        try:
+            if (self.runs_dir / run_id / "run.json").is_file():
+                outcome = resume_run(self.runs_dir / run_id, chat_models=chat_models,
+                                     progress=progress, backend=self.backend())
+            else:
+                outcome = start_run(config, self.runs_dir, chat_models=chat_models,
+                                    progress=progress, backend=self.backend())
+        except KeyboardInterrupt:
+            self.console.print(f"run {run_id} stopped; resume it with `policyforge run "
+                               f"--resume {run_id}`", markup=False)
+            return {"run_id": run_id, "status": "interrupted"}
+        progress.summary(outcome)
+        return _run_summary(self.runs_dir / run_id)
+
+    def _run_status(self) -> str:
+        if not self.run_id:
+            return "No run in this session yet."
+        return json.dumps(_run_summary(self.runs_dir / self.run_id))
+
+    # --- the conversation ---------------------------------------------------------------------
+
+    def loop(self) -> int:
+        c = self.console
+        c.print(f"policyforge chat — session {self.session_id} (/help for commands)",
+                style="bold", markup=False)
+        if self.args.resume:
+            self._replay_history()
+            pending = self._pending()
+            if pending is not None:
+                self._send(self._decide(pending))
+        while True:
+            try:
+                text = c.input("[bold cyan]you>[/] ").strip()
+            except EOFError:
+                text = "/stop"
+            except KeyboardInterrupt:
+                c.print()
+                continue
+            if not text:
+                continue
+            if text.startswith("/"):
+                if self._command(text):
+                    return 0
+                continue
+            self._send({"messages": [("user", text)]})
+
+    def _send(self, payload: Any) -> None:
+        from agents.budget import BudgetExhausted
+        from agents.calls import ModelCallFailed
+
+        seen = len(self.graph.get_state(self.config).values.get("messages", []))
+        try:
+            self.graph.invoke(payload, self.config)
+        except (ModelCallFailed, BudgetExhausted) as exc:
+            self.console.print(f"error: {exc}", style="red", markup=False)
+            return
+        self._show_new(seen)
+        pending = self._pending()
+        if pending is not None:
+            self._send(self._decide(pending))
+
+    def _pending(self) -> Any:
+        snapshot = self.graph.get_state(self.config)
+        for task in snapshot.tasks:
+            for intr in getattr(task, "interrupts", ()):
+                return intr.value
+        return None
+
+    def _decide(self, pending: dict[str, Any]) -> Any:
+        from langgraph.types import Command
+        from rich.table import Table
+
+        proposal = pending["proposal"]
+        objective = proposal["objective"]
+        table = Table(title="Proposed run", show_header=False)
+        table.add_row("goal", proposal["goal"])
+        table.add_row("objective", objective.get("summary") or objective["metric"])
+        for con in objective.get("constraints", []):
+            table.add_row("constraint", f"{con['metric']} {con['op']} {con['value']} "
+                                        f"({con.get('over', 'median')})")
+        table.add_row("suite", self.args.suite)
+        budget = {k: v for k, v in {"iterations": proposal.get("max_iterations"),
+                                    "usd": proposal.get("max_usd"),
+                                    "minutes": proposal.get("max_minutes")}.items() if v}
+        table.add_row("budget", ", ".join(f"{k} {v}" for k, v in budget.items()))
+        self.console.print(table)
+        try:
+            answer = self.console.input("Start this run? [bold]yes[/] / no / what to change: ")
+        except EOFError:
+            answer = "no"
+        return Command(resume=answer.strip() or "no")
+
+    def _show_new(self, seen: int) -> None:
+        """What happened since message ``seen``: tool calls and results, then the answer."""
+        messages = self.graph.get_state(self.config).values.get("messages", [])
+        for m in messages[seen:]:
+            if m.type == "ai":
+                for call in getattr(m, "tool_calls", None) or []:
+                    if call["name"] != "propose_run":
+                        self.console.print(f"  [tool {call['name']} {json.dumps(call['args'])}]",
+                                           style="dim", markup=False)
+                if m.content and not str(m.content).startswith("[policyforge]"):
+                    self.console.print(f"planner> {m.content}", markup=False)
+            elif m.type == "tool" and m.name != "propose_run":
+                text = str(m.content)
+                short = text if len(text) <= 600 else text[:600] + " ..."
+                self.console.print(f"  {short}", style="dim", markup=False)
+
+    def _replay_history(self) -> None:
+        messages = self.graph.get_state(self.config).values.get("messages", [])
+        for m in messages[-6:]:
+            if m.type == "human":
+                self.console.print(f"you> {m.content}", style="dim", markup=False)
+            elif m.type == "ai" and m.content:
+                self.console.print(f"planner> {m.content}", style="dim", markup=False)
+
+    def _command(self, text: str) -> bool:
+        """Run a slash command; True when the session should end."""
+        name, _, rest = text.partition(" ")
+        c = self.console
+        if name == "/help":
+            c.print(HELP, markup=False)
+        elif name == "/status":
+            c.print(f"session {self.session_id}; runs dir {self.runs_dir}", markup=False)
+            c.print(self._run_status(), markup=False)
+            spent = self.caller.spend
+            c.print(f"conversation: {spent.model_calls} model calls, {spent.tokens} tokens, "
+                    f"${spent.usd:.4f}", markup=False)
+        elif name == "/budget":
+            if rest.strip():
+                try:
+                    self.budget = _parse_budget(rest, self.budget)
+                except ValueError as exc:
+                    c.print(f"error: {exc}", style="red", markup=False)
+                    return False
+            shown = {k: v for k, v in self.budget.model_dump().items() if v is not None}
+            c.print(f"next run's budget: {shown or 'as proposed'}", markup=False)
+        elif name in ("/stop", "/quit", "/exit"):
+            c.print(f"session saved: resume with `policyforge chat --resume {self.session_id}`",
+                    markup=False)
+            return True
+        else:
+            c.print(f"unknown command {name}; /help lists them", markup=False)
+        return False
+
+
+class _LazyBackend:
+    """The sandbox backend, chosen only when a tool first needs one."""
+
+    def __init__(self, session: ChatSession) -> None:
+        self._session = session
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session.backend(), name)
+
+
+def _parse_budget(text: str, current: Any) -> Any:
+    keys = {"iterations": "max_iterations", "usd": "max_usd", "minutes": "max_minutes",
+            "tokens": "max_tokens"}
+    update: dict[str, Any] = {}
+    for item in text.split():
+        key, sep, value = item.partition("=")
+        if not sep or key not in keys:
+            raise ValueError(f"{item!r}: use iterations=N usd=X minutes=M tokens=N")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{item!r}: {value!r} is not a number") from None
+        if number <= 0:
+            raise ValueError(f"{item!r}: must be positive")
+        update[keys[key]] = int(number) if key in ("iterations", "tokens") else number
+    return current.model_copy(update=update)
+
+
+def _run_summary(run_dir: Path) -> dict[str, Any]:
+    run = json.loads((run_dir / "run.json").read_text())
+    best = run.get("best_candidate")
+    score = None
+    if best:
+        result = run_dir / "candidates" / str(best) / "result.json"
+        if result.is_file():
+            score = json.loads(result.read_text()).get("score")
+    return {"run_id": run["run_id"], "status": run["status"],
+            "stop_reason": run.get("stop_reason"), "best_candidate": best,
+            "accepted_candidate": run.get("accepted_candidate"), "best_score": score,
+            "baseline": run.get("baseline", {}).get("policy"),
+            "baseline_score": run.get("baseline", {}).get("score"),
+            "bound": (run.get("bound") or {}).get("score"),
+            "iterations": run.get("spent", {}).get("iterations")}
+
+
+def _scripted_models() -> dict[str, Any] | None:
+    path = os.environ.get("POLICYFORGE_SCRIPTED_MODELS")
+    if not path:
+        return None
+    from agents.scripted import scripted_models
+
+    return scripted_models(json.loads(Path(path).read_text()))

@@ -1,0 +1,164 @@
+"""The chat session as a LangGraph graph: the assistant talks with the person, proposes a run
+(objective + budget), waits for approval (``interrupt()``), runs it, and answers questions with
+the tools over the run's data.
+
+    START → assistant ─┬─ propose_run ──► approve ── interrupt() ─┬─ yes ──► run ──► assistant
+                       ├─ other tools ──► tools ──► assistant     └─ no / changes ─► assistant
+                       └─ plain answer ──► END (the person's turn)
+
+Sessions are checkpointed in SQLite (thread = session id), so ``chat --resume`` continues with
+the whole conversation, the last run and any pending approval.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.tools import StructuredTool
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.types import interrupt
+from pydantic import BaseModel, Field
+
+from agents.objective import Objective
+
+CHAT_SYSTEM = """\
+You are policyforge's planner, talking with a platform engineer about how their \
+Function-as-a-Service runtime should schedule work (pipelines of operators on pools of CPU and \
+RAM; priorities QUERY > INTERACTIVE > BATCH_PIPELINE). Ask what matters to them (metrics, \
+constraints such as a query p99 latency, fairness to batch work, the workload) until you can \
+propose a run: call propose_run with the goal, an Objective and a budget. Nothing runs until \
+the person approves it. After a run, answer questions from its data with the tools \
+(list_candidates, get_candidate, compare_policies, profile_run, run_status), quoting numbers. \
+If they want another attempt with a changed goal (e.g. "never preempt queries"), propose a new \
+run. Be brief."""
+
+
+class RunProposal(BaseModel):
+    """A run to start once the person approves it."""
+
+    goal: str = Field(description="the person's goal in one or two sentences")
+    objective: Objective
+    max_iterations: int = Field(default=10, ge=1, le=200)
+    max_usd: float | None = Field(default=None, gt=0)
+    max_minutes: float | None = Field(default=None, gt=0)
+
+
+class ChatState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    run_id: str | None
+    runs: list[str]
+    proposal: dict[str, Any] | None
+
+
+@dataclass
+class ChatContext:
+    """The session's non-data side: the model caller, data tools and how to start a run."""
+
+    caller: Any  # agents.calls.ModelCaller (role "planner")
+    data_tools: list[Any]
+    # Starts (or, after a crash, resumes) the run with this id; returns a summary of it.
+    start_run: Callable[[RunProposal, str], dict[str, Any]]
+    set_run: Callable[[str | None], None]  # points the data tools at a run
+    run_status: Callable[[], str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _propose_tool() -> StructuredTool:
+    def propose_run(**kwargs: Any) -> str:  # never executed: the approve node handles it
+        return "proposed"
+
+    return StructuredTool.from_function(
+        propose_run, name="propose_run", args_schema=RunProposal,
+        description="Propose a run (goal, objective, budget) for the person to approve.")
+
+
+def build_chat_graph(ctx: ChatContext, checkpointer: Any) -> Any:
+    """The compiled chat graph."""
+    from langgraph.prebuilt import ToolNode
+
+    status_tool = StructuredTool.from_function(
+        lambda: ctx.run_status(), name="run_status",
+        description="The current run's status, best candidate, scores vs baseline and bound, "
+                    "and spend.")
+    tools = [*ctx.data_tools, status_tool]
+    all_tools = [_propose_tool(), *tools]
+
+    def assistant(state: ChatState) -> dict[str, Any]:
+        ctx.set_run(state.get("run_id"))
+        messages = [SystemMessage(CHAT_SYSTEM), *state.get("messages", [])]
+        answer = ctx.caller.invoke("planner", messages, tools=all_tools)
+        return {"messages": [answer]}
+
+    def route(state: ChatState) -> str:
+        last = state["messages"][-1]
+        if isinstance(last, AIMessage) and last.tool_calls:
+            names = {c["name"] for c in last.tool_calls}
+            return "approve" if "propose_run" in names else "tools"
+        return END
+
+    def approve(state: ChatState) -> dict[str, Any]:
+        last = state["messages"][-1]
+        assert isinstance(last, AIMessage)
+        replies: list[ToolMessage] = []
+        proposal: dict[str, Any] | None = None
+        for call in last.tool_calls:
+            if call["name"] != "propose_run":
+                replies.append(ToolMessage("not run: answer the proposal first",
+                                           tool_call_id=call["id"]))
+                continue
+            try:
+                parsed = RunProposal.model_validate(call["args"])
+            except ValueError as exc:
+                replies.append(ToolMessage(f"error: the proposal is invalid: {exc}"[:800],
+                                           tool_call_id=call["id"], status="error"))
+                continue
+            decision = interrupt({"proposal": parsed.model_dump(mode="json")})
+            if _approved(decision):
+                from agents.run_store import new_run_id
+
+                proposal = {**parsed.model_dump(mode="json"), "run_id": new_run_id()}
+                replies.append(ToolMessage("approved: the run is starting",
+                                           tool_call_id=call["id"]))
+            else:
+                replies.append(ToolMessage(f"declined by the person: {decision}",
+                                           tool_call_id=call["id"]))
+        return {"messages": replies, "proposal": proposal}
+
+    def run(state: ChatState) -> dict[str, Any]:
+        data = dict(state["proposal"] or {})
+        run_id = data.pop("run_id")
+        summary = ctx.start_run(RunProposal.model_validate(data), run_id)
+        ctx.set_run(run_id)
+        note = HumanMessage(f"[policyforge] run {run_id} finished: {json.dumps(summary)}. "
+                            "Tell the person what came out of it.")
+        return {"run_id": summary["run_id"], "runs": [*state.get("runs", []),
+                                                      summary["run_id"]],
+                "proposal": None, "messages": [note]}
+
+    g = StateGraph(ChatState)
+    g.add_node("assistant", assistant)
+    g.add_node("tools", ToolNode(tools, handle_tool_errors=True))
+    g.add_node("approve", approve)
+    g.add_node("run", run)
+    g.add_edge(START, "assistant")
+    g.add_conditional_edges("assistant", route, ["approve", "tools", END])
+    g.add_edge("tools", "assistant")
+    g.add_conditional_edges("approve", lambda s: "run" if s.get("proposal") else "assistant",
+                            ["run", "assistant"])
+    g.add_edge("run", "assistant")
+    return g.compile(checkpointer=checkpointer)
+
+
+def _approved(decision: Any) -> bool:
+    return str(decision).strip().lower() in ("y", "yes", "approve", "approved", "ok", "go")

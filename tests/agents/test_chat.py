@@ -1,0 +1,114 @@
+"""``policyforge chat`` driven through a pseudo-terminal with the scripted model: the goal
+dialogue, the approval interrupt, a run, a question answered from the run's data, the slash
+commands, and resuming the session."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pexpect
+import pytest
+
+from tests.sandbox.helpers import ROOT
+
+KEY = "sk-chat-canary-0123456789abcdef0123"
+PROPOSE = {"content": "", "tool_calls": [{"name": "propose_run", "id": "p1", "args": {
+    "goal": "most completed pipelines, no class starved",
+    "objective": {"metric": "completed_pipelines", "margin": 0.05}, "max_iterations": 3}}]}
+
+
+def spawn(tmp_path, script: dict, *args: str) -> pexpect.spawn:
+    path = tmp_path / f"script-{len(list(tmp_path.glob('script-*')))}.json"
+    path.write_text(json.dumps(script))
+    env = {**os.environ, "POLICYFORGE_SCRIPTED_MODELS": str(path), "OPENAI_API_KEY": KEY,
+           "COLUMNS": "120", "TERM": "xterm"}
+    child = pexpect.spawn(sys.executable, ["-m", "simulator.cli", "chat", "--run-model",
+                                           "heuristic", "--sandbox", "local", "--runs-dir",
+                                           str(tmp_path / "runs"), *args],
+                          cwd=str(ROOT), env=env, encoding="utf-8", timeout=120)
+    return child
+
+
+def _say(child: pexpect.spawn, text: str) -> None:
+    child.expect("you>")
+    child.sendline(text)
+
+
+def test_chat_agrees_a_goal_waits_for_approval_runs_and_answers_from_the_data(tmp_path):
+    script = {"planner": [
+        "What matters most to you: completed pipelines or query latency? And the budget?",
+        PROPOSE,
+        "The run is done: candidate 1 was accepted.",
+        {"content": "", "tool_calls": [{"name": "list_candidates", "args": {}, "id": "t1"}]},
+        "Candidate 1 is the best: see its score above.",
+    ]}
+    child = spawn(tmp_path, script)
+    child.expect("session (chat-[0-9a-f-]+)")
+    session = child.match.group(1)
+    _say(child, "/help")
+    child.expect("/budget")
+    _say(child, "I want the most completed pipelines, and no class should starve")
+    child.expect("What matters most")
+    _say(child, "completed pipelines; three iterations")
+    child.expect("Proposed run")
+    child.expect("Start this run\\?")
+    assert not (tmp_path / "runs").exists() or not any(
+        p.is_dir() and (p / "run.json").exists() for p in (tmp_path / "runs").iterdir())
+    child.sendline("yes")
+    child.expect(r"accepted \(stop reason: accepted\)")
+    child.expect("The run is done")
+    [run_dir] = [p for p in (tmp_path / "runs").iterdir() if (p / "run.json").exists()]
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["goal"] == "most completed pipelines, no class starved"
+    best = json.loads((run_dir / "candidates/1/result.json").read_text())["score"]
+    _say(child, "/status")
+    child.expect(f'"best_score": {best}')
+    _say(child, "why is candidate 1 better than the built-ins?")
+    child.expect("tool list_candidates")
+    child.expect(f"1 +ok +{best:g}")  # the tool read the run's own archive
+    child.expect("Candidate 1 is the best")
+    _say(child, "/budget iterations=4 usd=0.5")
+    child.expect("max_iterations': 4")
+    _say(child, "/stop")
+    child.expect(f"--resume {session}")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert KEY not in child.before
+
+    # Resume: the conversation and its run are still there.
+    child = spawn(tmp_path, {"planner": ["We spoke about completed pipelines; run "
+                                         f"{run_dir.name} is accepted."]}, "--resume", session)
+    child.expect("why is candidate 1 better")  # the history is shown again
+    _say(child, "/status")
+    child.expect(run_dir.name)
+    _say(child, "what did we agree?")
+    child.expect("We spoke about completed pipelines")
+    _say(child, "/stop")
+    child.expect(pexpect.EOF)
+
+
+def test_declining_a_proposal_runs_nothing(tmp_path):
+    script = {"planner": [PROPOSE, "Understood: what should change?"]}
+    child = spawn(tmp_path, script)
+    _say(child, "maximise completed pipelines")
+    child.expect("Start this run\\?")
+    child.sendline("no, only 2 iterations")
+    child.expect("what should change")
+    _say(child, "/stop")
+    child.expect(pexpect.EOF)
+    runs = tmp_path / "runs"
+    assert not [p for p in runs.iterdir() if (p / "run.json").exists()]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--resume", "chat-nope"], "no chat session 'chat-nope'"),
+])
+def test_chat_bad_input_is_a_clear_error(tmp_path, args, message):
+    child = spawn(tmp_path, {"planner": []}, *args)
+    child.expect(message)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2
