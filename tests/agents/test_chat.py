@@ -79,8 +79,8 @@ def test_chat_agrees_a_goal_waits_for_approval_runs_and_answers_from_the_data(tm
     assert KEY not in child.before
 
     # Resume: the conversation and its run are still there.
-    child = spawn(tmp_path, {"planner": ["We spoke about completed pipelines; run "
-                                         f"{run_dir.name} is accepted."]}, "--resume", session)
+    recap = f"We spoke about completed pipelines; run {run_dir.name} is accepted."
+    child = spawn(tmp_path, {"planner": [recap]}, "--resume", session)
     child.expect("why is candidate 1 better")  # the history is shown again
     _say(child, "/status")
     child.expect(run_dir.name)
