@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sandbox.evaluation import AGGREGATES
+
 Stats = Mapping[str, Any]
 
 CLASSES = {"query": "pipelines_query", "interactive": "pipelines_interactive",
@@ -41,12 +43,10 @@ def _starved(s: Stats) -> float:
                      if s[k]["arrival_count"] > 0 and s[k]["completion_count"] == 0))
 
 
+# The three score metrics are the sandbox report's aggregates (one definition for both).
 METRICS: dict[str, Callable[[Stats], float]] = {
-    "completed_pipelines": lambda s: float(s["pipelines_all"]["completion_count"]),
-    "throughput": lambda s: float(s["throughput"]),
-    "adjusted_latency": lambda s: float(s["adjusted_latency"]),
-    "starved_classes": _starved,
-}
+    name: (lambda s, get=get: float(get(s))) for name, get in AGGREGATES.items()}
+METRICS["starved_classes"] = _starved
 for _name, _key in CLASSES.items():
     METRICS[f"{_name}_completed"] = _class_metric(_key, "completion_count")
     METRICS[f"{_name}_completion_rate"] = _rate(_key)

@@ -19,6 +19,14 @@ class Progress:
         self.records: dict[str, dict[str, Any]] = {}
         self.config: Any = None
         self._console: Any = None
+        self.run_dir: Any = None
+        self.limits: dict[str, Any] = {}
+        self.best_n: int | None = None
+
+    def attach(self, run_dir: Any, budget: Any) -> None:
+        """The run folder (for baseline and bound) and the budget to show spend against."""
+        self.run_dir = run_dir
+        self.limits = budget.model_dump()
 
     def _print(self, text: str, style: str = "") -> None:
         if self.tty:
@@ -60,10 +68,39 @@ class Progress:
             line += " approved" if update["review"]["approve"] else " changes requested"
         elif node == "finish":
             line += f" stop: {update.get('stop_reason')}"
+        if update.get("best") is not None:
+            self.best_n = update["best"]
+        if node in ("evaluate", "critic", "finish"):
+            line += self._standing()
         if spent:
-            line += (f"  | {spent.get('input_tokens', 0) + spent.get('output_tokens', 0)} tok, "
-                     f"${spent.get('usd', 0):.4f}, {spent.get('seconds', 0):.0f} s")
+            line += "  | " + self._spend(spent)
         self._print(line)
+
+    def _standing(self) -> str:
+        """`` best 32 (#1) vs priority 14, bound 63``."""
+        import json
+        from pathlib import Path
+
+        best = self.records.get(str(self.best_n), {}) if self.best_n else {}
+        if best.get("score") is None or self.run_dir is None:
+            return ""
+        run = json.loads((Path(self.run_dir) / "run.json").read_text())
+        base, bound = run.get("baseline") or {}, run.get("bound") or {}
+        return (f"  [best {_num(best['score'])} (#{self.best_n}) vs {base.get('policy')} "
+                f"{_num(base.get('score'))}, bound {_num(bound.get('score'))}]")
+
+    def _spend(self, spent: dict[str, Any]) -> str:
+        """Spend against each budget: ``iter 2/20, 1520 tok, $0.0031/1, 12 s``."""
+        def of(value: str, limit: Any, fmt: str = "{:g}") -> str:
+            return value + ("" if limit is None else "/" + fmt.format(limit))
+
+        tokens = spent.get("input_tokens", 0) + spent.get("output_tokens", 0)
+        minutes = self.limits.get("max_minutes")
+        return ", ".join([
+            of(f"iter {spent.get('iterations', 0)}", self.limits.get("max_iterations")),
+            of(f"{tokens} tok", self.limits.get("max_tokens")),
+            of(f"${spent.get('usd', 0):.4f}", self.limits.get("max_usd")),
+            of(f"{spent.get('seconds', 0):.0f} s", None if minutes is None else minutes * 60)])
 
     def summary(self, outcome: Any) -> None:
         import json

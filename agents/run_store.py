@@ -26,13 +26,15 @@ def new_run_id() -> str:
 
 
 def resolve_run(run: str, runs_dir: str | Path = "runs") -> Path:
-    """A run's folder from its id (looked up in ``runs_dir``) or from its path."""
+    """A run's folder from its id (looked up in ``runs_dir``) or from a path to the folder."""
     as_path = Path(run)
-    for candidate in (as_path, Path(runs_dir) / run):
+    tried = list(dict.fromkeys((as_path, Path(runs_dir) / run)))
+    for candidate in tried:
         if (candidate / "run.json").is_file():
             return candidate
-    raise RunNotFound(f"no run {run!r}: neither {as_path} nor {Path(runs_dir) / run} is a run "
-                      "folder with a run.json (see `policyforge runs list`)")
+    where = " and ".join(str(p / "run.json") for p in tried)
+    raise RunNotFound(f"no run {run!r}: looked for {where}; `policyforge runs list "
+                      "--runs-dir DIR` shows the runs in a folder")
 
 
 def now_iso() -> str:

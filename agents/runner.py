@@ -155,6 +155,8 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
     from agents.graph import RECURSION_LIMIT, RunContext, build_graph
 
     ctx = _context(config, store, backend, chat_models)
+    if progress is not None and hasattr(progress, "attach"):
+        progress.attach(store.path, config.budget)
     conn = sqlite3.connect(store.checkpoint_path, check_same_thread=False)
     try:
         graph = build_graph(ctx, SqliteSaver(conn))

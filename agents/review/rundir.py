@@ -9,7 +9,6 @@ file or line raises `RunDirError`, naming the file and line.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -193,15 +192,12 @@ class RunView(BaseModel):
 
 def find_run(run: str, runs_dir: str | Path = "runs") -> Path:
     """A run's folder from a run id (looked up in ``runs_dir``) or a path to the folder."""
-    tried: list[Path] = []
-    as_path = Path(run)
-    for candidate in (as_path, Path(runs_dir) / run):
-        tried.append(candidate)
-        if (candidate / "run.json").is_file():
-            return candidate
-    where = " and ".join(f"{p}{os.sep}run.json" for p in dict.fromkeys(tried))
-    raise RunNotFound(f"no run {run!r}: looked for {where}; `policyforge runs list "
-                      f"--runs-dir DIR` shows the runs in a folder")
+    from agents import run_store
+
+    try:
+        return run_store.resolve_run(run, runs_dir)
+    except run_store.RunNotFound as exc:
+        raise RunNotFound(str(exc)) from None
 
 
 def list_run_dirs(runs_dir: str | Path) -> list[Path]:

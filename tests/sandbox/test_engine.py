@@ -9,7 +9,7 @@ import pytest
 
 from sandbox.engine import engine_answers, ensure_engine
 from sandbox.errors import EngineUnavailable
-from tests.sandbox.conftest import docker_required
+from tests.conftest import docker_required
 
 
 def test_engine_answers_is_false_fast_for_an_address_with_no_engine(monkeypatch):
