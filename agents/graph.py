@@ -75,6 +75,7 @@ class RunContext:
     backend: Any  # sandbox.backend.Backend
     limits: Any  # sandbox.backend.Limits
     proposer: Any = None  # HeuristicProposer with --model heuristic
+    cancel: Any = None  # a threading.Event: set, the run stops at the next edge (chat's /stop)
     tools: list[Any] = field(default_factory=list)
     baselines: dict[str, Any] = field(default_factory=dict)
 
@@ -156,6 +157,8 @@ def _model_failed(ctx: RunContext, state: RunState, name: str,
 def gate(ctx: RunContext, state: RunState, target: str, *, new_round: bool = False) -> str:
     """``target``, or ``finish`` when the run must stop before going there."""
     if state.get("stop_reason"):
+        return "finish"
+    if ctx.cancel is not None and ctx.cancel.is_set():
         return "finish"
     if limit_reached(ctx.budget, Spend(**state.get("spend", {})), iterations=new_round):
         return "finish"

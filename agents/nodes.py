@@ -577,6 +577,8 @@ def finish(state: RunState, ctx: RunContext) -> dict[str, Any]:
         update={"seconds": ctx.store.transcript.elapsed()})
     if accepted is not None:
         reason, status = "accepted", "accepted"
+    elif ctx.cancel is not None and ctx.cancel.is_set() and not state.get("stop_reason"):
+        reason, status = "stopped", "stopped"
     else:
         reason = state.get("stop_reason") or limit_reached(ctx.budget, spend, iterations=True) \
             or "stopped"

@@ -56,7 +56,7 @@ class RunOutcome(BaseModel):
             return EXIT_ACCEPTED
         if self.status == "budget_exhausted":
             return EXIT_BUDGET
-        if self.status == "interrupted":
+        if self.status in ("interrupted", "stopped"):
             return EXIT_INTERRUPTED
         return EXIT_ERROR
 
@@ -92,7 +92,7 @@ def _version() -> str:
 
 def start_run(config: RunConfig, runs_dir: str | Path = "runs", *,
               chat_models: dict[str, Any] | None = None, progress: Progress | None = None,
-              backend: Any = None) -> RunOutcome:
+              backend: Any = None, cancel: Any = None) -> RunOutcome:
     """Create the run folder and run the graph until it finishes."""
     from sandbox.cli import choose_backend
 
@@ -117,18 +117,20 @@ def start_run(config: RunConfig, runs_dir: str | Path = "runs", *,
                            suite=config.suite, resumed=False)
     initial = {"goal": config.goal, "objective": None, "candidates": {}, "spend":
                Spend().model_dump(), "review_rounds": 0, "coder_turns": 0, "reasks": 0}
-    return _drive(config, store, backend, initial, chat_models, progress)
+    return _drive(config, store, backend, initial, chat_models, progress, cancel)
 
 
 def resume_run(run_dir: Path, *, budget: BudgetLimits | None = None,
                chat_models: dict[str, Any] | None = None, progress: Progress | None = None,
-               backend: Any = None) -> RunOutcome:
+               backend: Any = None, cancel: Any = None) -> RunOutcome:
     """Continue a run from its last checkpoint; ``budget`` replaces its limits if given."""
     from sandbox.cli import choose_backend
 
     data = RunStore.read_run_json(run_dir)
     config = RunConfig.model_validate(data["config"])
-    extend = budget is not None and data.get("status") == "budget_exhausted"
+    # A stopped run, or one that ran out of budget and is given a larger one, starts again.
+    extend = data.get("status") == "stopped" or (
+        budget is not None and data.get("status") == "budget_exhausted")
     if data.get("status") in ("accepted", "budget_exhausted", "failed") and not extend:
         return _outcome(RunStore(run_dir))  # finished: nothing to continue
     if budget is not None:
@@ -145,16 +147,18 @@ def resume_run(run_dir: Path, *, budget: BudgetLimits | None = None,
     # A run stopped by its budget starts again from the top with its state (archive, spend)
     # and a larger budget; any other run continues from its last checkpoint.
     return _drive(config, store, backend, {"stop_reason": None} if extend else None,
-                  chat_models, progress)
+                  chat_models, progress, cancel)
 
 
 def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, Any] | None,
-           chat_models: dict[str, Any] | None, progress: Progress | None) -> RunOutcome:
+           chat_models: dict[str, Any] | None, progress: Progress | None,
+           cancel: Any = None) -> RunOutcome:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     from agents.graph import RECURSION_LIMIT, RunContext, build_graph
 
     ctx = _context(config, store, backend, chat_models)
+    ctx.cancel = cancel
     if progress is not None and hasattr(progress, "attach"):
         progress.attach(store.path, config.budget)
     conn = sqlite3.connect(store.checkpoint_path, check_same_thread=False)

@@ -2,8 +2,9 @@
 
 Commands: ``/help``, ``/status`` (the session and its current run), ``/budget`` (show or set the
 budget applied to the next approved run: ``/budget iterations=5 usd=1 minutes=20``), ``/stop``
-(end the session; it stays resumable). Ctrl-D ends the session too; Ctrl-C during a run stops
-the run (resumable with ``policyforge run --resume``) and returns to the conversation.
+(stop the running run, or end the session when none runs), ``/quit``. Approved runs work in the
+background, so the person can ask about a run while it works; stopping one (``/stop``, or
+ending the session) lets its current step finish and leaves it resumable.
 
 Test and demo seam: with ``POLICYFORGE_SCRIPTED_MODELS=FILE.json`` (``{"planner": [answers],
 ...}``) the chat and its runs use `agents.scripted.ScriptedChatModel` instead of an endpoint.
@@ -23,7 +24,8 @@ HELP = """\
 /help              this text
 /status            the session, its current run and the run's best candidate
 /budget [k=v ...]  show or set the next run's budget: iterations=N usd=X minutes=M tokens=N
-/stop              end the session (resume it later with --resume SESSION)
+/stop              stop the running run (resumable), or end the session when none runs
+/quit              end the session (resume it later with --resume SESSION)
 Anything else goes to the planner."""
 
 
@@ -87,6 +89,8 @@ class ChatSession:
         self.scripted = _scripted_models()
         self.caller = self._caller()
         self._backend: Any = None
+        self.run_thread: Any = None
+        self.cancel: Any = None
         self.tool_ctx = self._tool_context()
         from tools import build_tools
 
@@ -142,6 +146,7 @@ class ChatSession:
                                markup=False)
 
     def close(self) -> None:
+        self.stop_run()
         self.conn.close()
 
     # --- the run and its data -----------------------------------------------------------------
@@ -151,8 +156,10 @@ class ChatSession:
         self.tool_ctx.run_dir = (self.runs_dir / run_id) if run_id else None
 
     def _start_run(self, proposal: Any, run_id: str) -> dict[str, Any]:
-        from agents.progress import Progress
-        from agents.runner import RunConfig, resume_run, start_run
+        """Start (or resume) the approved run in a background thread; return at once."""
+        import threading
+
+        from agents.runner import RunConfig
 
         limits = self.budget.model_copy(update={
             k: v for k, v in {"max_iterations": proposal.max_iterations,
@@ -161,28 +168,55 @@ class ChatSession:
             if v is not None and getattr(self.budget, k) is None})
         run_model = self.args.run_model or self.args.model or "scripted"
         heuristic = run_model == "heuristic"
-        configs = {} if heuristic else self.caller.configs
         objective = proposal.objective.model_dump()
         objective["suite"] = self.args.suite
         config = RunConfig(run_id=run_id, goal=proposal.goal, objective=objective,
                            suite=self.args.suite, sandbox=self.args.sandbox, heuristic=heuristic,
-                           models=configs, budget=limits)
-        progress = Progress(stream=sys.stdout)
-        progress.header(config)
-        chat_models = None if heuristic or not self.scripted else self.scripted
+                           models={} if heuristic else self.caller.configs, budget=limits)
+        self.backend()  # choose it here, where a failure can be reported
+        self.cancel = threading.Event()
+        self.run_thread = threading.Thread(target=self._run_worker, args=(config,),
+                                           name=f"run-{run_id}", daemon=True)
+        self.run_thread.start()
+        return {"run_id": run_id, "status": "running", "suite": self.args.suite,
+                "budget": {k: v for k, v in limits.model_dump().items() if v is not None}}
+
+    def _run_worker(self, config: Any) -> None:
+        from agents.runner import resume_run, start_run
+
+        run_dir = self.runs_dir / config.run_id
+        chat_models = None if config.heuristic or not self.scripted else self.scripted
+        progress = _ChatProgress(self.console, config.run_id)
         try:
-            if (self.runs_dir / run_id / "run.json").is_file():
-                outcome = resume_run(self.runs_dir / run_id, chat_models=chat_models,
-                                     progress=progress, backend=self.backend())
+            if (run_dir / "run.json").is_file():
+                outcome = resume_run(run_dir, chat_models=chat_models, progress=progress,
+                                     backend=self.backend(), cancel=self.cancel)
             else:
                 outcome = start_run(config, self.runs_dir, chat_models=chat_models,
-                                    progress=progress, backend=self.backend())
-        except KeyboardInterrupt:
-            self.console.print(f"run {run_id} stopped; resume it with `policyforge run "
-                               f"--resume {run_id}`", markup=False)
-            return {"run_id": run_id, "status": "interrupted"}
-        progress.summary(outcome)
-        return _run_summary(self.runs_dir / run_id)
+                                    progress=progress, backend=self.backend(),
+                                    cancel=self.cancel)
+        except Exception as exc:  # noqa: BLE001 - reported to the person, the chat goes on
+            self.console.print(f"\n[run {config.run_id} failed: {exc}]", style="red",
+                               markup=False)
+            return
+        s = _run_summary(Path(outcome.run_dir))
+        self.console.print(
+            f"\n[run {outcome.run_id} {outcome.status} ({outcome.stop_reason}): best candidate "
+            f"{s['best_candidate']} scores {s['best_score']} vs {s['baseline']} "
+            f"{s['baseline_score']}, bound {s['bound']}]", style="bold", markup=False)
+
+    def running(self) -> bool:
+        return self.run_thread is not None and self.run_thread.is_alive()
+
+    def stop_run(self, wait: bool = True) -> None:
+        """Stop the background run at its next step (it stays resumable)."""
+        if not self.running():
+            return
+        self.console.print(f"stopping run {self.run_id} after its current step (resumable with "
+                           f"`policyforge run --resume {self.run_id}`)", markup=False)
+        self.cancel.set()
+        if wait:
+            self.run_thread.join()
 
     def _run_status(self) -> str:
         if not self.run_id:
@@ -307,13 +341,37 @@ class ChatSession:
                     return False
             shown = {k: v for k, v in self.budget.model_dump().items() if v is not None}
             c.print(f"next run's budget: {shown or 'as proposed'}", markup=False)
+        elif name == "/stop" and self.running():
+            self.stop_run()
         elif name in ("/stop", "/quit", "/exit"):
+            self.stop_run()
             c.print(f"session saved: resume with `policyforge chat --resume {self.session_id}`",
                     markup=False)
             return True
         else:
             c.print(f"unknown command {name}; /help lists them", markup=False)
         return False
+
+
+class _ChatProgress:
+    """A background run's progress in the chat: one line per evaluation, quiet otherwise."""
+
+    def __init__(self, console: Any, run_id: str) -> None:
+        from agents.progress import Progress
+
+        self.inner = Progress(quiet=True)
+        self.console, self.run_id = console, run_id
+
+    def attach(self, run_dir: Any, budget: Any) -> None:
+        self.inner.attach(run_dir, budget)
+
+    def __call__(self, node: str, update: dict[str, Any]) -> None:
+        self.inner(node, update)
+        if node == "evaluate" and update.get("last"):
+            rec = self.inner.records.get(str(update["last"]), {})
+            self.console.print(f"\n  [run {self.run_id}: candidate {rec.get('n')} "
+                               f"{rec.get('status')}, score {rec.get('score')}]", style="dim",
+                               markup=False)
 
 
 class _LazyBackend:

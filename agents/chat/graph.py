@@ -38,7 +38,7 @@ Function-as-a-Service runtime should schedule work (pipelines of operators on po
 RAM; priorities QUERY > INTERACTIVE > BATCH_PIPELINE). Ask what matters to them (metrics, \
 constraints such as a query p99 latency, fairness to batch work, the workload) until you can \
 propose a run: call propose_run with the goal, an Objective and a budget. Nothing runs until \
-the person approves it. After a run, answer questions from its data with the tools \
+the person approves it. During and after a run, answer questions from its data with the tools \
 (list_candidates, get_candidate, compare_policies, profile_run, run_status), quoting numbers. \
 If they want another attempt with a changed goal (e.g. "never preempt queries"), propose a new \
 run. Be brief."""
@@ -67,7 +67,8 @@ class ChatContext:
 
     caller: Any  # agents.calls.ModelCaller (role "planner")
     data_tools: list[Any]
-    # Starts (or, after a crash, resumes) the run with this id; returns a summary of it.
+    # Starts (or, after a crash, resumes) the run with this id in the background; returns a
+    # summary of it as it stands (the conversation goes on while it works).
     start_run: Callable[[RunProposal, str], dict[str, Any]]
     set_run: Callable[[str | None], None]  # points the data tools at a run
     run_status: Callable[[], str]
@@ -140,8 +141,9 @@ def build_chat_graph(ctx: ChatContext, checkpointer: Any) -> Any:
         run_id = data.pop("run_id")
         summary = ctx.start_run(RunProposal.model_validate(data), run_id)
         ctx.set_run(run_id)
-        note = HumanMessage(f"[policyforge] run {run_id} finished: {json.dumps(summary)}. "
-                            "Tell the person what came out of it.")
+        note = HumanMessage(f"[policyforge] run {run_id} started in the background: "
+                            f"{json.dumps(summary)}. Tell the person; they can ask about it while "
+                            "it works (run_status shows its progress).")
         return {"run_id": summary["run_id"], "runs": [*state.get("runs", []),
                                                       summary["run_id"]],
                 "proposal": None, "messages": [note]}

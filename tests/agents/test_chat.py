@@ -40,7 +40,7 @@ def test_chat_agrees_a_goal_waits_for_approval_runs_and_answers_from_the_data(tm
     script = {"planner": [
         "What matters most to you: completed pipelines or query latency? And the budget?",
         PROPOSE,
-        "The run is done: candidate 1 was accepted.",
+        "The run has started; ask me anything about it.",
         {"content": "", "tool_calls": [{"name": "list_candidates", "args": {}, "id": "t1"}]},
         "Candidate 1 is the best: see its score above.",
     ]}
@@ -57,13 +57,13 @@ def test_chat_agrees_a_goal_waits_for_approval_runs_and_answers_from_the_data(tm
     assert not (tmp_path / "runs").exists() or not any(
         p.is_dir() and (p / "run.json").exists() for p in (tmp_path / "runs").iterdir())
     child.sendline("yes")
-    child.expect(r"accepted \(stop reason: accepted\)")
-    child.expect("The run is done")
-    [run_dir] = [p for p in (tmp_path / "runs").iterdir() if (p / "run.json").exists()]
+    child.expect("The run has started")
+    child.expect(r"\[run (\S+) accepted \(accepted\)")  # the background run reports its end
+    run_dir = tmp_path / "runs" / child.match.group(1)
     run = json.loads((run_dir / "run.json").read_text())
     assert run["goal"] == "most completed pipelines, no class starved"
     best = json.loads((run_dir / "candidates/1/result.json").read_text())["score"]
-    _say(child, "/status")
+    child.sendline("/status")
     child.expect(f'"best_score": {best}')
     _say(child, "why is candidate 1 better than the built-ins?")
     child.expect("tool list_candidates")
@@ -86,8 +86,33 @@ def test_chat_agrees_a_goal_waits_for_approval_runs_and_answers_from_the_data(tm
     child.expect(run_dir.name)
     _say(child, "what did we agree?")
     child.expect("We spoke about completed pipelines")
-    _say(child, "/stop")
+    _say(child, "/quit")
     child.expect(pexpect.EOF)
+
+
+def test_questions_during_a_run_and_stop_leave_it_resumable(tmp_path):
+    script = {"planner": [
+        PROPOSE, "Started.",
+        {"content": "", "tool_calls": [{"name": "run_status", "args": {}, "id": "s1"}]},
+        "It is still running; the status is above.",
+    ]}
+    child = spawn(tmp_path, script, "--suite", "paper")  # long enough to talk during it
+    _say(child, "maximise completed pipelines")
+    child.expect("Start this run\\?")
+    child.sendline("yes")
+    child.expect("Started.")
+    _say(child, "how is it going?")
+    child.expect("tool run_status")
+    child.expect('"status": "running"')
+    child.expect("It is still running")
+    _say(child, "/stop")
+    child.expect("stopping run (\\S+) after its current step")
+    run_id = child.match.group(1)
+    child.expect(r"\[run \S+ stopped \(stopped\)")
+    _say(child, "/quit")
+    child.expect(pexpect.EOF)
+    run = json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
+    assert run["status"] == "stopped" and run["stop_reason"] == "stopped"
 
 
 def test_declining_a_proposal_runs_nothing(tmp_path):
@@ -97,7 +122,7 @@ def test_declining_a_proposal_runs_nothing(tmp_path):
     child.expect("Start this run\\?")
     child.sendline("no, only 2 iterations")
     child.expect("what should change")
-    _say(child, "/stop")
+    _say(child, "/quit")
     child.expect(pexpect.EOF)
     runs = tmp_path / "runs"
     assert not [p for p in runs.iterdir() if (p / "run.json").exists()]

@@ -193,3 +193,32 @@ def test_a_sandbox_timeout_is_rejected_with_the_reason_and_the_run_goes_on(tmp_p
     assert not verdict["accept"] and "timeout" in verdict["reasons"][0]
     assert outcome.accepted_candidate == 2
     assert evaluations[0]["score"] is None
+
+
+def test_a_stopped_run_ends_at_the_next_edge_and_resumes_to_the_end(tmp_path):
+    import threading
+
+    from agents.runner import RunConfig, resume_run, start_run
+    from agents.scripted import scripted_configs, scripted_models
+    from sandbox.local_runner import LocalBackend
+
+    cancel = threading.Event()
+    scripts = {"planner": [PLAN, direction(1), direction(2)],
+               "coder": [answer(WEAK), answer(GOOD)], "critic": [REJECT, ACCEPT],
+               "reviewer": [APPROVE]}
+    models = scripted_models(scripts)
+    config = RunConfig(suite="small", models=scripted_configs(),
+                       budget=BudgetLimits(max_iterations=5))
+    backend = LocalBackend(warn=False)
+
+    def progress(node: str, update: dict) -> None:
+        if node == "evaluate":
+            cancel.set()  # as chat's /stop does, from another thread, mid-run
+
+    outcome = start_run(config, tmp_path / "runs", chat_models=models, backend=backend,
+                        progress=progress, cancel=cancel)
+    assert outcome.status == "stopped" and outcome.stop_reason == "stopped"
+    assert outcome.spent.iterations == 1 and outcome.exit_code == 130
+    outcome = resume_run(Path(outcome.run_dir), chat_models=models, backend=backend)
+    assert outcome.status == "accepted" and outcome.accepted_candidate == 2
+    assert outcome.spent.iterations == 2
