@@ -112,7 +112,7 @@ def limit_reached(limits: BudgetLimits, spend: Spend, *, iterations: bool) -> st
 NodeFn = Callable[[RunState, RunContext], dict[str, Any]]
 
 
-def instrument(name: str, fn: NodeFn, ctx: RunContext) -> Callable[[RunState], dict[str, Any]]:
+def instrument(name: str, fn: NodeFn, ctx: RunContext) -> Any:
     """Run ``fn`` with the caller's spend synced from state; record time and budget after it."""
 
     def node(state: RunState) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage, SystemMessage
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
@@ -23,6 +23,7 @@ from agents.objective import Objective
 
 MAX_CODER_TURNS = 8  # model turns per candidate (tool rounds included) before it must submit
 MAX_REVIEW_ROUNDS = 2
+Answer = TypeVar("Answer", bound=BaseModel)
 FORMAT_RULES = {"syntax", "registration", "too-complex", "source-too-large"}
 
 
@@ -56,7 +57,7 @@ def _malformed(ctx: RunContext, state: RunState, role: str, problem: str) -> Non
 
 
 def _structured(ctx: RunContext, state: RunState, role: str, messages: list[Any],
-                schema: type[BaseModel]) -> BaseModel | None:
+                schema: type[Answer]) -> Answer | None:
     """A structured answer, with one re-ask carrying the error; None if both are malformed."""
     from agents.calls import MalformedOutput
 

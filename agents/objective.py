@@ -44,8 +44,12 @@ def _starved(s: Stats) -> float:
 
 
 # The three score metrics are the sandbox report's aggregates (one definition for both).
+def _aggregate(get: Callable[[Stats], Any]) -> Callable[[Stats], float]:
+    return lambda s: float(get(s))
+
+
 METRICS: dict[str, Callable[[Stats], float]] = {
-    name: (lambda s, get=get: float(get(s))) for name, get in AGGREGATES.items()}
+    name: _aggregate(get) for name, get in AGGREGATES.items()}
 METRICS["starved_classes"] = _starved
 for _name, _key in CLASSES.items():
     METRICS[f"{_name}_completed"] = _class_metric(_key, "completion_count")
