@@ -110,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("traces", help="trace tools: generate, suites, profile, bounds")
     sub.add_parser("sandbox", help="sandbox engine and image: up, build")
     sub.add_parser("evaluate", help="evaluate a policy on a suite inside the sandbox")
+    sub.add_parser("run", help="let the agents design a policy for a goal, within a budget")
+    sub.add_parser("chat", help="talk with the planner, approve runs, ask about results")
+    sub.add_parser("runs", help="list the runs in a runs folder")
+    sub.add_parser("review", help="review a run: terminal view, or --html report")
+    sub.add_parser("export", help="write a run's accepted (or best) policy as a file")
     return parser
 
 
