@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agents.runner import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_INTERRUPTED
+from agents.exit_codes import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_INTERRUPTED
 
 NO_MODEL = """\
 error: no model endpoint is configured.

@@ -17,10 +17,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agents.budget import BudgetLimits, Spend
+from agents.exit_codes import EXIT_ACCEPTED, EXIT_BUDGET, EXIT_ERROR, EXIT_INTERRUPTED
 from agents.models import RoleModelConfig
 from agents.run_store import RunStore, new_run_id, now_iso
-
-EXIT_ACCEPTED, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class RunConfig(BaseModel):
