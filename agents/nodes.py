@@ -478,6 +478,7 @@ def _held_out(ctx: RunContext, n: int, objective: Objective) -> dict[str, Any]:
     j = judge(objective, result["per_trace_stats"], held["policies"], sorted(held["bounds"]))
     result["verdict"] = {"passed": j.passes, "reasons": j.reasons}
     result["score"] = j.score
+    result["per_trace"] = {c: objective.score([s]) for c, s in result["per_trace_stats"].items()}
     ctx.store.write_result(n, result, held_out=True)
     return {"passed": j.passes, "gap": None if j.gap is None else round(j.gap, 3)}
 
@@ -488,9 +489,10 @@ def _rules_hint(j: Any, record: dict[str, Any]) -> str:
     if not record.get("constraints_ok", True):
         return "meet the constraints first: " + "; ".join(
             r for r in j.reasons if r.startswith("violates"))[:300]
-    return (f"raise the median {j.baseline_policy and 'score'} from {j.score:.4g} to at least "
-            f"{j.needed:.4g} and win on most cases" if j.score is not None and j.needed
-            is not None else "get a verified result on every case")
+    if j.score is None or j.needed is None:
+        return "get a verified result on every case"
+    return (f"raise the median score from {j.score:.4g} to at least {j.needed:.4g} and beat "
+            f"{j.baseline_policy} on most cases")
 
 
 def _critic_model(ctx: RunContext, state: RunState, objective: Objective, record: dict[str, Any],

@@ -222,3 +222,44 @@ def test_a_stopped_run_ends_at_the_next_edge_and_resumes_to_the_end(tmp_path):
     outcome = resume_run(Path(outcome.run_dir), chat_models=models, backend=backend)
     assert outcome.status == "accepted" and outcome.accepted_candidate == 2
     assert outcome.spent.iterations == 2
+
+
+def test_a_policy_the_static_checks_reject_is_a_rejected_candidate_with_the_finding(tmp_path):
+    sneaky = GOOD.replace("import math\n", "import math\nimport os\n", 1)
+    scripts = {"planner": [PLAN, direction(1), direction(2)],
+               "coder": [answer(sneaky), answer(GOOD)], "critic": [ACCEPT],
+               "reviewer": [APPROVE]}
+    outcome, evs, models = run(tmp_path, scripts)
+    first = next(e for e in evs if e["type"] == "evaluation")
+    assert first["status"] == "rejected" and "import" in first["reason"]
+    verdict = next(e for e in evs if e["type"] == "verdict")
+    assert not verdict["accept"] and "static checks" in verdict["reasons"][0]
+    assert "line" in verdict["reasons"][0]  # the coder learns where
+    assert outcome.accepted_candidate == 2
+
+
+def test_held_out_failure_reaches_the_loop_only_as_pass_fail_and_gap(tmp_path):
+    # A 100 % margin: the policy doubles the best built-in on the search part, not on held-out.
+    objective = {"metric": "completed_pipelines", "margin": 1.0}
+    scripts = {"planner": [direction(1), direction(2)],
+               "coder": [answer(GOOD), answer(WEAK)], "critic": [ACCEPT, REJECT],
+               "reviewer": []}
+    outcome, evs, models = run(tmp_path, scripts, objective=objective,
+                               budget=BudgetLimits(max_iterations=2))
+    verdict = next(e for e in evs if e["type"] == "verdict")
+    assert verdict["held_out"]["passed"] is False and verdict["held_out"]["gap"] < 0
+    assert not verdict["accept"]  # the critic model said accept; the held-out rules did not
+    run_dir = Path(outcome.run_dir)
+    held = json.loads((run_dir / "candidates/1/held_out.json").read_text())
+    secret_numbers = {f"{v:g}" for v in held["per_trace"].values()} | {f"{held['score']:g}"}
+    search = json.loads((run_dir / "candidates/1/result.json").read_text())
+    secret_numbers -= {f"{v:g}" for v in search["per_trace"].values()} | {f"{search['score']:g}"}
+    assert secret_numbers
+    seen = [str(m.content) for role in ("planner", "coder") for call in models[role].calls
+            for m in call]
+    for text in seen:
+        for number in secret_numbers:
+            assert f"median completed_pipelines {number}" not in text
+        assert "held-out suite: fails" not in text or "gap" in text
+    assert any("held-out suite: fails (gap" in t for t in seen)
+    assert outcome.stop_reason == "max_iterations"
