@@ -25,6 +25,7 @@ def test_a_run_against_an_openai_compatible_server(tmp_path):
         server.fail(429, headers={"Retry-After": "0"})
         server.reply("Direction: priorities first, OOM-aware RAM.")
         server.fail(500)
+        server.reply_tool_calls([("validate_policy", {"code": GOOD})])
         server.reply(answer(GOOD, "Priority classes."), prompt_tokens=900,
                      completion_tokens=2500)
         server.reply_tool_calls([("CriticVerdict", CriticVerdict(
@@ -40,7 +41,11 @@ def test_a_run_against_an_openai_compatible_server(tmp_path):
             env={**os.environ, "OPENAI_API_KEY": KEY})
         requests = server.requests
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(requests) == 7  # five answers, one 429 and one 500 retried
+    assert len(requests) == 8  # six answers, one 429 and one 500 retried
+    # The coder's tool call was answered through the real tool and sent back as a tool message.
+    tool_messages = [m for m in requests[5].body["messages"] if m["role"] == "tool"]
+    assert len(tool_messages) == 1 and tool_messages[0]["content"].startswith("ok")
+    assert any(t["function"]["name"] == "run_simulation" for t in requests[4].body["tools"])
     assert all({k.lower(): v for k, v in r.headers.items()}["authorization"] == f"Bearer {KEY}"
                for r in requests)
     assert {r.body["model"] for r in requests} == {"fake-model"}
@@ -48,9 +53,9 @@ def test_a_run_against_an_openai_compatible_server(tmp_path):
     run = json.loads((run_dir / "run.json").read_text())
     assert run["status"] == "accepted"
     spent = run["spent"]
-    assert spent["model_calls"] == 7 and spent["failed_calls"] == 2
-    assert spent["output_tokens"] == 4 * 20 + 2500  # the servers' usage figures
-    assert spent["input_tokens"] > 4 * 100 + 900  # plus the two failed tries' prompts
+    assert spent["model_calls"] == 8 and spent["failed_calls"] == 2
+    assert spent["output_tokens"] == 5 * 20 + 2500  # the servers' usage figures
+    assert spent["input_tokens"] > 5 * 100 + 900  # plus the two failed tries' prompts
     assert abs(spent["usd"] - (spent["input_tokens"] * 2 + spent["output_tokens"] * 8) / 1e6) \
         < 1e-9
     assert 0 < spent["usd"] < 1
