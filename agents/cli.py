@@ -38,6 +38,8 @@ def _run_parser() -> argparse.ArgumentParser:
                    help="environment variable holding the API key (default OPENAI_API_KEY)")
     p.add_argument("--temperature", type=float)
     p.add_argument("--reasoning-effort", choices=("minimal", "low", "medium", "high"))
+    p.add_argument("--max-output-tokens", type=int, default=8192, metavar="N",
+                   help="answer length per model call (default 8192; budgets reserve it)")
     p.add_argument("--prices", metavar="FILE", help="TOML price table extending the built-in one")
     p.add_argument("--max-iterations", type=int, metavar="N")
     p.add_argument("--max-usd", type=float, metavar="X")
@@ -62,7 +64,8 @@ def run_main(argv: list[str]) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     from agents.budget import BudgetLimits
 
-    for name in ("max_iterations", "max_tokens", "max_usd", "max_minutes", "timeout"):
+    for name in ("max_iterations", "max_tokens", "max_usd", "max_minutes", "timeout",
+                 "max_output_tokens"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             return _fail(f"--{name.replace('_', '-')} must be positive")
@@ -130,7 +133,8 @@ def _config(args: argparse.Namespace, budget: Any) -> Any:
         models = resolve_role_models(args.model, args.role_model, args.base_url,
                                      api_key_env=args.api_key_env,
                                      temperature=args.temperature,
-                                     reasoning_effort=args.reasoning_effort)
+                                     reasoning_effort=args.reasoning_effort,
+                                     max_tokens=args.max_output_tokens)
         _check_keys(models)
         if budget.max_usd is not None:
             _check_prices(models, args.prices)

@@ -79,6 +79,9 @@ def make_chat_model(cfg: RoleModelConfig) -> BaseChatModel:
     }
     if cfg.base_url:
         options["base_url"] = cfg.base_url
+        # The SDK sends the limit as OpenAI's `max_completion_tokens`; older compatible servers
+        # (llama.cpp, Ollama) read only `max_tokens`, so send that too (vLLM takes either).
+        options["extra_body"] = {"max_tokens": cfg.max_tokens}
     if cfg.temperature is not None:
         options["temperature"] = cfg.temperature
     if cfg.reasoning_effort is not None:

@@ -70,6 +70,12 @@ class Transcript:
                     f.write(b"\n")
                 self.seq += 1
 
+    def carry_over(self, seconds: float) -> None:
+        """Count at least ``seconds`` as already spent (a checkpoint may know more than
+        run.json after a kill)."""
+        if seconds > self.elapsed():
+            self._start = time.monotonic() - seconds
+
     def elapsed(self) -> float:
         """Seconds of this run so far (time of earlier sessions included)."""
         return time.monotonic() - self._start

@@ -170,6 +170,7 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
             if initial is None and not snapshot.next:  # nothing was left to do
                 return _outcome(store)
             ctx.caller.spend = Spend(**snapshot.values.get("spend", {}))
+            store.transcript.carry_over(ctx.caller.spend.seconds)
         try:
             for chunk in graph.stream(initial, run_config, stream_mode="updates",
                                       durability="sync"):

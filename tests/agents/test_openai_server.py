@@ -167,3 +167,16 @@ def test_call_that_would_break_the_budget_is_never_sent(
         caller.invoke("coder", PROMPT)
     assert refused.value.kind == kind
     assert server.requests == [] and events == [] and caller.spend == Spend()
+
+
+def test_a_compatible_server_gets_the_answer_limit_under_both_names() -> None:
+    from agents.models import RoleModelConfig, make_chat_model
+
+    with FakeOpenAI() as server:
+        server.reply("hi")
+        model = make_chat_model(RoleModelConfig(model="fake-model", base_url=server.base_url,
+                                                api_key_env="POLICYFORGE_NO_SUCH_KEY",
+                                                max_tokens=123))
+        model.invoke("hello")
+        body = server.requests[0].body
+    assert body["max_completion_tokens"] == 123 and body["max_tokens"] == 123
