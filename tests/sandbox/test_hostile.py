@@ -10,6 +10,7 @@ A sample also goes through the static checks, which must reject it before anythi
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -67,6 +68,10 @@ def expected(path: Path) -> set[str]:
 
 @pytest.fixture
 def canaries(monkeypatch):
+    # The listeners use fixed ports (the policies must know where to knock): two test runs on
+    # one machine take turns instead of failing to bind.
+    lock = open("/tmp/policyforge-hostile-canaries.lock", "w")  # noqa: SIM115 - held to the end
+    fcntl.flock(lock, fcntl.LOCK_EX)
     secret = f"pf-canary-{os.urandom(8).hex()}"
     monkeypatch.setenv("POLICYFORGE_CANARY", secret)
     CANARY_FILE.write_text(secret)
@@ -88,6 +93,7 @@ def canaries(monkeypatch):
         sock.close()
     CANARY_FILE.unlink(missing_ok=True)
     HOME_CANARY.unlink(missing_ok=True)
+    lock.close()
 
 
 def run_hostile(path: Path, backend, canaries) -> None:
