@@ -7,7 +7,6 @@ the candidates run on. The bound of each case (`traces.bounds`) says what no pol
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import statistics
 from collections.abc import Iterator
@@ -65,14 +64,18 @@ def builtin_baselines(suite: str, part: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    chatter = io.StringIO()
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)
+    """Mute the built-in policies' own log warnings (overbook's) while baselines run.
+
+    Only their logger: redirecting stdout or stderr would be process-wide, and a chat session
+    runs this in a background thread while the person types.
+    """
+    policies = logging.getLogger("simulator.policies")
+    previous = policies.level
+    policies.setLevel(logging.ERROR)
     try:
-        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
-            yield
+        yield
     finally:
-        logging.disable(previous)
+        policies.setLevel(previous)
 
 
 def bound_score(objective: Objective, bounds: dict[str, Any]) -> dict[str, Any]:

@@ -534,10 +534,13 @@ def reviewer(state: RunState, ctx: RunContext) -> dict[str, Any]:
     findings = check_policy_source(source, "policy.py").findings
     oracle = [f.format("policy.py") for f in findings
               if f.rule == "oracle-info" and not objective.allow_true_sizes]
-    approve, comments, changes = not oracle, [], list(oracle)
+    fragile = [f"not robust: {p}" for p in _robustness(ctx, n, source)]
+    approve, comments, changes = not oracle and not fragile, [], oracle + fragile
     if not ctx.heuristic:
         ask = (f"Objective: {objective.summary}\nStatic-check warnings: "
                f"{'; '.join(f.format('policy.py') for f in findings) or 'none'}\n"
+               f"Robustness probe (OOM storm, tiny pools, multi-operator containers): "
+               f"{'; '.join(fragile) or 'ran every case cleanly'}\n"
                f"The accepted policy:\n{prompts.fence(source)}")
         verdict = _structured(ctx, state, "reviewer", [SystemMessage(prompts.REVIEWER_SYSTEM),
                                                        HumanMessage(ask)], ReviewVerdict)
@@ -559,6 +562,20 @@ def reviewer(state: RunState, ctx: RunContext) -> dict[str, Any]:
         update["messages"] = [RemoveMessage(id=REMOVE_ALL_MESSAGES)]
         update.update(coder_turns=0, reasks=0, pending=None)
     return update
+
+
+def _robustness(ctx: RunContext, n: int, source: str) -> list[str]:
+    """The robustness probe's problems, kept in the candidate's result (run once per policy)."""
+    from agents.robustness import probe
+
+    result = ctx.store.read_result(n) or {}
+    kept = result.get("robustness")
+    if kept is not None and kept.get("source_sha256") == _sha(source):
+        return list(kept["problems"])
+    problems = probe(source, ctx.backend, ctx.limits)
+    result["robustness"] = {"source_sha256": _sha(source), "problems": problems}
+    ctx.store.write_result(n, result)
+    return problems
 
 
 def after_reviewer(state: RunState) -> str:

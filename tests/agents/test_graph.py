@@ -263,3 +263,25 @@ def test_held_out_failure_reaches_the_loop_only_as_pass_fail_and_gap(tmp_path):
         assert "held-out suite: fails" not in text or "gap" in text
     assert any("held-out suite: fails (gap" in t for t in seen)
     assert outcome.stop_reason == "max_iterations"
+
+
+def test_the_reviewer_sends_back_a_policy_that_crashes_under_stress(tmp_path):
+    # Fine on the suite, raises on the stress probe's four tiny pools.
+    fragile = GOOD.replace("def scheduler(s, results, pipelines):\n",
+                           "def scheduler(s, results, pipelines):\n"
+                           "    if len(s.executor.pools) == 4:\n"
+                           "        raise ValueError('four pools are not supported')\n", 1)
+    assert fragile != GOOD
+    scripts = {"planner": [PLAN, direction(1)],
+               "coder": [answer(fragile), answer(GOOD, "Handles any pool count.")],
+               "critic": [ACCEPT, ACCEPT], "reviewer": [APPROVE, APPROVE]}
+    outcome, evs, models = run(tmp_path, scripts)
+    reviews = [e for e in evs if e["type"] == "review"]
+    assert [r["approve"] for r in reviews] == [False, True]
+    assert any("tiny-pools" in c and "four pools are not supported" in c
+               for c in reviews[0]["comments"])
+    assert "tiny-pools" in str(models["reviewer"].calls[0][-1].content)
+    assert "tiny-pools" in str(models["coder"].calls[1][1].content)  # the coder is told
+    result = json.loads((Path(outcome.run_dir) / "candidates/2/result.json").read_text())
+    assert result["robustness"]["problems"] == []
+    assert outcome.accepted_candidate == 2
