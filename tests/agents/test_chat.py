@@ -137,3 +137,35 @@ def test_chat_bad_input_is_a_clear_error(tmp_path, args, message):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 2
+
+
+def test_chat_through_an_openai_compatible_server(tmp_path):
+    from tests.agents.fake_openai import FakeOpenAI
+
+    proposal = PROPOSE["tool_calls"][0]["args"]
+    with FakeOpenAI() as server:
+        server.reply("Shall I optimise completed pipelines with three iterations?")
+        server.reply_tool_calls([("propose_run", proposal)])
+        server.reply("Started; I will tell you when it is done.")
+        env = {**os.environ, "OPENAI_API_KEY": KEY, "COLUMNS": "120"}
+        env.pop("POLICYFORGE_SCRIPTED_MODELS", None)
+        child = pexpect.spawn(sys.executable, [
+            "-m", "simulator.cli", "chat", "--model", "fake-model", "--base-url",
+            server.base_url, "--run-model", "heuristic", "--sandbox", "local", "--runs-dir",
+            str(tmp_path / "runs")], cwd=str(ROOT), env=env, encoding="utf-8", timeout=120)
+        _say(child, "most completed pipelines please")
+        child.expect("Shall I optimise")
+        _say(child, "yes, go ahead")
+        child.expect("Start this run\\?")
+        child.sendline("yes")
+        child.expect("Started; I will tell you")
+        child.expect(r"\[run \S+ accepted")
+        child.sendline("/quit")  # the prompt is already up: the run reported in the background
+        child.expect(pexpect.EOF)
+        requests = server.requests
+    assert len(requests) == 3
+    assert all(any(t["function"]["name"] == "propose_run" for t in r.body["tools"])
+               for r in requests)
+    answered = [m for m in requests[2].body["messages"] if m["role"] == "tool"]
+    assert answered and answered[0]["content"].startswith("approved")
+    assert KEY not in child.before
