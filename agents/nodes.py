@@ -327,7 +327,7 @@ def evaluate(state: RunState, ctx: RunContext) -> dict[str, Any]:
               verified=result["verified"], seconds=result["seconds"])
     ctx.caller.spend = ctx.caller.spend.model_copy(
         update={"iterations": ctx.caller.spend.iterations + 1})
-    best = _best(_records(state) + [record], objective)
+    best = _best(_records(state) + [record])
     ctx.store.update_run(best_candidate=best, spent=ctx.caller.spend.model_dump())
     return {"candidates": {str(n): record}, "last": n, "pending": None, "best": best}
 
@@ -376,14 +376,13 @@ def _record(n: int, pending: dict[str, Any], result: dict[str, Any],
             "verdict_line": result["reason"] or ""}
 
 
-def _best(records: list[dict[str, Any]], objective: Objective) -> int | None:
-    """The best verified candidate: constraints met first, then the score."""
-    from agents.judge import Judgement  # noqa: F401  (documentation: same order as the critic)
-
+def _best(records: list[dict[str, Any]]) -> int | None:
+    """The best verified candidate: accepted first, then constraints met, then the score."""
     scored = [r for r in records if r.get("rank") is not None]
     if not scored:
         return None
-    return max(scored, key=lambda r: (bool(r.get("constraints_ok", True)), r["rank"]))["n"]
+    return max(scored, key=lambda r: (bool(r.get("accepted")),
+                                      bool(r.get("constraints_ok", True)), r["rank"]))["n"]
 
 
 def _heuristic_feedback(result: dict[str, Any]) -> Any:
@@ -460,7 +459,7 @@ def critic(state: RunState, ctx: RunContext) -> dict[str, Any]:
     ctx.store.write_result(n, result)
     line = ("accepted; " if accept else "rejected; ") + "; ".join(reasons)[:300]
     update_record = {**record, "accepted": accept, "held_out": held, "verdict_line": line}
-    best = _best([r for r in _records(state) if r["n"] != n] + [update_record], objective)
+    best = _best([r for r in _records(state) if r["n"] != n] + [update_record])
     return {"verdict": out, "candidates": {str(n): update_record}, "best": best}
 
 
