@@ -169,11 +169,12 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from agents.models import ModelConfigError
     from agents.objective import ObjectiveError
     from agents.pricing import PricingError
+    from agents.run_store import BadRunFolder
     from sandbox.errors import SandboxError
     from traces.errors import SuiteError
 
     return (ModelConfigError, ObjectiveError, SuiteError, SandboxError, FileExistsError,
-            PricingError)
+            PricingError, BadRunFolder)
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
@@ -198,12 +199,12 @@ def export_main(argv: list[str]) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     from agents.export import ExportError, export_policy
-    from agents.run_store import RunNotFound, resolve_run
+    from agents.run_store import BadRunFolder, RunNotFound, resolve_run
 
     try:
         run_dir = resolve_run(args.run, args.runs_dir)
         n = export_policy(run_dir, Path(args.out), args.candidate)
-    except (RunNotFound, ExportError) as exc:
+    except (RunNotFound, ExportError, BadRunFolder) as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot write {args.out}: {exc.strerror or exc}", EXIT_ERROR)

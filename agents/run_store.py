@@ -20,6 +20,10 @@ class RunNotFound(Exception):
     """A RUN_ID that is neither a run folder nor a run in the runs directory."""
 
 
+class BadRunFolder(Exception):
+    """A run folder whose run.json cannot be read or lacks what a command needs."""
+
+
 def new_run_id() -> str:
     """``20261124-153012-ab12cd``: sortable by time, unique enough for one machine."""
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + _random.token_hex(3)
@@ -115,8 +119,18 @@ class RunStore:
 
     @staticmethod
     def read_run_json(path: Path) -> dict[str, Any]:
-        """A run folder's run.json."""
-        return json.loads((Path(path) / "run.json").read_text(encoding="utf-8"))
+        """A run folder's run.json; `BadRunFolder` names the file, line and column."""
+        file = Path(path) / "run.json"
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise BadRunFolder(f"cannot read {file}: {exc.strerror or exc}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            where = f":{exc.lineno}:{exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+            raise BadRunFolder(f"{file}{where}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or "run_id" not in data:
+            raise BadRunFolder(f"{file}: not a policyforge run.json (no run_id)")
+        return data
 
     def write_run(self, data: dict[str, Any]) -> None:
         write_json(self.path / "run.json", data)

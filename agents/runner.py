@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from agents.budget import BudgetLimits, Spend
 from agents.exit_codes import EXIT_ACCEPTED, EXIT_BUDGET, EXIT_ERROR, EXIT_INTERRUPTED
 from agents.models import RoleModelConfig
-from agents.run_store import RunStore, new_run_id, now_iso
+from agents.run_store import BadRunFolder, RunStore, new_run_id, now_iso
 
 
 class RunConfig(BaseModel):
@@ -126,7 +126,11 @@ def resume_run(run_dir: Path, *, budget: BudgetLimits | None = None,
     from sandbox.cli import choose_backend
 
     data = RunStore.read_run_json(run_dir)
-    config = RunConfig.model_validate(data["config"])
+    try:
+        config = RunConfig.model_validate(data["config"])
+    except (KeyError, ValueError) as exc:
+        raise BadRunFolder(f"{Path(run_dir) / 'run.json'}: field config: cannot resume from it "
+                           f"({str(exc).splitlines()[0]})") from None
     # A stopped run, or one that ran out of budget and is given a larger one, starts again.
     extend = data.get("status") == "stopped" or (
         budget is not None and data.get("status") == "budget_exhausted")

@@ -135,3 +135,21 @@ def test_a_dollar_budget_needs_a_price_for_every_model(tmp_path):
                        "http://127.0.0.1:9/v1", "--max-usd", "1", "--runs-dir", str(tmp_path))
     assert proc.returncode == 2
     assert "--max-usd needs a price for my-local-model" in proc.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "run.json:1:2: not valid JSON"),
+    ('{"run_id": "r1"}', "run.json: field config"),
+    ("[1, 2]", "not a policyforge run.json"),
+])
+def test_a_damaged_run_folder_is_named_not_a_traceback(tmp_path, content, message):
+    run_dir = tmp_path / "r1"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(content)
+    for args in (["run", "--resume", str(run_dir)], ["export", str(run_dir),
+                                                     str(tmp_path / "x.py")]):
+        proc = policyforge(*args)
+        if args[0] == "export" and "config" in message:
+            continue  # export needs no config: it says there is no candidate instead
+        assert proc.returncode == 2, proc.stderr
+        assert message in proc.stderr and "Traceback" not in proc.stderr
