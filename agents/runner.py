@@ -136,6 +136,9 @@ def resume_run(run_dir: Path, *, budget: BudgetLimits | None = None,
         budget is not None and data.get("status") == "budget_exhausted")
     if data.get("status") in ("accepted", "budget_exhausted", "failed") and not extend:
         return _outcome(RunStore(run_dir))  # finished: nothing to continue
+    if not load_state(run_dir):
+        raise BadRunFolder(f"{Path(run_dir) / 'checkpoints.sqlite'} holds no checkpoint of run "
+                           f"{data['run_id']}: there is nothing to resume from")
     if budget is not None:
         config = config.model_copy(update={"budget": budget})
     spent = Spend(**data.get("spent") or {})
@@ -201,9 +204,14 @@ def load_state(run_dir: Path) -> dict[str, Any]:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     run_id = RunStore.read_run_json(run_dir)["run_id"]
-    conn = sqlite3.connect(Path(run_dir) / "checkpoints.sqlite", check_same_thread=False)
+    path = Path(run_dir) / "checkpoints.sqlite"
+    if not path.is_file():
+        return {}
+    conn = sqlite3.connect(path, check_same_thread=False)
     try:
         saved = SqliteSaver(conn).get_tuple({"configurable": {"thread_id": run_id}})
+    except sqlite3.DatabaseError as exc:
+        raise BadRunFolder(f"{path}: not a readable checkpoint database ({exc})") from None
     finally:
         conn.close()
     return dict(saved.checkpoint["channel_values"]) if saved else {}

@@ -153,3 +153,21 @@ def test_a_damaged_run_folder_is_named_not_a_traceback(tmp_path, content, messag
             continue  # export needs no config: it says there is no candidate instead
         assert proc.returncode == 2, proc.stderr
         assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_resume_without_checkpoints_says_there_is_nothing_to_resume(tmp_path):
+    runs = tmp_path / "runs"
+    proc = policyforge("run", "--model", "heuristic", "--sandbox", "local", "--max-iterations",
+                       "1", "--runs-dir", str(runs))
+    assert proc.returncode in (0, 3), proc.stderr
+    [run_dir] = list(runs.iterdir())
+    run = json.loads((run_dir / "run.json").read_text())
+    run["status"] = "interrupted"
+    (run_dir / "run.json").write_text(json.dumps(run))
+    (run_dir / "checkpoints.sqlite").write_bytes(b"this is not a database" * 100)
+    proc = policyforge("run", "--resume", str(run_dir))
+    assert proc.returncode == 2 and "checkpoints.sqlite" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    (run_dir / "checkpoints.sqlite").unlink()
+    proc = policyforge("run", "--resume", str(run_dir))
+    assert proc.returncode == 2 and "nothing to resume from" in proc.stderr
