@@ -97,7 +97,8 @@ def build_chat_graph(ctx: ChatContext, checkpointer: Any) -> Any:
 
     def assistant(state: ChatState) -> dict[str, Any]:
         ctx.set_run(state.get("run_id"))
-        messages = [SystemMessage(CHAT_SYSTEM), *state.get("messages", [])]
+        history = window(state.get("messages", []))
+        messages = [SystemMessage(CHAT_SYSTEM), *history]
         answer = ctx.caller.invoke("planner", messages, tools=all_tools)
         return {"messages": [answer]}
 
@@ -160,6 +161,24 @@ def build_chat_graph(ctx: ChatContext, checkpointer: Any) -> Any:
                             ["run", "assistant"])
     g.add_edge("run", "assistant")
     return g.compile(checkpointer=checkpointer)
+
+
+WINDOW = 40  # messages of the conversation the model sees (the session keeps them all)
+
+
+def window(messages: list[AnyMessage], size: int = WINDOW) -> list[AnyMessage]:
+    """The last ``size`` messages, starting at one of the person's turns so that no tool answer
+    is separated from the call it answers; a note says when earlier ones were left out."""
+    if len(messages) <= size:
+        return list(messages)
+    start = len(messages) - size
+    while start < len(messages) and messages[start].type != "human":
+        start += 1
+    if start == len(messages):  # one long tool exchange: keep it whole
+        start = max(i for i, m in enumerate(messages) if m.type == "human")
+    note = HumanMessage(f"[policyforge] {start} earlier messages of this session are not shown; "
+                        "use the tools for the runs' data.")
+    return [note, *messages[start:]]
 
 
 def _approved(decision: Any) -> bool:
