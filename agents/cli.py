@@ -96,6 +96,7 @@ def run_main(argv: list[str]) -> int:
             progress.header(config)
             outcome = start_run(config, args.runs_dir, progress=progress)
     except KeyboardInterrupt:
+        progress.close()
         print("\ninterrupted: the run is resumable with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     except _input_errors() as exc:

@@ -47,7 +47,35 @@ class Progress:
         self._print(f"run {config.run_id}: suite {config.suite}, {who}, budget "
                     f"{_budget(config.budget.model_dump())}", "bold")
 
+    def started(self, node: str) -> None:
+        """A step begins: on a terminal, a spinner says which role works (and since when)."""
+        if self.quiet or not self.tty:
+            return
+        what = {"prepare": "running the built-in baselines and bounds",
+                "planner": "planner thinking", "coder": "coder writing a policy",
+                "tools": "coder's tool calls", "evaluate": "evaluating in the sandbox",
+                "critic": "critic judging (held-out suite if it passes)",
+                "reviewer": "reviewer reading (and probing robustness)",
+                "finish": "finishing"}.get(node, node)
+        self._stop_status()
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream, highlight=False)
+        self._status = self._console.status(what)
+        self._status.start()
+
+    def close(self) -> None:
+        """Stop any spinner (the run ended early, e.g. interrupted)."""
+        self._stop_status()
+
+    def _stop_status(self) -> None:
+        if getattr(self, "_status", None) is not None:
+            self._status.stop()
+            self._status = None
+
     def __call__(self, node: str, update: dict[str, Any]) -> None:
+        self._stop_status()
         for key, rec in (update.get("candidates") or {}).items():
             self.records[key] = {**self.records.get(key, {}), **rec}
         if self.quiet:
@@ -104,6 +132,8 @@ class Progress:
 
     def summary(self, outcome: Any) -> None:
         import json
+
+        self._stop_status()
         from pathlib import Path
 
         run = json.loads((Path(outcome.run_dir) / "run.json").read_text())

@@ -60,6 +60,8 @@ class RunOutcome(BaseModel):
         return EXIT_ERROR
 
 
+# Called with (node, update) after every step; an object may also have ``started(node)``
+# (a step begins) and ``attach(run_dir, budget)``.
 Progress = Callable[[str, dict[str, Any]], None]
 
 
@@ -179,11 +181,16 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
             ctx.caller.spend = Spend(**snapshot.values.get("spend", {}))
             store.transcript.carry_over(ctx.caller.spend.seconds)
         try:
-            for chunk in graph.stream(initial, run_config, stream_mode="updates",
-                                      durability="sync"):
-                if progress is not None:
-                    for node, update in chunk.items():
-                        progress(node, update or {})
+            for mode, chunk in graph.stream(initial, run_config, durability="sync",
+                                            stream_mode=["updates", "tasks"]):
+                if progress is None:
+                    continue
+                if mode == "tasks":
+                    if "input" in chunk and hasattr(progress, "started"):
+                        progress.started(chunk["name"])  # a step begins: show who works
+                    continue
+                for node, update in chunk.items():
+                    progress(node, update or {})
         except KeyboardInterrupt:
             store.update_run(status="interrupted", stop_reason="interrupted",
                              spent=ctx.caller.spend.model_dump())

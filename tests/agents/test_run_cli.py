@@ -171,3 +171,20 @@ def test_resume_without_checkpoints_says_there_is_nothing_to_resume(tmp_path):
     (run_dir / "checkpoints.sqlite").unlink()
     proc = policyforge("run", "--resume", str(run_dir))
     assert proc.returncode == 2 and "nothing to resume from" in proc.stderr
+
+
+def test_on_a_terminal_the_run_shows_who_works_and_a_summary_table(tmp_path):
+    import pexpect
+
+    child = pexpect.spawn(sys.executable, ["-m", "simulator.cli", "run", "--model", "heuristic",
+                                           "--suite", "small", "--sandbox", "local",
+                                           "--runs-dir", str(tmp_path / "runs")],
+                          cwd=str(ROOT), encoding="utf-8", timeout=120,
+                          env={**os.environ, "TERM": "xterm", "COLUMNS": "120"})
+    child.expect("running the built-in baselines")
+    child.expect("evaluating in the sandbox")
+    child.expect(r"\[best 32 \(#1\) vs priority 14, bound 63\]")
+    child.expect(r"│ status +│ accepted \(stop reason: accepted\)")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
