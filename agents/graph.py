@@ -1,5 +1,5 @@
-"""The run as a LangGraph state machine: prepare → planner → coder ⇄ tools → evaluate → critic →
-reviewer → finish, with a budget gate on every edge.
+"""The run as a LangGraph state machine: prepare → objective → planner → coder ⇄ tools → evaluate
+→ critic → reviewer → finish, with a budget gate on every edge.
 
 State is plain data (checkpointed in SQLite after every step, thread = run id); everything that
 is not data (the model caller, the sandbox backend, the run directory, the tools) lives in the
@@ -30,7 +30,8 @@ from agents.budget import BudgetExhausted, BudgetLimits, Spend
 from agents.calls import ModelCallFailed
 from agents.run_store import RunStore
 
-NODES = ("prepare", "planner", "coder", "tools", "evaluate", "critic", "reviewer", "finish")
+NODES = ("prepare", "objective", "planner", "coder", "tools", "evaluate", "critic", "reviewer",
+         "finish")
 RECURSION_LIMIT = 10_000  # the budget ends a run, not LangGraph's step count
 
 
@@ -172,15 +173,19 @@ def build_graph(ctx: RunContext, checkpointer: Any = None) -> Any:
     from agents import nodes
 
     g = StateGraph(RunState)
-    for name in ("prepare", "planner", "coder", "evaluate", "critic", "reviewer", "finish"):
+    for name in ("prepare", "objective", "planner", "coder", "evaluate", "critic", "reviewer",
+                 "finish"):
         g.add_node(name, instrument(name, getattr(nodes, name), ctx))
     if ctx.tools:
         g.add_node("tools", ToolNode(ctx.tools, handle_tool_errors=True,
                                      wrap_tool_call=nodes.tool_logger(ctx)))
         g.add_conditional_edges("tools", lambda s: gate(ctx, s, "coder"), ["coder", "finish"])
     g.add_edge(START, "prepare")
-    g.add_conditional_edges("prepare", lambda s: gate(ctx, s, "planner", new_round=True),
-                            ["planner", "finish"])
+    g.add_conditional_edges("prepare", lambda s: gate(ctx, s, "objective", new_round=True),
+                            ["objective", "finish"])
+    g.add_conditional_edges("objective", lambda s: gate(ctx, s, nodes.after_objective(s),
+                                                        new_round=True),
+                            ["objective", "planner", "finish"])
     g.add_conditional_edges("planner", lambda s: gate(ctx, s, "coder", new_round=True),
                             ["coder", "finish"])
     coder_targets = ["coder", "evaluate", "planner", "finish"] + (["tools"] if ctx.tools else [])

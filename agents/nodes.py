@@ -107,24 +107,32 @@ def baselines(ctx: RunContext, part: str) -> dict[str, Any]:
 # --- planner ----------------------------------------------------------------------------------
 
 
+def objective(state: RunState, ctx: RunContext) -> dict[str, Any]:
+    """The run's `Objective`, once: from --objective, the default (heuristic), or the planner
+    model. Its own step, so a resumed run never asks the model for it twice."""
+    if state.get("objective") is not None:
+        return {}
+    planned = _plan_objective(state, ctx)
+    if planned is None:  # malformed twice: a failed iteration, asked again (budget permitting)
+        ctx.caller.spend = ctx.caller.spend.model_copy(
+            update={"iterations": ctx.caller.spend.iterations + 1})
+        return {}
+    _write_objective(ctx, Objective.model_validate(planned))
+    return {"objective": planned}
+
+
+def after_objective(state: RunState) -> str:
+    return "planner" if state.get("objective") is not None else "objective"
+
+
 def planner(state: RunState, ctx: RunContext) -> dict[str, Any]:
-    """The objective (first round), then the next direction for the coder."""
-    update: dict[str, Any] = {}
-    objective = state.get("objective")
-    if objective is None:
-        objective = _plan_objective(state, ctx)
-        if objective is None:  # malformed twice: a failed iteration, try again next round
-            ctx.caller.spend = ctx.caller.spend.model_copy(
-                update={"iterations": ctx.caller.spend.iterations + 1})
-            return {}
-        update["objective"] = objective
-        _write_objective(ctx, Objective.model_validate(objective))
-    state = {**state, **update}  # type: ignore[typeddict-item]
+    """The next direction for the coder, from the archive and the last verdict."""
+    first = state.get("direction") is None
     direction = _direction(state, ctx)
-    ctx.event("plan", state, role="planner", objective=update.get("objective"),
+    ctx.event("plan", state, role="planner", objective=state["objective"] if first else None,
               direction=direction)
     reset = [RemoveMessage(id=REMOVE_ALL_MESSAGES)]
-    return {**update, "direction": direction, "messages": reset, "coder_turns": 0, "reasks": 0,
+    return {"direction": direction, "messages": reset, "coder_turns": 0, "reasks": 0,
             "pending": None, "review": None}
 
 

@@ -52,7 +52,8 @@ class Progress:
         if self.quiet or not self.tty:
             return
         what = {"prepare": "running the built-in baselines and bounds",
-                "planner": "planner thinking", "coder": "coder writing a policy",
+                "objective": "setting the objective", "planner": "planner thinking",
+                "coder": "coder writing a policy",
                 "tools": "coder's tool calls", "evaluate": "evaluating in the sandbox",
                 "critic": "critic judging (held-out suite if it passes)",
                 "reviewer": "reviewer reading (and probing robustness)",

@@ -285,3 +285,14 @@ def test_the_reviewer_sends_back_a_policy_that_crashes_under_stress(tmp_path):
     result = json.loads((Path(outcome.run_dir) / "candidates/2/result.json").read_text())
     assert result["robustness"]["problems"] == []
     assert outcome.accepted_candidate == 2
+
+
+def test_an_objective_malformed_twice_is_a_failed_iteration_and_is_asked_again(tmp_path):
+    broken = {"content": "", "tool_calls": [{"name": "Objective", "args": {"metric": "joy"}}]}
+    scripts = {"planner": [broken, broken, PLAN, direction(1)], "coder": [answer(GOOD)],
+               "critic": [ACCEPT], "reviewer": [APPROVE]}
+    outcome, evs, _ = run(tmp_path, scripts)
+    assert [e["role"] for e in evs if e["type"] == "error"] == ["planner", "planner"]
+    assert route(evs)[:9] == ["run_started", "call:planner", "error", "call:planner", "error",
+                              "call:planner", "call:planner", "plan", "call:coder"]
+    assert outcome.accepted_candidate == 1 and outcome.spent.iterations == 2
