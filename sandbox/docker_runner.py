@@ -27,7 +27,7 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 
 from sandbox.backend import Limits, OutputBuffer, RawRun
 from sandbox.engine import docker_client
-from sandbox.image import IMAGE, require_image
+from sandbox.image import image_tag, require_image
 
 LABEL = "policyforge.sandbox"
 OWNER_LABEL = "policyforge.owner-pid"
@@ -69,7 +69,7 @@ class DockerBackend:
 
     def __init__(self, client: Any | None = None) -> None:
         self.client = client or docker_client(timeout=60)
-        self.image: str | None = IMAGE
+        self.image: str | None = image_tag()
         self.image_id = require_image(self.client)
         reap_leftovers(self.client)
 

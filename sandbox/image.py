@@ -5,12 +5,14 @@ Two layers, each cached:
 * the **base**: a minimal Debian with ``python3``, bootstrapped by ``mmdebstrap`` from the host's
   own apt sources (read at build time; no mirror is named here) and imported into the engine
   as ``policyforge-base:<recipe digest>``. It is rebuilt only when the recipe changes.
-* the **sandbox image** ``policyforge-sandbox:latest``: the base plus the host's numpy version
-  (the cp3XX manylinux wheel fetched with the host's pip, unpacked, no pip inside) and this
+* the **sandbox image** ``policyforge-sandbox:<content hash>``: the base plus the host's numpy
+  version (the cp3XX manylinux wheel fetched with the host's pip, unpacked, no pip inside) and this
   checkout's ``simulator`` package and sandbox runner, byte-compiled. Its label
   ``policyforge.content-hash`` digests those files, the numpy version and the Python minor; it
   is rebuilt only when that digest changes, because host-side verification needs the image to
-  compute bit for bit what the host computes.
+  compute bit for bit what the host computes. The tag is the digest's first 12 hex digits, so
+  checkouts with different simulator code (worktrees, nodes of a cluster) each find their own
+  image; a rebuild keeps the newest `KEEP_IMAGES` and drops older ones.
 
 No registry is needed at any point: the build context is sent from here and the build runs with
 no network.
@@ -38,7 +40,9 @@ from sandbox.errors import EngineUnavailable, ImageError, ImageMissing
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_REPO = "policyforge-sandbox"
-IMAGE = f"{IMAGE_REPO}:latest"
+# Tests point this at a tag that was never built; None means "this checkout's content hash".
+IMAGE: str | None = None
+KEEP_IMAGES = 8
 BASE_REPO = "policyforge-base"
 HASH_LABEL = "policyforge.content-hash"
 BASE_LABEL = "policyforge.base-recipe"
@@ -89,6 +93,11 @@ def base_recipe() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def image_tag() -> str:
+    """The sandbox image this checkout needs: ``policyforge-sandbox:<content hash[:12]>``."""
+    return IMAGE or f"{IMAGE_REPO}:{content_hash()[:12]}"
+
+
 def content_hash() -> str:
     """Digest of everything the sandbox image is built from (besides the base)."""
     h = hashlib.sha256()
@@ -124,16 +133,17 @@ class ImageStatus:
 def image_status(client: Any | None = None) -> ImageStatus:
     """Whether the sandbox image exists and matches this checkout (no building)."""
     expected = content_hash()
+    tag = image_tag()
     base_tag = f"{BASE_REPO}:{base_recipe()}"
     try:
         client = client or docker_client(timeout=10)
     except EngineUnavailable:
-        return ImageStatus(False, IMAGE, None, None, expected, None)
-    image = _get_image(client, IMAGE)
+        return ImageStatus(False, tag, None, None, expected, None)
+    image = _get_image(client, tag)
     base = _get_image(client, base_tag)
     return ImageStatus(
         True,
-        IMAGE,
+        tag,
         image.id if image else None,
         (image.labels or {}).get(HASH_LABEL) if image else None,
         expected,
@@ -145,10 +155,12 @@ def require_image(client: Any) -> str:
     """The up-to-date sandbox image's id; `ImageMissing` (never a build) otherwise."""
     status = image_status(client)
     if status.image_id is None:
-        raise ImageMissing(f"the sandbox image {IMAGE} is not built; run `policyforge sandbox up`")
+        raise ImageMissing(
+            f"the sandbox image {status.image} is not built; run `policyforge sandbox up`"
+        )
     if not status.up_to_date:
         raise ImageMissing(
-            f"the sandbox image {IMAGE} was built from other simulator code or numpy "
+            f"the sandbox image {status.image} was built from other simulator code or numpy "
             f"(built {str(status.built_hash)[:12]}, this checkout {status.expected_hash[:12]}); "
             "run `policyforge sandbox up` to rebuild it"
         )
@@ -174,18 +186,16 @@ def build_image(force: bool = False, client: Any | None = None) -> BuildReport:
     client = client or docker_client(timeout=600)
     status = image_status(client)
     if status.up_to_date and not force:
-        return BuildReport(IMAGE, str(status.image_id), status.expected_hash, False, False,
+        return BuildReport(status.image, str(status.image_id), status.expected_hash, False, False,
                            time.monotonic() - t0)
     base_tag = f"{BASE_REPO}:{base_recipe()}"
     built_base = False
     if status.base is None or force:
         _build_base(client, base_tag)
         built_base = True
-    image_id = _build_sandbox(client, base_tag, status.expected_hash)
-    notes = []
-    if status.image_id and status.image_id != image_id:
-        notes += _remove_superseded(client, status.image_id)
-    return BuildReport(IMAGE, image_id, status.expected_hash, built_base, True,
+    image_id = _build_sandbox(client, status.image, base_tag, status.expected_hash)
+    notes = _remove_superseded(client, image_id)
+    return BuildReport(status.image, image_id, status.expected_hash, built_base, True,
                        time.monotonic() - t0, notes)
 
 
@@ -278,19 +288,19 @@ def _codename() -> str:
 # --- sandbox image -----------------------------------------------------------------------------
 
 
-def _build_sandbox(client: Any, base_tag: str, digest: str) -> str:
+def _build_sandbox(client: Any, tag: str, base_tag: str, digest: str) -> str:
     from docker.errors import BuildError
 
     context = _build_context(base_tag)
     try:
         image, _ = client.images.build(
-            fileobj=context, custom_context=True, tag=IMAGE, rm=True, forcerm=True,
+            fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True,
             network_mode="none", labels={HASH_LABEL: digest, "policyforge.numpy": numpy_version()},
         )
     except BuildError as exc:
         log = "".join(str(part.get("stream") or part.get("error") or "") for part in exc.build_log)
         tail = "\n".join(log.splitlines()[-20:])
-        raise ImageError(f"building {IMAGE} failed: {exc.msg}\n{tail}") from None
+        raise ImageError(f"building {tag} failed: {exc.msg}\n{tail}") from None
     return str(image.id)
 
 
@@ -348,11 +358,18 @@ def _get_image(client: Any, name: str) -> Any:
 
 
 def _remove_superseded(client: Any, image_id: str) -> list[str]:
-    """Drop the image a rebuild replaced; one still in use stays, and the note says why."""
+    """Keep the newest `KEEP_IMAGES` sandbox images (other checkouts may use them), drop the rest.
+
+    One still in use stays, and the note says why.
+    """
     from docker.errors import APIError
 
-    try:
-        client.images.remove(image_id, noprune=False)
-    except APIError as exc:
-        return [f"kept the superseded image {image_id[:19]}: {exc.explanation or exc}"]
-    return []
+    images = [im for im in client.images.list(name=IMAGE_REPO) if im.id != image_id]
+    images.sort(key=lambda im: str(im.attrs.get("Created", "")), reverse=True)
+    notes = []
+    for image in images[KEEP_IMAGES - 1:]:
+        try:
+            client.images.remove(image.id, force=True, noprune=False)
+        except APIError as exc:
+            notes.append(f"kept the superseded image {image.id[:19]}: {exc.explanation or exc}")
+    return notes

@@ -10,12 +10,12 @@ import numpy
 
 from sandbox.image import (
     HASH_LABEL,
-    IMAGE,
     build_image,
     content_hash,
     host_apt_sources,
     image_files,
     image_status,
+    image_tag,
 )
 
 
@@ -39,7 +39,7 @@ def test_build_is_idempotent_and_the_label_matches_this_checkout(sandbox_image):
     assert again.image_id == sandbox_image
     status = image_status()
     assert status.up_to_date
-    assert docker.from_env().images.get(IMAGE).labels[HASH_LABEL] == status.expected_hash
+    assert docker.from_env().images.get(image_tag()).labels[HASH_LABEL] == status.expected_hash
 
 
 PRINT_VERSIONS = "import sys, numpy; print('%d.%d' % sys.version_info[:2], numpy.__version__)"
