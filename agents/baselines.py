@@ -6,16 +6,11 @@ the candidates run on. The bound of each case (`traces.bounds`) says what no pol
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import statistics
-from collections.abc import Iterator
 from typing import Any
 
 from agents.objective import Objective
-
-BOUND_KEYS = {"completed_pipelines": "max_completed_pipelines",
-              "throughput": "max_container_throughput"}
+from traces.metrics import BOUND_KEYS
 
 
 def suite_cases(suite: str, part: str) -> list[Any]:
@@ -32,12 +27,10 @@ def builtin_baselines(suite: str, part: str) -> dict[str, Any]:
     A built-in that cannot finish a case (Eudoxia's ``overbook`` over-allocates on purpose on
     some clusters) is left out of the baselines, with the reason under ``failed``.
     """
-    from simulator.cli import stats_json
-    from simulator.engine import run_simulation
-    from simulator.errors import SimulatorError
     from simulator.policy_loader import builtin_keys
     from simulator.trace_io import read_trace
     from traces.bounds import compute_bounds
+    from traces.builtin_runs import run_builtin
 
     policies: dict[str, dict[str, Any]] = {name: {} for name in builtin_keys()}
     bounds: dict[str, Any] = {}
@@ -47,35 +40,17 @@ def builtin_baselines(suite: str, part: str) -> dict[str, Any]:
         for name in policies:
             if name in failed:
                 continue
-            try:
-                with _quiet():  # a built-in's own warnings (overbook's) are not the run's
-                    result = run_simulation(dict(case.params), trace, name)
-            except SimulatorError as exc:
-                failed[name] = f"{case.name}: {str(exc)[:200]}"
+            run = run_builtin(case.params, trace, name)
+            if run.stats is None:
+                failed[name] = f"{case.name}: {str(run.detail)[:200]}"
                 continue
-            policies[name][case.name] = stats_json(result.stats, result.params)
+            policies[name][case.name] = run.stats
         b = compute_bounds(trace, dict(case.params)).to_dict()
         bounds[case.name] = {k: b[k] for k in ("max_completed_pipelines",
                                                "max_completed_operators",
                                                "max_container_throughput")}
     kept = {name: per for name, per in policies.items() if name not in failed}
     return {"policies": kept, "bounds": bounds, "failed": failed}
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Mute the built-in policies' own log warnings (overbook's) while baselines run.
-
-    Only their logger: redirecting stdout or stderr would be process-wide, and a chat session
-    runs this in a background thread while the person types.
-    """
-    policies = logging.getLogger("simulator.policies")
-    previous = policies.level
-    policies.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        policies.setLevel(previous)
 
 
 def bound_score(objective: Objective, bounds: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agents.errors import AgentError
+
 LIMIT_KINDS = ("max_iterations", "max_tokens", "max_usd", "max_minutes")
 
 
@@ -46,25 +48,32 @@ class Spend(BaseModel):
                         for name in Spend.model_fields})
 
 
-class BudgetExhausted(Exception):
+class BudgetExhausted(AgentError):
     """A limit is reached, or a model call would break one (the call was not made)."""
 
-    def __init__(self, kind: str, detail: str = "") -> None:
-        self.kind = kind
+    kind = "budget_exhausted"
+
+    def __init__(self, limit: str, detail: str = "") -> None:
+        super().__init__(f"budget exhausted: {limit}" + (f" ({detail})" if detail else ""))
+        self.limit = limit  # the limit reached: max_iterations, max_tokens, max_usd, max_minutes
         self.detail = detail
-        super().__init__(f"budget exhausted: {kind}" + (f" ({detail})" if detail else ""))
 
 
-def exhausted(limits: BudgetLimits, spend: Spend) -> str | None:
-    """The first limit ``spend`` has reached (spent >= limit), or None."""
+def exhausted(limits: BudgetLimits, spend: Spend, *, iterations: bool = True) -> str | None:
+    """The first limit ``spend`` has reached (spent >= limit), or None.
+
+    Tokens, dollars and wall time are checked first; iterations only when ``iterations`` is true
+    (the graph checks them only on an edge that would start a new candidate).
+    """
     reached = {
-        "max_iterations": (spend.iterations, limits.max_iterations),
         "max_tokens": (spend.tokens, limits.max_tokens),
         "max_usd": (spend.usd, limits.max_usd),
         "max_minutes": (spend.seconds / 60, limits.max_minutes),
+        "max_iterations": (spend.iterations, limits.max_iterations),
     }
-    for kind in LIMIT_KINDS:
-        spent, limit = reached[kind]
+    for kind, (spent, limit) in reached.items():
+        if kind == "max_iterations" and not iterations:
+            continue
         if limit is not None and spent >= limit:
             return kind
     return None

@@ -38,6 +38,7 @@ from pydantic import BaseModel
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from agents.budget import BudgetExhausted, BudgetLimits, Spend, would_exceed
+from agents.errors import AgentError
 from agents.models import ModelConfigError, RoleModelConfig
 from agents.pricing import PriceTable
 from agents.secrets import scrub, secret_values
@@ -49,7 +50,7 @@ MAX_WAIT_S = 120.0  # longest pause between attempts, whatever Retry-After says
 _ROLE_NAMES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 
 
-class ModelCallFailed(Exception):
+class ModelCallFailed(AgentError):
     """A model call failed for good (non-transient error, or transient ones on every attempt)."""
 
     def __init__(self, role: str, model: str, error: str, attempts: int) -> None:
@@ -61,7 +62,7 @@ class ModelCallFailed(Exception):
         super().__init__(f"{role} model {model!r} failed after {attempts} attempt{plural}: {error}")
 
 
-class MalformedOutput(Exception):
+class MalformedOutput(AgentError):
     """A structured answer that did not parse into its schema; carries what the model said."""
 
     def __init__(self, schema: str, error: str, raw_text: str, raw: AIMessage | None) -> None:

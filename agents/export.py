@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agents.errors import AgentError
 from agents.run_store import RunStore
 
 
-class ExportError(Exception):
+class ExportError(AgentError):
     """Nothing to export, or no such candidate."""
 
 

@@ -1,12 +1,13 @@
 """The run as a LangGraph state machine: prepare → objective → planner → coder ⇄ tools → evaluate
 → critic → reviewer → finish, with a budget gate on every edge.
 
-State is plain data (checkpointed in SQLite after every step, thread = run id); everything that
-is not data (the model caller, the sandbox backend, the run directory, the tools) lives in the
-`RunContext` the nodes close over. Each node makes at most one model call or one evaluation per
-step, so a resumed run repeats nothing that had finished: the checkpoint after a step holds its
-result, and an evaluation that finished but whose step was cut short is read back from its
-``result.json`` instead of being run again.
+State is plain data (`agents.state.RunState`, checkpointed in SQLite after every step, thread =
+run id); everything that is not data (the model caller, the sandbox backend, the run directory,
+the tools) lives in the `agents.state.RunContext` the nodes close over. One module per role under
+`agents.nodes`; this module only wires them. Each node makes at most one model call or one
+evaluation per step, so a resumed run repeats nothing that had finished: the checkpoint after a
+step holds its result, and an evaluation that finished but whose step was cut short is read
+back from its ``result.json`` instead of being run again.
 
 Budget gate: before any edge, a run whose tokens, dollars or wall time reached their limit goes
 to ``finish``; an edge that would start a new candidate (into the planner or the coder's first
@@ -19,95 +20,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
-from langchain_core.messages import AnyMessage
 from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
 
-from agents.budget import BudgetExhausted, BudgetLimits, Spend
+from agents import nodes
+from agents.budget import BudgetExhausted, Spend, exhausted
 from agents.calls import ModelCallFailed
-from agents.run_store import RunStore
+from agents.state import RunContext, RunState
 
 NODES = ("prepare", "objective", "planner", "coder", "tools", "evaluate", "critic", "reviewer",
          "finish")
 RECURSION_LIMIT = 10_000  # the budget ends a run, not LangGraph's step count
-
-
-def merge_records(old: dict[str, dict[str, Any]] | None,
-                  new: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
-    """Candidate records by number; an update merges into the record it names."""
-    out = dict(old or {})
-    for key, value in (new or {}).items():
-        out[key] = {**out.get(key, {}), **value}
-    return out
-
-
-class RunState(TypedDict, total=False):
-    """What the graph carries between steps (and what a checkpoint holds)."""
-
-    goal: str
-    objective: dict[str, Any] | None
-    direction: str
-    messages: Annotated[list[AnyMessage], add_messages]  # the coder's current conversation
-    coder_turns: int
-    reasks: int
-    pending: dict[str, Any] | None  # the coder's submitted policy, before evaluation
-    candidates: Annotated[dict[str, dict[str, Any]], merge_records]
-    last: int | None
-    verdict: dict[str, Any] | None
-    review: dict[str, Any] | None
-    review_rounds: int
-    spend: dict[str, Any]
-    stop_reason: str | None
-    accepted: int | None
-    best: int | None
-    error: str | None
-
-
-@dataclass
-class RunContext:
-    """The non-data side of a run: configuration, caller, sandbox, run folder, tools."""
-
-    config: Any  # agents.runner.RunConfig
-    store: RunStore
-    caller: Any  # agents.calls.ModelCaller
-    backend: Any  # sandbox.backend.Backend
-    limits: Any  # sandbox.backend.Limits
-    proposer: Any = None  # HeuristicProposer with --model heuristic
-    cancel: Any = None  # a threading.Event: set, the run stops at the next edge (chat's /stop)
-    tools: list[Any] = field(default_factory=list)
-    baselines: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def heuristic(self) -> bool:
-        return self.proposer is not None
-
-    @property
-    def budget(self) -> BudgetLimits:
-        return self.config.budget
-
-    def event(self, event_type: str, state: RunState | None = None, **fields: Any) -> None:
-        """Append a transcript event stamped with the current iteration."""
-        iteration = Spend(**(state or {}).get("spend", {})).iterations if state else None
-        if iteration is None:
-            iteration = self.caller.spend.iterations
-        self.store.transcript.write(event_type, iteration=iteration, **fields)
-
-
-def limit_reached(limits: BudgetLimits, spend: Spend, *, iterations: bool) -> str | None:
-    """Which limit ``spend`` has reached (iterations only when asked), or None."""
-    if limits.max_tokens is not None and spend.tokens >= limits.max_tokens:
-        return "max_tokens"
-    if limits.max_usd is not None and spend.usd >= limits.max_usd:
-        return "max_usd"
-    if limits.max_minutes is not None and spend.seconds >= limits.max_minutes * 60:
-        return "max_minutes"
-    if iterations and limits.max_iterations is not None \
-            and spend.iterations >= limits.max_iterations:
-        return "max_iterations"
-    return None
 
 
 NodeFn = Callable[[RunState, RunContext], dict[str, Any]]
@@ -123,8 +47,8 @@ def instrument(name: str, fn: NodeFn, ctx: RunContext) -> Any:
             update = fn(state, ctx) or {}
         except BudgetExhausted as exc:
             ctx.event("error", state, role=name,
-                      message=f"budget: the next call would break {exc.kind}; not made")
-            update = {"stop_reason": exc.kind}
+                      message=f"budget: the next call would break {exc.limit}; not made")
+            update = {"stop_reason": exc.limit}
         except ModelCallFailed as exc:
             update = _model_failed(ctx, state, name, exc)
         spend = ctx.caller.spend.model_copy(update={"seconds": ctx.store.transcript.elapsed()})
@@ -161,7 +85,7 @@ def gate(ctx: RunContext, state: RunState, target: str, *, new_round: bool = Fal
         return "finish"
     if ctx.cancel is not None and ctx.cancel.is_set():
         return "finish"
-    if limit_reached(ctx.budget, Spend(**state.get("spend", {})), iterations=new_round):
+    if exhausted(ctx.budget, Spend(**state.get("spend", {})), iterations=new_round):
         return "finish"
     return target
 
@@ -169,8 +93,6 @@ def gate(ctx: RunContext, state: RunState, target: str, *, new_round: bool = Fal
 def build_graph(ctx: RunContext, checkpointer: Any = None) -> Any:
     """The compiled graph for one run."""
     from langgraph.prebuilt import ToolNode
-
-    from agents import nodes
 
     g = StateGraph(RunState)
     for name in ("prepare", "objective", "planner", "coder", "evaluate", "critic", "reviewer",

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel
 
-from agents.objective import Objective, Stats, metric_value
+from agents.objective import Objective, Stats
+from traces.metrics import best_baseline, metric_value
 
 
 class Judgement(BaseModel):
@@ -28,22 +29,25 @@ class Judgement(BaseModel):
     reasons: list[str]
 
 
-def best_baseline(objective: Objective,
-                  baselines: Mapping[str, Mapping[str, Stats]]) -> tuple[str, float | None]:
-    """The built-in policy with the best median score, and that score."""
-    best: tuple[str, float | None] = ("", None)
-    for name, per_case in baselines.items():
-        score = objective.score(list(per_case.values()))
-        if score is not None and (best[1] is None or objective.better(score, best[1])):
-            best = (name, score)
-    return best
+def baseline_scores(objective: Objective,
+                    baselines: Mapping[str, Mapping[str, Stats]]) -> dict[str, float | None]:
+    """Each built-in policy's score (its median over the cases) under ``objective``."""
+    return {name: objective.score(list(per_case.values())) for name, per_case in baselines.items()}
+
+
+def strongest_baseline(objective: Objective,
+                       baselines: Mapping[str, Mapping[str, Stats]]) -> tuple[str, float | None]:
+    """The built-in policy with the best score under ``objective`` ("" if none), and that score."""
+    name, score = best_baseline(baseline_scores(objective, baselines),
+                                higher_is_better=objective.direction == "maximize")
+    return name or "", score
 
 
 def judge(objective: Objective, candidate: Mapping[str, Stats],
           baselines: Mapping[str, Mapping[str, Stats]], case_names: list[str]) -> Judgement:
     """Judge ``candidate`` (verified stats per case) against the baselines on ``case_names``."""
     reasons: list[str] = []
-    name, base = best_baseline(objective, baselines)
+    name, base = strongest_baseline(objective, baselines)
     missing = [c for c in case_names if c not in candidate]
     score = objective.score([candidate[c] for c in case_names if c in candidate])
     if missing or score is None or base is None:

@@ -15,11 +15,13 @@ from urllib.parse import urlparse
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from agents.errors import AgentError
+
 ROLES = ("planner", "coder", "critic", "reviewer")
 NO_KEY_NEEDED = "not-needed"  # what a local server gets when no key is set; most ignore it
 
 
-class ModelConfigError(Exception):
+class ModelConfigError(AgentError):
     """A role's model cannot be configured or built; the message says what to set."""
 
 

@@ -9,61 +9,20 @@ from __future__ import annotations
 
 import statistics
 import tomllib
-from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sandbox.evaluation import AGGREGATES
-
-Stats = Mapping[str, Any]
-
-CLASSES = {"query": "pipelines_query", "interactive": "pipelines_interactive",
-           "batch": "pipelines_batch", "all": "pipelines_all"}
+from agents.errors import AgentError
+from traces.metrics import METRICS, Stats, metric_value
 
 
-class ObjectiveError(Exception):
+class ObjectiveError(AgentError):
     """A bad objective file or field; the message names the file and field."""
 
 
-def _class_metric(key: str, field: str) -> Callable[[Stats], float]:
-    return lambda s: float(s[key][field])
-
-
-def _rate(key: str) -> Callable[[Stats], float]:
-    def rate(s: Stats) -> float:
-        arrived = s[key]["arrival_count"]
-        return s[key]["completion_count"] / arrived if arrived else 1.0
-    return rate
-
-
-def _starved(s: Stats) -> float:
-    return float(sum(1 for k in ("pipelines_query", "pipelines_interactive", "pipelines_batch")
-                     if s[k]["arrival_count"] > 0 and s[k]["completion_count"] == 0))
-
-
-# The three score metrics are the sandbox report's aggregates (one definition for both).
-def _aggregate(get: Callable[[Stats], Any]) -> Callable[[Stats], float]:
-    return lambda s: float(get(s))
-
-
-METRICS: dict[str, Callable[[Stats], float]] = {
-    name: _aggregate(get) for name, get in AGGREGATES.items()}
-METRICS["starved_classes"] = _starved
-for _name, _key in CLASSES.items():
-    METRICS[f"{_name}_completed"] = _class_metric(_key, "completion_count")
-    METRICS[f"{_name}_completion_rate"] = _rate(_key)
-    METRICS[f"{_name}_mean_latency_s"] = _class_metric(_key, "mean_latency_seconds")
-    METRICS[f"{_name}_p99_latency_s"] = _class_metric(_key, "p99_latency_seconds")
-
-SCORE_METRICS = ("completed_pipelines", "throughput", "adjusted_latency")
-LOWER_IS_BETTER = {"adjusted_latency"} | {m for m in METRICS if m.endswith("latency_s")}
-
-
-def metric_value(name: str, stats: Stats) -> float:
-    """One metric of one case's statistics."""
-    return METRICS[name](stats)
+LOWER_IS_BETTER = {name for name, m in METRICS.items() if not m.higher_is_better}
 
 
 class Constraint(BaseModel):

@@ -26,6 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agents.errors import AgentError
+
 PRICES_ENV = "POLICYFORGE_PRICES"
 DEFAULT_PRICES_PATH = Path("~/.config/policyforge/prices.toml")
 
@@ -58,7 +60,7 @@ BUILTIN_PRICES: dict[str, Price] = {
 _SNAPSHOT_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
-class PricingError(Exception):
+class PricingError(AgentError):
     """A bad prices file; the message names the file and the field."""
 
 

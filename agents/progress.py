@@ -131,7 +131,7 @@ class Progress:
             of(f"${spent.get('usd', 0):.4f}", self.limits.get("max_usd")),
             of(f"{spent.get('seconds', 0):.0f} s", None if minutes is None else minutes * 60)])
 
-    def summary(self, outcome: Any) -> None:
+    def summary(self, outcome: Any, exit_code: int) -> None:
         import json
 
         self._stop_status()
@@ -154,7 +154,7 @@ class Progress:
                 ("best built-in", f"{base.get('policy', '-')} {_num(base.get('score'))}"),
                 ("bound", _num(bound.get("score"))),
                 ("spent", _budget_spent(outcome.spent.model_dump())),
-                ("exit code", str(outcome.exit_code))]
+                ("exit code", str(exit_code))]
         if self.tty:
             from rich.console import Console
             from rich.table import Table

@@ -15,12 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agents.errors import AgentError
 
-class RunNotFound(Exception):
+
+class RunNotFound(AgentError):
     """A RUN_ID that is neither a run folder nor a run in the runs directory."""
 
 
-class BadRunFolder(Exception):
+class BadRunFolder(AgentError):
     """A run folder whose run.json cannot be read or lacks what a command needs."""
 
 

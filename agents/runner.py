@@ -14,28 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from agents.budget import BudgetLimits, Spend
-from agents.exit_codes import EXIT_ACCEPTED, EXIT_BUDGET, EXIT_ERROR, EXIT_INTERRUPTED
-from agents.models import RoleModelConfig
-from agents.run_store import BadRunFolder, RunStore, new_run_id, now_iso
-
-
-class RunConfig(BaseModel):
-    """Everything that defines a run (kept in run.json; no secrets: keys stay in the env)."""
-
-    run_id: str = Field(default_factory=new_run_id)
-    goal: str = ""
-    objective: dict[str, Any] | None = None  # from --objective; else the planner decides
-    suite: str = "small"
-    seed: int = 0
-    sandbox: str = "auto"
-    heuristic: bool = False
-    models: dict[str, RoleModelConfig] = Field(default_factory=dict)
-    budget: BudgetLimits = Field(default_factory=BudgetLimits)
-    timeout_s: float = 300.0  # the sandbox's wall-clock limit per evaluation batch
-    prices_file: str | None = None
+from agents.run_config import RunConfig
+from agents.run_store import BadRunFolder, RunStore, now_iso
 
 
 class RunOutcome(BaseModel):
@@ -48,16 +31,6 @@ class RunOutcome(BaseModel):
     best_candidate: int | None
     accepted_candidate: int | None
     spent: Spend
-
-    @property
-    def exit_code(self) -> int:
-        if self.status == "accepted":
-            return EXIT_ACCEPTED
-        if self.status == "budget_exhausted":
-            return EXIT_BUDGET
-        if self.status in ("interrupted", "stopped"):
-            return EXIT_INTERRUPTED
-        return EXIT_ERROR
 
 
 # Called with (node, update) after every step; an object may also have ``started(node)``
@@ -95,7 +68,7 @@ def start_run(config: RunConfig, runs_dir: str | Path = "runs", *,
               chat_models: dict[str, Any] | None = None, progress: Progress | None = None,
               backend: Any = None, cancel: Any = None) -> RunOutcome:
     """Create the run folder and run the graph until it finishes."""
-    from sandbox.cli import choose_backend
+    from sandbox.registry import choose_backend
 
     path = Path(runs_dir) / config.run_id
     if path.exists():
@@ -125,7 +98,7 @@ def resume_run(run_dir: Path, *, budget: BudgetLimits | None = None,
                chat_models: dict[str, Any] | None = None, progress: Progress | None = None,
                backend: Any = None, cancel: Any = None) -> RunOutcome:
     """Continue a run from its last checkpoint; ``budget`` replaces its limits if given."""
-    from sandbox.cli import choose_backend
+    from sandbox.registry import choose_backend
 
     data = RunStore.read_run_json(run_dir)
     try:
@@ -163,7 +136,8 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
            cancel: Any = None) -> RunOutcome:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    from agents.graph import RECURSION_LIMIT, RunContext, build_graph
+    from agents.graph import RECURSION_LIMIT, build_graph
+    from agents.state import RunContext
 
     ctx = _context(config, store, backend, chat_models)
     ctx.cancel = cancel
@@ -235,9 +209,9 @@ def _outcome(store: RunStore) -> RunOutcome:
 def _context(config: RunConfig, store: RunStore, backend: Any,
              chat_models: dict[str, Any] | None) -> Any:
     from agents.calls import ModelCaller
-    from agents.graph import RunContext
     from agents.models import make_chat_model
     from agents.pricing import PriceTable
+    from agents.state import RunContext
     from sandbox.backend import default_limits
 
     def on_event(event: dict[str, Any]) -> None:

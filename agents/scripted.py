@@ -28,12 +28,13 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, PrivateAttr
 
 from agents.calls import approx_tokens, estimate_prompt_tokens, message_text
+from agents.errors import AgentError
 from agents.models import ROLES, RoleModelConfig
 
 ScriptEntry = AIMessage | str | dict[str, Any] | Callable[[list[BaseMessage]], Any] | Exception
 
 
-class ScriptExhausted(RuntimeError):
+class ScriptExhausted(AgentError):
     """The model was called more often than its script has answers."""
 
 

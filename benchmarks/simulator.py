@@ -150,19 +150,19 @@ def main() -> None:
     help_t, _ = timed(
         5,
         lambda: subprocess.run(
-            [py, "-m", "simulator.cli", "--help"], check=True, capture_output=True
+            [py, "-m", "policyforge", "--help"], check=True, capture_output=True
         ),
     )
     imports_t, _ = timed(
         5,
         lambda: subprocess.run(
-            [py, "-c", "import simulator.cli, simulator.engine, simulator.policies"], check=True
+            [py, "-c", "import policyforge.main, simulator.engine, simulator.policies"], check=True
         ),
     )
     run_t, _ = timed(
         3,
         lambda: subprocess.run(
-            [py, "-m", "simulator.cli", "simulate", str(params_file)],
+            [py, "-m", "policyforge", "simulate", str(params_file)],
             check=True,
             capture_output=True,
         ),

@@ -6,22 +6,13 @@ the context that caused it; ``to_dict()`` gives the structured form the CLI prin
 
 from __future__ import annotations
 
-from typing import Any
+from simulator.errors import PolicyforgeError
 
 
-class SandboxError(Exception):
-    """Base class of every error the sandbox raises on purpose."""
+class SandboxError(PolicyforgeError):
+    """Base class of every error the sandbox raises on purpose (its text is the message alone)."""
 
     kind = "sandbox_error"
-
-    def __init__(self, message: str, **context: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.context = {k: v for k, v in context.items() if v is not None}
-
-    def to_dict(self) -> dict[str, Any]:
-        """Structured form for JSON output."""
-        return {"kind": self.kind, "message": self.message, **self.context}
 
     def __str__(self) -> str:
         return self.message

@@ -37,12 +37,6 @@ from sandbox.protocol import (
 )
 from sandbox.verify import determinism_problem, verify_case
 
-AGGREGATES = {
-    "throughput": lambda s: s["throughput"],
-    "adjusted_latency": lambda s: s["adjusted_latency"],
-    "completed_pipelines": lambda s: s["pipelines_all"]["completion_count"],
-}
-
 
 @dataclass(frozen=True)
 class PolicyInput:
@@ -235,10 +229,12 @@ def _case_failure(case: CaseResult) -> tuple[str, str]:
 
 
 def _aggregate(stats: list[dict[str, Any]]) -> dict[str, float | None]:
-    """Medians over the verified cases of throughput, adjusted latency, completed pipelines."""
+    """Medians over the verified cases of each score metric (`traces.metrics.SCORE_METRICS`)."""
+    from traces.metrics import SCORE_METRICS, metric_value
+
     out: dict[str, float | None] = {}
-    for name, get in AGGREGATES.items():
-        values = [float(get(s)) for s in stats]
+    for name in SCORE_METRICS:
+        values = [metric_value(name, s) for s in stats]
         out[name] = statistics.median(values) if values else None
     return out
 

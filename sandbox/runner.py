@@ -164,7 +164,6 @@ def run_case(payload: dict[str, Any]) -> dict[str, Any]:
     """Run one case; the result carries statistics and decisions, or the structured error."""
     import io
 
-    from simulator.cli import stats_json
     from simulator.engine import run_simulation
     from simulator.errors import SimulatorError
     from simulator.trace_io import read_trace
@@ -183,7 +182,7 @@ def run_case(payload: dict[str, Any]) -> dict[str, Any]:
                                              "message": f"{type(exc).__name__}: {exc}"[:2000]}}
     return {
         "status": "ok",
-        "stats": stats_json(result.stats, result.params),
+        "stats": result.stats_json(),
         "decisions": result.decisions if payload["record_decisions"] else None,
     }
 

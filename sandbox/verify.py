@@ -43,7 +43,6 @@ def verify_case(params: dict[str, Any], trace: Any, result: CaseResult,
     With ``profile`` the replay also records the run profile (`simulator.profile`), so the
     profile of an untrusted policy comes from the host's own simulator.
     """
-    from simulator.cli import stats_json
     from simulator.engine import run_simulation
 
     t0 = time.monotonic()
@@ -52,7 +51,7 @@ def verify_case(params: dict[str, Any], trace: Any, result: CaseResult,
                                 0.0)
     try:
         replay = run_simulation(params, trace, replay=result.decisions, profile=profile)
-        trusted = stats_json(replay.stats, replay.params)
+        trusted = replay.stats_json()
     except Exception as exc:  # noqa: BLE001 - any replay failure makes the case unverifiable
         return CaseVerification(
             False, None, f"the decision log does not replay: {type(exc).__name__}: {exc}"[:500],

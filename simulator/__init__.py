@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PipelineStats", "SimulatorStats", "default_params", "load_params", "simulate"]
+# The package's public surface: these names, and the modules other packages may import (the
+# rest are internals; tests/house/test_surface.py guards both).
+__all__ = [
+    "PipelineStats", "SimulatorStats", "default_params", "load_params", "simulate",
+    "clock", "decision_log", "engine", "errors", "executor", "generator", "params",
+    "policy_loader", "profile", "scheduling", "stats", "trace_io", "workload",
+]
 
 
 def __getattr__(name: str) -> Any:

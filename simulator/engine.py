@@ -84,6 +84,20 @@ class SimulationResult:
     pipelines: list[Pipeline] = field(default_factory=list)
     profile: dict[str, Any] | None = None
 
+    def stats_json(self) -> dict[str, Any]:
+        """The statistics as JSON data: Eudoxia's ``to_dict()`` plus ``adjusted_latency`` (default
+        arguments), the memory means and completed pipelines per second. What ``simulate --json``
+        prints, what the sandbox returns and what the host compares."""
+        stats = self.stats
+        out = stats.to_dict()
+        out["adjusted_latency"] = stats.adjusted_latency()
+        out["mean_memory_allocated_percent"] = stats.mean_memory_allocated_percent
+        out["mean_memory_consumed_percent"] = stats.mean_memory_consumed_percent
+        out["completed_pipelines_per_second"] = (
+            stats.pipelines_all.completion_count / self.params["duration"]
+        )
+        return out
+
 
 def build_pipeline(spec: TracePipeline, seq: int) -> Pipeline:
     """A live Pipeline from a trace pipeline; operators remember (seq, row) for decision logs."""

@@ -1,8 +1,25 @@
-"""The simulator's exception hierarchy.
+"""The one error tree of policyforge, rooted here because the simulator is the lowest layer.
 
-Every error carries where it came from: a file with line and column for bad input files, or the
-tick and the offending decision for mistakes a policy makes during a run. ``to_dict()`` gives the
-structured form the CLI prints under ``{"error": {...}}``.
+Every error raised on purpose is a `PolicyforgeError`: a message that says what to do, and the
+context that caused it (a file with line and column for a bad input file, the tick and the
+offending decision for a policy's mistake, the suite or case, the run folder). ``to_dict()`` gives
+the structured form the command line prints under ``{"error": {...}}``. Each layer subclasses it
+in its own ``errors`` module::
+
+    PolicyforgeError
+    ├── SimulatorError                  simulator/errors.py
+    │   ├── InputFileError              ParamsError, TraceError, PolicyLoadError
+    │   └── RunError                    PolicyDecisionError, PolicyException, WorkloadError,
+    │                                   ReplayError
+    ├── TracesError                     traces/errors.py: SuiteError
+    ├── SandboxError                    sandbox/errors.py: EngineUnavailable, ImageError,
+    │                                   ImageMissing, SandboxRunError, ProtocolError
+    ├── ToolError                       tools/errors.py
+    └── AgentError                      agents/errors.py: model, budget, objective, run folder,
+                                        review, export and heuristic errors
+
+(`simulator.workload.EudoxiaException` is not in the tree: it is Eudoxia's own exception, part of
+the policy API.)
 """
 
 from __future__ import annotations
@@ -10,10 +27,10 @@ from __future__ import annotations
 from typing import Any
 
 
-class SimulatorError(Exception):
-    """Base class of every error the simulator raises on purpose."""
+class PolicyforgeError(Exception):
+    """Base class of every error policyforge raises on purpose."""
 
-    kind = "simulator_error"
+    kind = "error"
 
     def __init__(self, message: str, **context: Any) -> None:
         super().__init__(message)
@@ -27,6 +44,12 @@ class SimulatorError(Exception):
     def __str__(self) -> str:
         where = ", ".join(f"{k}={v}" for k, v in self.context.items() if k != "traceback")
         return f"{self.message} ({where})" if where else self.message
+
+
+class SimulatorError(PolicyforgeError):
+    """Base class of every error the simulator raises on purpose."""
+
+    kind = "simulator_error"
 
 
 class InputFileError(SimulatorError):

@@ -129,3 +129,5 @@ class SimulatorStats(NamedTuple):
                 divide_by_completion_rate=False, unfinished_penalty_seconds=2 * max_job_seconds
             )
         return self.adjusted_latency()
+
+

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.errors import ToolError
-from tools.metrics import metric_value
+from traces.metrics import metric_value
 
 POLICY_FILE = "policy.py"
 RESULT_FILE = "result.json"

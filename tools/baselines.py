@@ -7,21 +7,13 @@ there; the reason is kept so tools can say why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from tools.errors import ToolError
-from tools.metrics import median, metric_value, sort_key
+from tools.metrics import higher_is_better, median
 from tools.search_suite import search_case, trace_pipelines
-
-
-@dataclass(frozen=True)
-class BuiltinRun:
-    """A built-in's statistics on one trace, or why it could not run there."""
-
-    stats: dict[str, Any] | None
-    error: str | None = None
+from traces.builtin_runs import BuiltinRun, run_builtin
+from traces.metrics import best_baseline, metric_value
 
 
 def builtin_key(name: str) -> str | None:
@@ -46,17 +38,9 @@ def require_builtin(name: str) -> str:
 @lru_cache(maxsize=1024)
 def builtin_run(suite: str, trace: str, policy: str) -> BuiltinRun:
     """Run built-in ``policy`` on search trace ``trace`` of ``suite`` (cached per process)."""
-    from simulator.cli import stats_json
-    from simulator.engine import run_simulation
-    from simulator.errors import SimulatorError
-
     key = require_builtin(policy)
     case = search_case(suite, trace)
-    try:
-        result = run_simulation(dict(case.params), trace_pipelines(suite, trace), key)
-    except SimulatorError as exc:
-        return BuiltinRun(None, exc.message)
-    return BuiltinRun(stats_json(result.stats, result.params))
+    return run_builtin(case.params, trace_pipelines(suite, trace), key)
 
 
 def builtin_values(suite: str, traces: list[str], policy: str, metric: str) -> dict[str, float]:
@@ -69,8 +53,8 @@ def builtin_values(suite: str, traces: list[str], policy: str, metric: str) -> d
     return out
 
 
-def best_baseline(suite: str, traces: list[str], policies: tuple[str, ...],
-                  metric: str) -> tuple[str | None, dict[str, dict[str, float]], dict[str, str]]:
+def baseline_comparison(suite: str, traces: list[str], policies: tuple[str, ...], metric: str
+                        ) -> tuple[str | None, dict[str, dict[str, float]], dict[str, str]]:
     """The baseline with the best median on ``traces`` among those that ran on all of them.
 
     Returns (its name or None, every baseline's per-trace values, why a baseline is missing).
@@ -84,6 +68,6 @@ def best_baseline(suite: str, traces: list[str], policies: tuple[str, ...],
         if len(per) < len(traces):
             failed = next(t for t in traces if t not in per)
             missing[key] = builtin_run(suite, failed, key).error or "no result"
-    ranked = [k for k in values if k not in missing]
-    ranked.sort(key=lambda k: sort_key(metric, median(values[k].values())))
-    return (ranked[0] if ranked else None), values, missing
+    medians = {k: median(values[k].values()) for k in values if k not in missing}
+    best, _ = best_baseline(medians, higher_is_better=higher_is_better(metric))
+    return best, values, missing

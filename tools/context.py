@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tools.metrics import METRICS
+from traces.metrics import SCORE_METRICS
 
 if TYPE_CHECKING:
     from sandbox.backend import Backend, Limits
@@ -29,9 +29,9 @@ class ToolContext:
     max_quick_cases: int = 3
 
     def __post_init__(self) -> None:
-        if self.metric not in METRICS:
+        if self.metric not in SCORE_METRICS:
             raise ValueError(
-                f"unknown metric {self.metric!r}; expected one of {', '.join(METRICS)}")
+                f"unknown metric {self.metric!r}; expected one of {', '.join(SCORE_METRICS)}")
         if self.max_quick_cases < 1:
             raise ValueError(f"max_quick_cases must be at least 1, got {self.max_quick_cases}")
         if self.run_dir is not None:

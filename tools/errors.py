@@ -12,15 +12,14 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from simulator.errors import PolicyforgeError
 from tools.text import LIMIT, cap
 
 
-class ToolError(Exception):
+class ToolError(PolicyforgeError):
     """A problem the model can act on; its message becomes the tool's ``error: ...`` result."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    kind = "tool_error"
 
 
 def _domain_errors() -> tuple[type[Exception], ...]:

@@ -8,9 +8,10 @@ from pydantic import BaseModel, Field
 from tools.archive import Candidate, load_candidate, verdict_line
 from tools.context import ToolContext
 from tools.errors import tool_function
-from tools.metrics import METRICS, bound_fraction_key
+from tools.metrics import bound_fraction_key
 from tools.search_suite import search_names
 from tools.text import LIMIT, num, pct
+from traces.metrics import METRICS
 
 NAME = "get_candidate"
 DESCRIPTION = (
@@ -30,7 +31,7 @@ class GetCandidateArgs(BaseModel):
 def summary_lines(ctx: ToolContext, candidate: Candidate) -> list[str]:
     """The candidate's result in a few lines."""
     result = candidate.result or {}
-    label = METRICS[ctx.metric][0]
+    label = METRICS[ctx.metric].label
     lines = [(f"candidate {candidate.n}: status {candidate.status}, score {num(candidate.score)} "
              f"({label}, median over search traces), "
              f"{'verified' if candidate.verified else 'not verified'}")]

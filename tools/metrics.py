@@ -1,44 +1,28 @@
-"""The objective's metric on one case's statistics, its direction, and its bound."""
+"""How the tools compare and describe a score metric (the metrics themselves: `traces.metrics`)."""
 
 from __future__ import annotations
 
 import math
 import statistics
 from collections.abc import Iterable
-from typing import Any
 
-# metric -> (what to call it, higher is better, the key of its fraction of the bound)
-METRICS: dict[str, tuple[str, bool, str]] = {
-    "completed_pipelines": ("completed pipelines", True, "completed_pipelines"),
-    "throughput": ("container throughput (containers/s)", True, "throughput"),
-    "adjusted_latency": ("adjusted latency (s)", False, "latency"),
-}
-# The bound that caps each metric per trace (adjusted latency has none, only per-pipeline floors).
-BOUND_KEYS = {"completed_pipelines": "max_completed_pipelines",
-              "throughput": "max_container_throughput"}
-
-
-def metric_value(metric: str, stats: dict[str, Any]) -> float:
-    """The metric of one case's statistics (the verified stats dict of an evaluation)."""
-    from sandbox.evaluation import AGGREGATES
-
-    return float(AGGREGATES[metric](stats))
+from traces.metrics import METRICS
 
 
 def higher_is_better(metric: str) -> bool:
     """True for completed pipelines and throughput, False for adjusted latency."""
-    return METRICS[metric][1]
+    return METRICS[metric].higher_is_better
 
 
 def describe(metric: str) -> str:
     """``completed pipelines (higher is better)``."""
-    label, up, _ = METRICS[metric]
-    return f"{label} ({'higher' if up else 'lower'} is better)"
+    m = METRICS[metric]
+    return f"{m.label} ({'higher' if m.higher_is_better else 'lower'} is better)"
 
 
 def bound_fraction_key(metric: str) -> str:
     """The key of ``bound_fractions`` that belongs to ``metric``."""
-    return METRICS[metric][2]
+    return str(METRICS[metric].fraction_key)
 
 
 def sort_key(metric: str, value: float | None) -> float:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel
 
-from tools.baselines import best_baseline
+from tools.baselines import baseline_comparison
 from tools.context import ToolContext
 from tools.errors import tool_function
-from tools.metrics import METRICS
 from tools.read_trace import operator_lines
 from tools.search_suite import (
     cluster_line,
@@ -19,6 +18,7 @@ from tools.search_suite import (
     trace_pipelines,
 )
 from tools.text import num, pct, table
+from traces.metrics import METRICS
 
 NAME = "profile_workload"
 DESCRIPTION = (
@@ -41,8 +41,8 @@ def profile_suite(ctx: ToolContext) -> str:
     settings = {cluster_line(search_case(ctx.suite, n).params) for n in names}
     lines = [f"search suite {suite_description(ctx.suite)}; {len(names)} search traces"]
     lines += [f"setting: {s}" for s in sorted(settings)]
-    best, values, _ = best_baseline(ctx.suite, names, ctx.baselines, ctx.metric)
-    label = f"{best} {METRICS[ctx.metric][0]}" if best else "best baseline"
+    best, values, _ = baseline_comparison(ctx.suite, names, ctx.baselines, ctx.metric)
+    label = f"{best} {METRICS[ctx.metric].label}" if best else "best baseline"
     rows = [["trace", "pipelines", "Q/I/B %", "CPU load", "mem load", "max done", label]]
     everything = []
     for name in names:

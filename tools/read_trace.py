@@ -9,9 +9,9 @@ from simulator.trace_io import TracePipeline
 from tools.baselines import builtin_run, require_builtin
 from tools.context import ToolContext
 from tools.errors import tool_function
-from tools.metrics import BOUND_KEYS, METRICS, metric_value
 from tools.search_suite import cluster_line, search_case, trace_bounds, trace_pipelines
 from tools.text import num
+from traces.metrics import BOUND_KEYS, METRICS, metric_value
 
 NAME = "read_trace"
 DESCRIPTION = (
@@ -63,7 +63,7 @@ def _baselines_line(ctx: ToolContext, name: str) -> str:
     bound_key = BOUND_KEYS.get(ctx.metric)
     bound = (trace_bounds(ctx.suite, name) or {}).get(bound_key) if bound_key else None
     of_bound = f", bound {num(bound)}" if bound is not None else ""
-    return f"baselines ({METRICS[ctx.metric][0]}{of_bound}): {', '.join(parts)}"
+    return f"baselines ({METRICS[ctx.metric].label}{of_bound}): {', '.join(parts)}"
 
 
 def operator_lines(pipelines: list[TracePipeline]) -> list[str]:

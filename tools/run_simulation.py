@@ -11,19 +11,13 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from sandbox.protocol import EvaluationReport
-from tools.baselines import best_baseline
+from tools.baselines import baseline_comparison
 from tools.context import ToolContext
 from tools.errors import ToolError, tool_function
-from tools.metrics import (
-    BOUND_KEYS,
-    better,
-    bound_fraction_key,
-    describe,
-    median,
-    metric_value,
-)
+from tools.metrics import better, bound_fraction_key, describe, median
 from tools.search_suite import search_cases, search_names
 from tools.text import num, pct, signed, table
+from traces.metrics import BOUND_KEYS, metric_value
 
 NAME = "run_simulation"
 DESCRIPTION = (
@@ -90,7 +84,7 @@ def _status_line(report: EvaluationReport, count: int) -> str:
 
 def _comparison(ctx: ToolContext, names: list[str], ours: dict[str, float],
                 report: EvaluationReport) -> list[str]:
-    best, values, missing = best_baseline(ctx.suite, names, ctx.baselines, ctx.metric)
+    best, values, missing = baseline_comparison(ctx.suite, names, ctx.baselines, ctx.metric)
     mine = median(ours.values())
     lines = [f"metric: {describe(ctx.metric)}"]
     summary = f"median {num(mine)}"

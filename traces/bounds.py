@@ -53,11 +53,8 @@ operators. Capacities get a relative slack of 1e-9 to absorb the engine's floati
 
 from __future__ import annotations
 
-import argparse
 import heapq
-import json
 import math
-import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -376,51 +373,6 @@ def compute_bounds(pipelines: list[TracePipeline], params: dict[str, Any]) -> Bo
 # --- CLI ---------------------------------------------------------------------------------------
 
 
-def bounds_command(argv: list[str]) -> int:
-    """``policyforge traces bounds TRACE.csv PARAMS.toml [--json]``.
-
-    Prints the bounds as a table (or one JSON object). Returns 0 on success and 2 for bad input
-    or usage (``error: …`` on stderr, never a traceback).
-    """
-    parser = _bounds_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help or a usage error; argparse already printed
-        return exc.code if isinstance(exc.code, int) else 2
-
-    from simulator.errors import SimulatorError
-    from simulator.params import load_params
-    from simulator.trace_io import read_trace
-
-    try:
-        params = load_params(args.params_file)
-        pipelines = read_trace(args.trace_file)
-        bounds = compute_bounds(pipelines, params)
-        fractions = None
-        if args.policy:
-            from simulator.engine import run_simulation
-
-            result = run_simulation(params, pipelines, args.policy)
-            fractions = bound_fractions(result, bounds)
-    except SimulatorError as exc:
-        return _fail(str(exc))
-    except OSError as exc:
-        return _fail(f"cannot read '{exc.filename or args.trace_file}': {exc.strerror or exc}")
-    if args.json:
-        out = bounds.to_dict()
-        if fractions is not None:
-            out["policy"] = args.policy
-            out["fractions_of_bound"] = fractions
-        print(json.dumps(out, indent=2))
-    else:
-        print(format_bounds(bounds, pipelines, params["ticks_per_second"]))
-        if fractions is not None:
-            print(f"\npolicy {args.policy} as a fraction of what is possible:")
-            for key, value in fractions.items():
-                print(f"  {key:<34} {value:.3f}" if value is not None else f"  {key:<34} -")
-    return 0
-
-
 def bound_fractions(result: Any, bounds: Bounds) -> dict[str, float | None]:
     """A run's metrics as fractions of their bounds (1.0 = as good as any policy could be).
 
@@ -479,23 +431,3 @@ def format_bounds(bounds: Bounds, pipelines: list[TracePipeline], tps: float) ->
     return "\n".join(lines)
 
 
-def _fail(message: str, code: int = 2) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
-
-
-def _bounds_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="policyforge traces bounds",
-        description="Upper bounds on what any policy can complete on a trace and cluster, and "
-        "a lower bound on each pipeline's latency (no simulation; see traces/bounds.py).",
-    )
-    parser.add_argument("trace_file", metavar="TRACE.csv", help="trace to bound")
-    parser.add_argument("params_file", metavar="PARAMS.toml", help="Eudoxia params (the cluster)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument(
-        "--policy",
-        metavar="NAME|FILE.py",
-        help="also simulate this policy and report its metrics as fractions of the bounds",
-    )
-    return parser

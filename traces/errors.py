@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from simulator.errors import PolicyforgeError
 
 
-class TracesError(Exception):
+class TracesError(PolicyforgeError):
     """Base class of every error the traces package raises on purpose."""
 
-    def __init__(self, message: str, **context: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.context = {k: v for k, v in context.items() if v is not None}
-
-    def __str__(self) -> str:
-        where = ", ".join(f"{k}={v}" for k, v in self.context.items())
-        return f"{self.message} ({where})" if where else self.message
+    kind = "traces_error"
 
 
 class SuiteError(TracesError):
     """An unknown suite, an unusable cache folder, or a suite whose traces no longer match."""
+
+    kind = "suite_error"

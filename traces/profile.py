@@ -19,10 +19,7 @@ runs no policy. Demand is in continuous seconds (the engine floors each phase to
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -514,69 +511,3 @@ def _plot_load(ax: Any, profile: WorkloadProfile) -> None:
 # --- CLI -------------------------------------------------------------------------------------
 
 
-def profile_command(argv: list[str]) -> int:
-    """``policyforge traces profile TRACE.csv [--params P.toml] [--json] [--plot OUT.png]``.
-
-    Prints a human summary (or JSON with ``--json``) and optionally writes a PNG. Returns 0, or
-    2 for a bad trace, params or output path (one ``error: …`` line, never a traceback).
-    """
-    parser = _profile_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    from simulator.errors import SimulatorError
-    from simulator.params import load_params
-    from simulator.trace_io import read_trace
-
-    if not args.interval > 0:
-        return _fail(f"--interval must be a positive number of seconds, got {args.interval:g}")
-    try:
-        pipelines = read_trace(args.trace)
-        params = load_params(args.params) if args.params else None
-    except SimulatorError as exc:
-        return _fail(str(exc))
-    except OSError as exc:
-        return _fail(f"cannot read params file '{args.params}': {exc.strerror or exc}")
-    profile = profile_workload(pipelines, params, interval_seconds=args.interval)
-    if args.plot:
-        try:
-            plot_workload_profile(
-                profile, args.plot, title=f"workload profile: {Path(args.trace).name}"
-            )
-        except (OSError, ValueError) as exc:
-            return _fail(
-                f"cannot write plot '{args.plot}': {getattr(exc, 'strerror', None) or exc}"
-            )
-    if args.json:
-        print(json.dumps(profile.to_dict(), indent=2))
-    else:
-        print(format_profile(profile, args.trace))
-        if args.plot:
-            print(f"plot written to {args.plot}")
-    return 0
-
-
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
-
-
-def _profile_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="policyforge traces profile",
-        description="Profile a workload trace: arrivals, priority mix, DAG shapes, demand and "
-        "(with --params) offered load against the cluster.",
-    )
-    parser.add_argument("trace", metavar="TRACE.csv", help="trace CSV to profile")
-    parser.add_argument("--params", metavar="P.toml", help="cluster and duration for offered load")
-    parser.add_argument("--json", action="store_true", help="print the profile as JSON")
-    parser.add_argument("--plot", metavar="OUT.png", help="write a PNG of the profile")
-    parser.add_argument(
-        "--interval",
-        type=float,
-        default=DEFAULT_INTERVAL_SECONDS,
-        metavar="SECONDS",
-        help=f"width of the arrival intervals (default {DEFAULT_INTERVAL_SECONDS:g})",
-    )
-    return parser

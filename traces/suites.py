@@ -16,7 +16,6 @@ case's params beside it as ``<case>.toml``); ``POLICYFORGE_CACHE_DIR`` defaults 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -24,7 +23,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -288,6 +287,12 @@ class Suite:
             return "cached"
         return "not cached" if good == 0 else f"partial: {good} of {len(parts)} cases"
 
+    def case_rows(self) -> list[tuple[str, str, int, int]]:
+        """(part, case name, seed, pipelines) of every case, search first; nothing is generated."""
+        return [(part, spec.name, spec.seed, self._pins[spec.name].pipelines)
+                for part, specs in ((SEARCH, self._search), (HELD_OUT, self._held_out))
+                for spec in specs]
+
     def info(self) -> SuiteInfo:
         """Counts, pipelines per case and cache state."""
         counts = [pin.pipelines for pin in self._pins.values()]
@@ -461,98 +466,6 @@ def list_suites(*, cache_dir: str | Path | None = None) -> list[SuiteInfo]:
 
 
 # --- CLI -------------------------------------------------------------------------------------
-
-
-def suites_command(argv: list[str]) -> int:
-    """``policyforge traces suites [NAME] [--generate] [--json]``: list suites or one suite's cases.
-
-    Returns 0, or 2 for an unknown suite, an unwritable cache or bad usage.
-    """
-    parser = _suites_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        names = [args.name] if args.name else list(SUITES)
-        suites = [get_suite(n, cache_dir=args.cache_dir) for n in names]
-        if args.generate:
-            for suite in suites:
-                suite.search_cases()
-                suite.held_out_cases()
-        infos = [s.info() for s in suites]
-    except SuiteError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps([_info_json(i) for i in infos], indent=2))
-    elif args.name:
-        _print_cases(suites[0], infos[0])
-    else:
-        _print_table(infos)
-    return 0
-
-
-def _suites_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="policyforge traces suites",
-        description="List the named trace suites (search and held-out parts) and their cache.",
-    )
-    parser.add_argument("name", nargs="?", choices=list(SUITES), help="show this suite's cases")
-    parser.add_argument(
-        "--generate", action="store_true", help="generate (or repair) the cached traces first"
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument(
-        "--cache-dir",
-        metavar="DIR",
-        help=f"cache folder (default ${CACHE_ENV} or ~/.cache/policyforge)",
-    )
-    return parser
-
-
-def _info_json(info: SuiteInfo) -> dict[str, Any]:
-    data = asdict(info)
-    data["cache_dir"] = str(info.cache_dir)
-    return data
-
-
-def _pipelines(info: SuiteInfo) -> str:
-    if info.min_pipelines == info.max_pipelines:
-        return str(info.min_pipelines)
-    return f"{info.min_pipelines}-{info.max_pipelines}"
-
-
-def _print_table(infos: list[SuiteInfo]) -> None:
-    rows = [("suite", "version", "search", "held-out", "pipelines/case", "cache")]
-    rows += [
-        (
-            i.name,
-            str(i.version),
-            str(i.search_cases),
-            str(i.held_out_cases),
-            _pipelines(i),
-            i.cache_state,
-        )
-        for i in infos
-    ]
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    for info in infos:
-        print(f"{info.name}: {info.description}")
-    if infos:
-        print(f"cache: {infos[0].cache_dir.parent} (set {CACHE_ENV} to move it)")
-
-
-def _print_cases(suite: Suite, info: SuiteInfo) -> None:
-    print(f"{info.name} v{info.version}: {info.description}")
-    print(f"cache: {info.cache_dir} ({info.cache_state})")
-    pins = suite._pins
-    for part, specs in ((SEARCH, suite._search), (HELD_OUT, suite._held_out)):
-        print(f"{part}:")
-        for spec in specs:
-            print(f"  {spec.name:<24} seed {spec.seed:<5} {pins[spec.name].pipelines:>5} pipelines")
 
 
 if __name__ == "__main__":  # maintainers: `python -m traces.suites --pin` after adding a version

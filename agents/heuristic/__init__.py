@@ -7,8 +7,8 @@ and is the baseline an LLM-written policy must beat. `evaluation` runs policies 
 tests and benchmarks (not the sandbox).
 """
 
+from agents.errors import HeuristicError
 from agents.heuristic.config import HeuristicConfig, knob_space
-from agents.heuristic.errors import HeuristicError
 from agents.heuristic.feedback import CaseOutcome, HeuristicFeedback
 from agents.heuristic.proposer import HeuristicProposer
 from agents.heuristic.render import render_policy

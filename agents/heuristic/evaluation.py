@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agents.errors import HeuristicError
 from agents.heuristic.config import HeuristicConfig
-from agents.heuristic.errors import HeuristicError
 from agents.heuristic.feedback import CaseOutcome, HeuristicFeedback, summarise
 from agents.heuristic.render import render_policy
 

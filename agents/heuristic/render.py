@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
+from agents.errors import HeuristicError
 from agents.heuristic.config import HeuristicConfig
-from agents.heuristic.errors import HeuristicError
 
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 

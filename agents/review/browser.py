@@ -14,11 +14,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from agents.errors import AgentError
+
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 _CONSOLE = re.compile(r":INFO:CONSOLE[^\]]*\] (.*)$")
 
 
-class BrowserError(Exception):
+class BrowserError(AgentError):
     """Chromium is missing, failed or timed out; the message carries its last output."""
 
 

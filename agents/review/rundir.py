@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agents.errors import AgentError
+
 PRIORITY_KEYS = {
     "QUERY": "pipelines_query",
     "INTERACTIVE": "pipelines_interactive",
@@ -22,7 +24,7 @@ PRIORITY_KEYS = {
 }
 
 
-class ReviewError(Exception):
+class ReviewError(AgentError):
     """Anything the review commands cannot do; the message says what and where."""
 
 
@@ -422,18 +424,18 @@ def _compute_baseline(suite: str | None, policy: str) -> tuple[dict[str, Any] | 
                                                                 dict[str, Any] | None, str]:
     if not suite:
         return None, None, "no suite in run.json: baseline not computed"
-    from simulator.cli import stats_json
-    from simulator.engine import run_simulation
-    from simulator.errors import SimulatorError
+    from traces.builtin_runs import run_builtin
     from traces.errors import SuiteError
     from traces.suites import get_suite
 
     try:
         case = get_suite(suite).search_cases()[0]
-        result = run_simulation(case.params, case.trace_path, policy, profile=True)
-    except (SimulatorError, SuiteError, KeyError, IndexError, OSError) as exc:
+    except (SuiteError, KeyError, IndexError, OSError) as exc:
         return None, None, f"baseline {policy!r} on {suite!r} could not be computed: {exc}"
-    return (stats_json(result.stats, result.params), result.profile,
+    run = run_builtin(case.params, case.trace_path, policy, profile=True)
+    if run.stats is None:
+        return None, None, f"baseline {policy!r} on {suite!r} could not be computed: {run.detail}"
+    return (run.stats, run.profile,
             f"computed on this host ({policy} on {suite}/{case.name})")
 
 

@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 
 from agents.budget import BudgetLimits
-from agents.runner import RunConfig, resume_run, start_run
+from agents.run_config import RunConfig
+from agents.runner import resume_run, start_run
 from agents.scripted import scripted_configs, scripted_models
+from policyforge.exit_codes import run_exit_code
 from sandbox.local_runner import LocalBackend
 from tests.agents.scripted import responders
 
@@ -30,7 +32,7 @@ def main(argv: list[str]) -> int:
     else:
         outcome = resume_run(Path(argv[1]), chat_models=models, backend=backend)
     print(outcome.model_dump_json())
-    return outcome.exit_code
+    return run_exit_code(outcome.status)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from agents.heuristic.config import HeuristicConfig
 from agents.heuristic.render import render_policy
 from agents.nodes import CriticVerdict, ReviewVerdict
 from agents.objective import Objective
-from agents.runner import RunConfig, RunOutcome, start_run
+from agents.run_config import RunConfig
+from agents.runner import RunOutcome, start_run
 from agents.scripted import scripted_configs, scripted_models, structured_response
 from tests.sandbox.candidate_policies import FIFO
 

@@ -83,4 +83,4 @@ def test_would_exceed_leaves_the_iteration_limit_to_the_graph() -> None:
 
 def test_budget_exhausted_carries_its_kind() -> None:
     error = BudgetExhausted("max_usd", "coder call estimated at $0.20")
-    assert error.kind == "max_usd" and "max_usd" in str(error) and "$0.20" in str(error)
+    assert error.limit == "max_usd" and "max_usd" in str(error) and "$0.20" in str(error)

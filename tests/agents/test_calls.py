@@ -98,7 +98,7 @@ def test_call_that_would_break_the_token_limit_is_refused_before_the_model_is_as
     caller, model, events = make_caller([answer()], BudgetLimits(max_tokens=153))
     with pytest.raises(BudgetExhausted) as refused:
         caller.invoke("coder", PROMPT)  # 104 prompt + 50 reserved answer = 154
-    assert refused.value.kind == "max_tokens"
+    assert refused.value.limit == "max_tokens"
     assert model.calls == [] and events == [] and caller.spend == Spend()
 
 

@@ -24,7 +24,7 @@ def spawn(tmp_path, script: dict, *args: str) -> pexpect.spawn:
     path.write_text(json.dumps(script))
     env = {**os.environ, "POLICYFORGE_SCRIPTED_MODELS": str(path), "OPENAI_API_KEY": KEY,
            "COLUMNS": "120", "TERM": "xterm"}
-    child = pexpect.spawn(sys.executable, ["-m", "simulator.cli", "chat", "--run-model",
+    child = pexpect.spawn(sys.executable, ["-m", "policyforge", "chat", "--run-model",
                                            "heuristic", "--sandbox", "local", "--runs-dir",
                                            str(tmp_path / "runs"), *args],
                           cwd=str(ROOT), env=env, encoding="utf-8", timeout=120)
@@ -150,7 +150,7 @@ def test_chat_through_an_openai_compatible_server(tmp_path):
         env = {**os.environ, "OPENAI_API_KEY": KEY, "COLUMNS": "120"}
         env.pop("POLICYFORGE_SCRIPTED_MODELS", None)
         child = pexpect.spawn(sys.executable, [
-            "-m", "simulator.cli", "chat", "--model", "fake-model", "--base-url",
+            "-m", "policyforge", "chat", "--model", "fake-model", "--base-url",
             server.base_url, "--run-model", "heuristic", "--sandbox", "local", "--runs-dir",
             str(tmp_path / "runs")], cwd=str(ROOT), env=env, encoding="utf-8", timeout=120)
         _say(child, "most completed pipelines please")

@@ -13,6 +13,7 @@ from agents.budget import BudgetLimits
 from agents.nodes import ReviewVerdict
 from agents.runner import load_state
 from agents.scripted import structured_response
+from policyforge.exit_codes import run_exit_code
 from tests.agents.scripted import (
     ACCEPT,
     APPROVE,
@@ -38,7 +39,7 @@ def test_accept_path_plans_codes_with_tools_evaluates_accepts_and_approves(tmp_p
                           "tool:validate_policy", "call:coder", "candidate", "evaluation",
                           "call:critic", "verdict", "call:reviewer", "review", "run_finished"]
     assert outcome.status == "accepted" and outcome.stop_reason == "accepted"
-    assert outcome.accepted_candidate == 1 and outcome.exit_code == 0
+    assert outcome.accepted_candidate == 1 and run_exit_code(outcome.status) == 0
     run_dir = Path(outcome.run_dir)
     result = json.loads((run_dir / "candidates/1/result.json").read_text())
     assert result["status"] == "ok" and result["verdict"]["accept"]
@@ -103,7 +104,7 @@ def test_max_iterations_stops_a_run_that_never_gets_accepted(tmp_path):
                "coder": [answer(WEAK)] * n, "critic": [REJECT] * n, "reviewer": []}
     outcome, evs, _ = run(tmp_path, scripts, budget=BudgetLimits(max_iterations=2))
     assert outcome.status == "budget_exhausted" and outcome.stop_reason == "max_iterations"
-    assert outcome.exit_code == 3 and outcome.spent.iterations == 2
+    assert run_exit_code(outcome.status) == 3 and outcome.spent.iterations == 2
     assert [e["type"] for e in evs].count("evaluation") == 2
     assert evs[-1]["type"] == "run_finished" and evs[-1]["stop_reason"] == "max_iterations"
     assert outcome.best_candidate == 1  # the best verified candidate is still reported
@@ -198,7 +199,8 @@ def test_a_sandbox_timeout_is_rejected_with_the_reason_and_the_run_goes_on(tmp_p
 def test_a_stopped_run_ends_at_the_next_edge_and_resumes_to_the_end(tmp_path):
     import threading
 
-    from agents.runner import RunConfig, resume_run, start_run
+    from agents.run_config import RunConfig
+    from agents.runner import resume_run, start_run
     from agents.scripted import scripted_configs, scripted_models
     from sandbox.local_runner import LocalBackend
 
@@ -218,7 +220,7 @@ def test_a_stopped_run_ends_at_the_next_edge_and_resumes_to_the_end(tmp_path):
     outcome = start_run(config, tmp_path / "runs", chat_models=models, backend=backend,
                         progress=progress, cancel=cancel)
     assert outcome.status == "stopped" and outcome.stop_reason == "stopped"
-    assert outcome.spent.iterations == 1 and outcome.exit_code == 130
+    assert outcome.spent.iterations == 1 and run_exit_code(outcome.status) == 130
     outcome = resume_run(Path(outcome.run_dir), chat_models=models, backend=backend)
     assert outcome.status == "accepted" and outcome.accepted_candidate == 2
     assert outcome.spent.iterations == 2

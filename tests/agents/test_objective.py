@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.judge import best_baseline, judge
+from agents.judge import judge, strongest_baseline
 from agents.objective import Constraint, Objective, ObjectiveError, load_objective, metric_value
 
 
@@ -41,10 +41,10 @@ def test_direction_follows_the_metric_and_the_default_forbids_starvation():
 
 
 def test_the_best_baseline_is_the_best_median():
-    assert best_baseline(Objective(), BASE) == ("priority", 10.0)
+    assert strongest_baseline(Objective(), BASE) == ("priority", 10.0)
     lat = {"x": {c: stats(1, adjusted=5.0) for c in CASES},
            "y": {c: stats(1, adjusted=9.0) for c in CASES}}
-    assert best_baseline(Objective(metric="adjusted_latency"), lat) == ("x", 5.0)
+    assert strongest_baseline(Objective(metric="adjusted_latency"), lat) == ("x", 5.0)
 
 
 def test_a_candidate_must_beat_the_margin_on_the_median_and_on_most_cases():

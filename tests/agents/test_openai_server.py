@@ -165,7 +165,7 @@ def test_call_that_would_break_the_budget_is_never_sent(
     caller, events = make_caller(server, limits)
     with pytest.raises(BudgetExhausted) as refused:
         caller.invoke("coder", PROMPT)
-    assert refused.value.kind == kind
+    assert refused.value.limit == kind
     assert server.requests == [] and events == [] and caller.spend == Spend()
 
 

@@ -21,7 +21,7 @@ KEY = "sk-review-canary-abcdef0123456789abcd"
 
 
 def policyforge(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "simulator.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "policyforge", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=600, check=False,
                           env={**os.environ, "OPENAI_API_KEY": KEY})
 

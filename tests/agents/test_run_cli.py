@@ -19,7 +19,7 @@ from tests.sandbox.helpers import ROOT
 
 def policyforge(*args: str, env: dict[str, str] | None = None,
                 timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "simulator.cli", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "policyforge", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout, check=False,
                           env={**os.environ, **(env or {})})
 
@@ -104,7 +104,7 @@ def test_heuristic_run_in_docker_accepts_writes_the_run_and_exports_a_policy(tmp
 def test_ctrl_c_kills_the_container_and_leaves_a_resumable_run(tmp_path):
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator.cli", "run", "--model", "heuristic", "--suite",
+        [sys.executable, "-m", "policyforge", "run", "--model", "heuristic", "--suite",
          "paper", "--sandbox", "docker", "--max-iterations", "1", "--runs-dir", str(runs)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     client = docker.from_env()
@@ -176,7 +176,7 @@ def test_resume_without_checkpoints_says_there_is_nothing_to_resume(tmp_path):
 def test_on_a_terminal_the_run_shows_who_works_and_a_summary_table(tmp_path):
     import pexpect
 
-    child = pexpect.spawn(sys.executable, ["-m", "simulator.cli", "run", "--model", "heuristic",
+    child = pexpect.spawn(sys.executable, ["-m", "policyforge", "run", "--model", "heuristic",
                                            "--suite", "small", "--sandbox", "local",
                                            "--runs-dir", str(tmp_path / "runs")],
                           cwd=str(ROOT), encoding="utf-8", timeout=120,

@@ -33,7 +33,7 @@ def test_a_run_against_an_openai_compatible_server(tmp_path):
         server.reply_tool_calls([("ReviewVerdict", ReviewVerdict(
             approve=True, comments=["clear"]).model_dump())])
         proc = subprocess.run(
-            [sys.executable, "-m", "simulator.cli", "run", "--model", "fake-model",
+            [sys.executable, "-m", "policyforge", "run", "--model", "fake-model",
              "--base-url", server.base_url, "--suite", "small", "--sandbox", "local",
              "--max-usd", "1", "--prices", str(prices), "--runs-dir", str(tmp_path / "runs"),
              "--goal", "most completed pipelines"],

@@ -16,7 +16,7 @@ BAD_POLICY = "import os\n\n@register_scheduler_init(key='k')\ndef init(s):\n    
 
 def policyforge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "simulator.cli", *args], cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "-m", "policyforge", *args], cwd=ROOT, capture_output=True, text=True,
         timeout=300, check=False, env={**os.environ, **(env or {})},
     )
 

@@ -217,7 +217,7 @@ def test_every_corpus_policy_is_either_rejected_by_static_checks_or_known_to_pas
 def test_policyforge_evaluate_rejects_a_hostile_policy_with_its_finding():
     path = HOSTILE / "overallocate.py"
     proc = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", "evaluate", "--policy", str(path), "--suite",
+        [sys.executable, "-m", "policyforge", "evaluate", "--policy", str(path), "--suite",
          "small", "--sandbox", "local", "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     report = json.loads(proc.stdout)

@@ -55,11 +55,11 @@ class CliRun:
 
 
 def run_cli(*args: str | Path, cwd: Path = ROOT) -> CliRun:
-    """``python -m simulator.cli ARGS…`` with this interpreter; never raises on a non-zero exit."""
+    """``python -m policyforge ARGS…`` with this interpreter; never raises on a non-zero exit."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", *map(str, args)],
+        [sys.executable, "-m", "policyforge", *map(str, args)],
         check=False,
         cwd=cwd,
         env=env,

@@ -92,7 +92,7 @@ def test_simulate_cli_writes_profile_json_and_plot(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "simulator.cli",
+            "policyforge",
             "simulate",
             str(case / "params.toml"),
             "-w",
@@ -122,7 +122,7 @@ def test_plot_without_profile_is_a_usage_error(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "simulator.cli",
+            "policyforge",
             "simulate",
             str(case / "params.toml"),
             "--plot",

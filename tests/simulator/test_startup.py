@@ -23,10 +23,10 @@ MARKER = "--- modules loaded ---"
 
 
 def modules_after(argv: list[str]) -> tuple[int, list[str]]:
-    """Run ``simulator.cli.main(argv)`` in a fresh interpreter; its exit code and sys.modules."""
+    """Run ``policyforge.main.main(argv)`` in a fresh interpreter; its exit code and sys.modules."""
     script = (
         "import json, sys\n"
-        "from simulator.cli import main\n"
+        "from policyforge.main import main\n"
         f"code = main({argv!r})\n"
         f"print({MARKER!r})\n"
         "print(json.dumps([code, sorted(sys.modules)]))\n"
@@ -73,5 +73,5 @@ def test_cli_command_imports_no_agent_sandbox_llm_or_ui_package(
     }[command]
     code, modules = modules_after(argv)
     assert code == 0
-    assert "simulator.cli" in modules  # the probe really saw the CLI's imports
+    assert "policyforge.main" in modules  # the probe really saw the CLI's imports
     assert heavy_in(modules) == []

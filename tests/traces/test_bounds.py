@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from policyforge.commands.traces import bounds_command
 from simulator.engine import SimulationResult, run_simulation
 from simulator.errors import SimulatorError
 from simulator.generator import generate_trace
@@ -28,7 +29,7 @@ from simulator.trace_io import TraceOperator, TracePipeline, read_trace
 from simulator.workload import OperatorState
 from tests.simulator.test_engine_properties import RANDOM_POLICY, _params
 from tests.simulator.test_engine_properties import traces as trace_strategy
-from traces.bounds import Bounds, bounds_command, compute_bounds, max_jobs_by_deadline
+from traces.bounds import Bounds, compute_bounds, max_jobs_by_deadline
 from traces.suites import paper_params
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

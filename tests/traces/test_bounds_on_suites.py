@@ -59,7 +59,7 @@ def test_bounds_cli_reports_a_policy_as_fractions_of_the_bounds(tmp_path: Path) 
 
     params.write_text(params_to_toml(case.params))
     run = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", "traces", "bounds", str(case.trace_path),
+        [sys.executable, "-m", "policyforge", "traces", "bounds", str(case.trace_path),
          str(params), "--policy", "priority", "--json"],
         capture_output=True, text=True, check=False,
     )

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from policyforge.commands.traces import generate_command
 from simulator.params import load_params
 from simulator.trace_io import trace_to_text
-from traces.cli import generate_command
 from traces.generator import generate_trace
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eudoxia"

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from policyforge.commands.traces import profile_command
 from simulator.generator import generate_trace
 from simulator.params import load_params
 from simulator.trace_io import read_trace
-from traces.profile import Distribution, dag_shape, profile_command, profile_workload
+from traces.profile import Distribution, dag_shape, profile_workload
 
 # p1 query (1.75 s read + linear3 15 s), p2 a 2-op chain whose first op needs 55 GB (> the 50 GB
 # pool), p3 branch-in, p4 branch-out with a sqrt op, p5 a diamond, p6 arrives after the end.

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import traces.suites as suites_module
+from policyforge.commands.traces import suites_command
 from simulator.engine import run_simulation
 from simulator.params import DEFAULTS, load_params
 from simulator.trace_io import read_trace
@@ -25,7 +26,6 @@ from traces.suites import (
     get_suite,
     list_suites,
     pin_table,
-    suites_command,
     write_pins,
 )
 

@@ -60,7 +60,6 @@ def evaluate(policy: str | HeuristicConfig) -> Evaluated:
     """Run a built-in policy or a rendered config on every search case of the small suite."""
     import tempfile
 
-    from simulator.cli import stats_json
     from simulator.engine import run_simulation
     from traces.suites import get_suite
 
@@ -74,7 +73,7 @@ def evaluate(policy: str | HeuristicConfig) -> Evaluated:
         for i, case in enumerate(cases):
             result = run_simulation(case.params, case.trace_path, target, profile=i == 0)
             traces.append({"name": case.name, "status": "ok", "verified": True,
-                           "stats": stats_json(result.stats, result.params), "seconds": 0.2})
+                           "stats": result.stats_json(), "seconds": 0.2})
             if i == 0:
                 profile = result.profile or {}
     per_trace = {t["name"]: float(t["stats"]["pipelines_all"]["completion_count"])

@@ -18,10 +18,10 @@ KILLED = "20261125-101010-ffffff"
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """``python -m simulator.cli ARGS`` with a canary API key in the environment, not a tty."""
+    """``python -m policyforge ARGS`` with a canary API key in the environment, not a tty."""
     env = {**os.environ, "OPENAI_API_KEY": CANARY, "COLUMNS": "160"}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "simulator.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "policyforge", *args], capture_output=True,
                           text=True, cwd=cwd or REPO, env=env, timeout=120, check=False)
 
 

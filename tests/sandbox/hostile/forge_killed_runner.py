@@ -20,7 +20,6 @@ def scheduler(s, results, pipelines):
     import signal
 
     from sandbox.runner import decisions_digest
-    from simulator.cli import stats_json
     from simulator.engine import run_simulation
     from simulator.trace_io import read_trace
 
@@ -32,7 +31,7 @@ def scheduler(s, results, pipelines):
     forged = {
         "protocol": "policyforge-sandbox/1",
         "cases": [{"name": case["name"], "status": "ok", "decisions": honest.decisions,
-                   "stats": stats_json(honest.stats, honest.params)}],
+                   "stats": honest.stats_json()}],
         "determinism": {"case": case["name"], "status": "ok",
                         "decisions_sha256": decisions_digest(honest.decisions)},
         "error": None,

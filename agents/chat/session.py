@@ -1,4 +1,4 @@
-"""``policyforge chat``: a terminal conversation with the planner.
+"""The ``policyforge chat`` session: a terminal conversation with the planner.
 
 Commands: ``/help``, ``/status`` (the session and its current run), ``/budget`` (show or set the
 budget applied to the next approved run: ``/budget iterations=5 usd=1 minutes=20``), ``/stop``
@@ -12,11 +12,9 @@ Test and demo seam: with ``POLICYFORGE_SCRIPTED_MODELS=FILE.json`` (``{"planner"
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,52 +27,10 @@ HELP = """\
 Anything else goes to the planner."""
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="policyforge chat",
-                                description="Talk with the planner about what good scheduling "
-                                            "means for you, approve a run, ask about results.")
-    p.add_argument("--model", help="model for the conversation (and the run's roles)")
-    p.add_argument("--role-model", action="append", default=[], metavar="ROLE=M")
-    p.add_argument("--run-model", help="model for the run's roles, e.g. 'heuristic' (default: "
-                                       "--model)")
-    p.add_argument("--base-url")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY")
-    p.add_argument("--suite", default="small")
-    p.add_argument("--sandbox", choices=("auto", "docker", "local"), default="auto")
-    p.add_argument("--runs-dir", default="runs", metavar="DIR")
-    p.add_argument("--resume", metavar="SESSION", help="continue a saved session")
-    return p
-
-
-def chat_main(argv: list[str]) -> int:
-    """Entry point of ``policyforge chat``."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    from rich.console import Console
-
-    console = Console(highlight=False)
-    try:
-        session = ChatSession(args, console)
-    except Exception as exc:  # noqa: BLE001 - configuration errors are shown, not raised
-        from agents.cli import NO_MODEL
-
-        if "no model" in str(exc):
-            print(NO_MODEL, file=sys.stderr)
-        else:
-            print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return session.loop()
-    finally:
-        session.close()
-
-
 class ChatSession:
     """One conversation: its graph, checkpoints and the terminal around them."""
 
-    def __init__(self, args: argparse.Namespace, console: Any) -> None:
+    def __init__(self, args: Any, console: Any) -> None:
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         from agents.budget import BudgetLimits
@@ -135,7 +91,7 @@ class ChatSession:
 
     def backend(self) -> Any:
         if self._backend is None:
-            from sandbox.cli import choose_backend
+            from sandbox.registry import choose_backend
 
             self._backend = choose_backend(self.args.sandbox)
         return self._backend
@@ -159,7 +115,7 @@ class ChatSession:
         """Start (or resume) the approved run in a background thread; return at once."""
         import threading
 
-        from agents.runner import RunConfig
+        from agents.run_config import RunConfig
 
         limits = self.budget.model_copy(update={
             k: v for k, v in {"max_iterations": proposal.max_iterations,

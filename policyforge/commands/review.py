@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
+from policyforge.console import parse_args, print_error
+from policyforge.exit_codes import EXIT_BAD_INPUT, EXIT_OK
 
 
 def runs_main(argv: list[str]) -> int:
@@ -27,15 +28,16 @@ def runs_main(argv: list[str]) -> int:
     listing = sub.add_parser("list", help="one line per run in --runs-dir")
     listing.add_argument("--runs-dir", default="runs", help="folder of runs (default ./runs)")
     listing.add_argument("--json", action="store_true", help="print a JSON array")
-    args = _parse(parser, argv)
-    if args is None:
-        return EXIT_BAD_INPUT
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
+    from agents.review.json_view import run_row_json, secret_env_names
     from agents.review.rundir import list_runs, secret_values
 
     rows = list_runs(args.runs_dir)
-    secrets = secret_values(_key_envs([r.run.models for r in rows if r.run]))
+    secrets = secret_values(secret_env_names([r.run.models for r in rows if r.run]))
     if args.json:
-        data = [_row_json(r) for r in rows]
+        data = [run_row_json(r) for r in rows]
         return _emit(json.dumps(data, indent=1, default=str) + "\n", secrets)
     if not rows:
         where = Path(args.runs_dir)
@@ -62,9 +64,10 @@ def review_main(argv: list[str]) -> int:
     out.add_argument("--html", metavar="OUT.html", help="write a self-contained HTML report")
     parser.add_argument("--diff", nargs=2, type=int, metavar=("A", "B"),
                         help="show only the diff from candidate A's policy to B's")
-    args = _parse(parser, argv)
-    if args is None:
-        return EXIT_BAD_INPUT
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
+    from agents.review.json_view import review_json, scrubbed_view
     from agents.review.rundir import ReviewError, find_run, load_run
 
     try:
@@ -72,15 +75,14 @@ def review_main(argv: list[str]) -> int:
         if args.diff:
             view.candidate(args.diff[0]), view.candidate(args.diff[1])
     except ReviewError as exc:
-        print(f"policyforge review: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    secrets, view = _scrubbed(view)
+        return print_error(exc, EXIT_BAD_INPUT, prefix="policyforge review")
+    secrets, view = scrubbed_view(view)
     for warning in view.warnings:
         print(f"policyforge review: warning: {warning}", file=sys.stderr)
     if args.html:
         return _write_html(view, Path(args.html), secrets)
     if args.json:
-        return _emit(json.dumps(_review_json(view), indent=1, default=str) + "\n", secrets)
+        return _emit(json.dumps(review_json(view), indent=1, default=str) + "\n", secrets)
     from agents.review.terminal import render_terminal
 
     color, width = _terminal()
@@ -92,15 +94,6 @@ def review_main(argv: list[str]) -> int:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | None:
-    try:
-        return parser.parse_args(argv)
-    except SystemExit as exc:
-        if exc.code == 0:  # --help
-            raise
-        return None
-
-
 def _terminal() -> tuple[bool, int]:
     """(colour, width): colour only on a terminal that has not asked for none."""
     import shutil
@@ -110,25 +103,6 @@ def _terminal() -> tuple[bool, int]:
     width = shutil.get_terminal_size((120, 40)).columns if tty else int(
         os.environ.get("COLUMNS") or 160)
     return color, max(60, width)
-
-
-def _key_envs(models: list[dict[str, Any]]) -> list[str]:
-    names = []
-    for per_role in models:
-        for config in (per_role or {}).values():
-            if isinstance(config, dict) and config.get("api_key_env"):
-                names.append(str(config["api_key_env"]))
-    return names
-
-
-def _scrubbed(view: Any) -> tuple[list[str], Any]:
-    """The secrets to hide, and the view with them removed from every string it holds."""
-    from agents.review.rundir import RunView, scrub, secret_values
-
-    secrets = secret_values(_key_envs([view.run.models]))
-    if not secrets:
-        return secrets, view
-    return secrets, RunView.model_validate(scrub(view.model_dump(), secrets))
 
 
 def _emit(text: str, secrets: list[str]) -> int:
@@ -154,50 +128,3 @@ def _write_html(view: Any, path: Path, secrets: list[str]) -> int:
     return EXIT_OK
 
 
-def _row_json(row: Any) -> dict[str, Any]:
-    from agents.review.summary import totals
-
-    if row.run is None:
-        return {"run_id": row.name, "path": str(row.path), "error": row.problem}
-    run, spent = row.run, totals(row.run)
-    return {"run_id": run.run_id, "path": str(row.path), "created": run.created,
-            "goal": run.goal, "suite": run.suite, "status": run.status,
-            "stop_reason": run.stop_reason, "best_candidate": run.best_candidate,
-            "accepted_candidate": run.accepted_candidate, "best_score": row.best_score,
-            "baseline_score": run.baseline_score, "iterations": spent.iterations,
-            "tokens": spent.tokens, "usd": spent.usd, "seconds": spent.seconds}
-
-
-def _review_json(view: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    from agents.review.summary import (
-        costs_by_role,
-        critic_reasons,
-        describe,
-        event_usage,
-        progress,
-        totals,
-    )
-
-    best = view.best()
-    candidates = []
-    for c in view.candidates:
-        accepted, reasons = critic_reasons(view, c)
-        candidates.append({"candidate": c.n, "iteration": c.iteration, "status": c.status,
-                           "reason": (c.result or {}).get("reason"), "score": c.score,
-                           "accepted": accepted, "reasons": reasons,
-                           "summary": c.event.field("summary") if c.event else None})
-    return {
-        "run": view.run.model_dump(),
-        "path": str(view.path),
-        "warnings": view.warnings,
-        "spent": asdict(totals(view.run, view)),
-        "best_candidate": best.n if best else None,
-        "candidates": candidates,
-        "progress": [asdict(p) for p in progress(view)],
-        "costs_by_role": [asdict(r) | {"tokens": r.tokens} for r in costs_by_role(view)],
-        "timeline": [{"seq": e.seq, "elapsed_s": e.elapsed_s, "iteration": e.iteration,
-                      "role": e.role, "type": e.type, "what": describe(e, 400),
-                      "usage": event_usage(e)} for e in view.events],
-    }

@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agents.exit_codes import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_INTERRUPTED
+from policyforge.console import parse_args, print_error
+from policyforge.exit_codes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, run_exit_code
+from sandbox.registry import KINDS as SANDBOX_KINDS
 
 NO_MODEL = """\
 error: no model endpoint is configured.
@@ -45,7 +47,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-usd", type=float, metavar="X")
     p.add_argument("--max-tokens", type=int, metavar="N")
     p.add_argument("--max-minutes", type=float, metavar="M")
-    p.add_argument("--sandbox", choices=("auto", "docker", "local"), default="auto")
+    p.add_argument("--sandbox", choices=SANDBOX_KINDS, default="auto")
     p.add_argument("--timeout", type=float, default=300.0, metavar="S",
                    help="sandbox wall-clock limit per evaluation (default 300)")
     p.add_argument("--runs-dir", default="runs", metavar="DIR")
@@ -58,17 +60,16 @@ def _run_parser() -> argparse.ArgumentParser:
 def run_main(argv: list[str]) -> int:
     """``policyforge run ...``; returns the exit code."""
     parser = _run_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
     from agents.budget import BudgetLimits
 
     for name in ("max_iterations", "max_tokens", "max_usd", "max_minutes", "timeout",
                  "max_output_tokens"):
         value = getattr(args, name)
         if value is not None and value <= 0:
-            return _fail(f"--{name.replace('_', '-')} must be positive")
+            return print_error(f"--{name.replace('_', '-')} must be positive", EXIT_BAD_INPUT)
     budget_given = any(getattr(args, n) is not None for n in
                        ("max_iterations", "max_tokens", "max_usd", "max_minutes"))
     budget = BudgetLimits(max_iterations=args.max_iterations, max_tokens=args.max_tokens,
@@ -84,7 +85,7 @@ def run_main(argv: list[str]) -> int:
             try:
                 run_dir = resolve_run(args.resume, args.runs_dir)
             except RunNotFound as exc:
-                return _fail(str(exc))
+                return print_error(str(exc), EXIT_BAD_INPUT)
             outcome = resume_run(run_dir, budget=budget if budget_given else None,
                                  progress=progress)
         else:
@@ -100,13 +101,14 @@ def run_main(argv: list[str]) -> int:
         print("\ninterrupted: the run is resumable with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     except _input_errors() as exc:
-        return _fail(str(exc))
-    progress.summary(outcome)
-    return outcome.exit_code
+        return print_error(str(exc), EXIT_BAD_INPUT)
+    code = run_exit_code(outcome.status)
+    progress.summary(outcome, code)
+    return code
 
 
 def _config(args: argparse.Namespace, budget: Any) -> Any:
-    from agents.runner import RunConfig
+    from agents.run_config import RunConfig
 
     objective = None
     if args.objective:
@@ -178,11 +180,6 @@ def _input_errors() -> tuple[type[Exception], ...]:
             PricingError, BadRunFolder)
 
 
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
-    print(message if message.startswith("error:") else f"error: {message}", file=sys.stderr)
-    return code
-
-
 # --- export -----------------------------------------------------------------------------------
 
 
@@ -195,10 +192,9 @@ def export_main(argv: list[str]) -> int:
     p.add_argument("out", metavar="OUT.py")
     p.add_argument("--candidate", type=int, metavar="N", help="a candidate other than the best")
     p.add_argument("--runs-dir", default="runs", metavar="DIR")
-    try:
-        args = p.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    args = parse_args(p, argv)
+    if isinstance(args, int):
+        return args
     from agents.export import ExportError, export_policy
     from agents.run_store import BadRunFolder, RunNotFound, resolve_run
 
@@ -206,8 +202,8 @@ def export_main(argv: list[str]) -> int:
         run_dir = resolve_run(args.run, args.runs_dir)
         n = export_policy(run_dir, Path(args.out), args.candidate)
     except (RunNotFound, ExportError, BadRunFolder) as exc:
-        return _fail(str(exc))
+        return print_error(str(exc), EXIT_BAD_INPUT)
     except OSError as exc:
-        return _fail(f"cannot write {args.out}: {exc.strerror or exc}", EXIT_ERROR)
+        return print_error(f"cannot write {args.out}: {exc.strerror or exc}", EXIT_FAILED)
     print(f"wrote candidate {n} of {run_dir.name} to {args.out}")
     return 0

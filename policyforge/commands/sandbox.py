@@ -16,7 +16,9 @@ import json
 import sys
 import time
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from policyforge.console import parse_args, print_error
+from policyforge.exit_codes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from sandbox.registry import KINDS as SANDBOX_KINDS
 
 
 def main(argv: list[str]) -> int:
@@ -29,10 +31,9 @@ def main(argv: list[str]) -> int:
     build = sub.add_parser("build", help="build the sandbox image if stale")
     build.add_argument("--force", action="store_true", help="rebuild the base and the image")
     sub.add_parser("status", help="engine and image state as JSON")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_BAD_INPUT
@@ -49,8 +50,7 @@ def main(argv: list[str]) -> int:
         else:
             _build(force=args.force)
     except SandboxError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return print_error(exc, EXIT_FAILED)
     return EXIT_OK
 
 
@@ -89,30 +89,30 @@ def evaluate_main(argv: list[str]) -> int:
     parser.add_argument("--suite", required=True, metavar="NAME", help="trace suite name")
     parser.add_argument("--part", choices=("search", "held-out"), default="search",
                         help="which part of the suite (default: search)")
-    parser.add_argument("--sandbox", choices=("auto", "docker", "local"), default="auto",
+    parser.add_argument("--sandbox", choices=SANDBOX_KINDS, default="auto",
                         help="auto: Docker when an engine answers, else the local backend")
     parser.add_argument("--timeout", type=float, default=120.0, metavar="S",
                         help="wall-clock limit for the whole batch (default 120)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
     if args.timeout <= 0:
-        print("error: --timeout must be positive", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return print_error("--timeout must be positive", EXIT_BAD_INPUT)
 
     from sandbox.backend import default_limits
     from sandbox.errors import SandboxError
     from sandbox.evaluation import evaluate_policy, policy_input, suite_inputs
     from sandbox.protocol import EvaluationReport
+    from sandbox.registry import choose_backend
 
     t0 = time.monotonic()
     try:
         policy = policy_input(args.policy)
         cases = suite_inputs(args.suite, args.part)
     except (SandboxError, _suite_errors()) as exc:
-        return _usage_error(exc, args.json)
+        return print_error(exc, EXIT_BAD_INPUT, as_json=args.json,
+                           message=getattr(exc, "message", None) or str(exc))
     try:
         backend = choose_backend(args.sandbox)
     except SandboxError as exc:
@@ -132,29 +132,6 @@ def _suite_errors() -> type[Exception]:
     from traces.errors import SuiteError
 
     return SuiteError
-
-
-def choose_backend(kind: str):  # type: ignore[no-untyped-def]
-    """The backend for ``--sandbox auto|docker|local`` (auto: Docker when an engine answers)."""
-    from sandbox.engine import engine_answers
-
-    if kind == "docker" or (kind == "auto" and engine_answers()):
-        from sandbox.docker_runner import DockerBackend
-
-        return DockerBackend()
-    from sandbox.local_runner import LocalBackend
-
-    return LocalBackend()
-
-
-def _usage_error(exc: Exception, as_json: bool) -> int:
-    message = getattr(exc, "message", None) or str(exc)
-    if as_json:
-        payload = exc.to_dict() if hasattr(exc, "to_dict") else {"message": message}
-        print(json.dumps({"error": payload}))
-    else:
-        print(f"error: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
 
 
 def _print(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,129 @@
+"""The critic: the judge's rules on the numbers, the held-out gate, and (with a model) its
+verdict in words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel, Field
+
+from agents import prompts
+from agents.judge import judge
+from agents.nodes.common import baselines, candidate_records, objective_of, structured_answer
+from agents.nodes.evaluate import best_candidate, run_evaluation
+from agents.objective import Objective
+from agents.state import RunContext, RunState
+
+
+class CriticVerdict(BaseModel):
+    """The critic model's structured verdict."""
+
+    accept: bool = Field(description="accept only if the numbers beat the baseline as required")
+    reasons: list[str] = Field(description="reasons, each with the numbers behind it")
+    hint: str = Field(description="one concrete hint for the next attempt")
+
+
+
+def critic(state: RunState, ctx: RunContext) -> dict[str, Any]:
+    """The rules' verdict (search, then held-out), then the critic model's reasons and hint."""
+    n = state["last"]
+    assert n is not None
+    record = (state.get("candidates") or {})[str(n)]
+    objective = objective_of(state)
+    result = ctx.store.read_result(n) or {}
+    rules_pass, reasons, held = False, [], None
+    hint = ""
+    if record["status"] != "ok":
+        reasons = [f"{record['status']}: {record['reason']}"]
+        hint = "fix the failure first: " + (record["reason"] or "")[:300]
+    else:
+        search = baselines(ctx, "search")
+        j = judge(objective, result["per_trace_stats"], search["policies"],
+                  sorted(search["bounds"]))
+        reasons = list(j.reasons)
+        rules_pass = j.passes
+        constraints_ok = all(not r.startswith("violates") for r in j.reasons)
+        record = {**record, "constraints_ok": constraints_ok}
+        if rules_pass:
+            held = _held_out(ctx, n, objective)
+            reasons.append(f"held-out suite: {'passes' if held['passed'] else 'fails'}"
+                           f" (gap {held['gap']:+.1%})" if held["gap"] is not None
+                           else f"held-out suite: {'passes' if held['passed'] else 'fails'}")
+            rules_pass = held["passed"]
+        hint = _rules_hint(j, record)
+    accept = rules_pass
+    if not ctx.heuristic and record["status"] == "ok":
+        verdict = _critic_model(ctx, state, objective, record, reasons, rules_pass, result)
+        if verdict is not None:
+            accept = rules_pass and verdict.accept
+            reasons += [r for r in verdict.reasons if r not in reasons]
+            hint = verdict.hint or hint
+    out = {"candidate": n, "accept": accept, "reasons": reasons, "hint": hint,
+           "score": record["score"], "held_out": held}
+    run = ctx.store.read_run()
+    ctx.event("verdict", state, role="critic", candidate=n, accept=accept, reasons=reasons,
+              hint=hint, score=record["score"],
+              baseline_score=run.get("baseline", {}).get("score"), held_out=held)
+    result["verdict"] = {"accept": accept, "reasons": reasons, "hint": hint}
+    ctx.store.write_result(n, result)
+    line = ("accepted; " if accept else "rejected; ") + "; ".join(reasons)[:300]
+    update_record = {**record, "accepted": accept, "held_out": held, "verdict_line": line}
+    best = best_candidate([r for r in candidate_records(state) if r["n"] != n] + [update_record])
+    return {"verdict": out, "candidates": {str(n): update_record}, "best": best}
+
+
+def after_critic(state: RunState) -> str:
+    return "reviewer" if (state.get("verdict") or {}).get("accept") else "planner"
+
+
+def _held_out(ctx: RunContext, n: int, objective: Objective) -> dict[str, Any]:
+    """Pass/fail and the relative gap on the held-out suite: all the loop ever learns of it."""
+    source = ctx.store.read_policy(n)
+    result = run_evaluation(ctx, n, source, "held-out")
+    held = baselines(ctx, "held-out")
+    if result["status"] != "ok":
+        return {"passed": False, "gap": None}
+    j = judge(objective, result["per_trace_stats"], held["policies"], sorted(held["bounds"]))
+    result["verdict"] = {"passed": j.passes, "reasons": j.reasons}
+    result["score"] = j.score
+    result["per_trace"] = {c: objective.score([s]) for c, s in result["per_trace_stats"].items()}
+    ctx.store.write_result(n, result, held_out=True)
+    return {"passed": j.passes, "gap": None if j.gap is None else round(j.gap, 3)}
+
+
+def _rules_hint(j: Any, record: dict[str, Any]) -> str:
+    if j.passes:
+        return "the numbers pass on the search suite"
+    if not record.get("constraints_ok", True):
+        return "meet the constraints first: " + "; ".join(
+            r for r in j.reasons if r.startswith("violates"))[:300]
+    if j.score is None or j.needed is None:
+        return "get a verified result on every case"
+    return (f"raise the median score from {j.score:.4g} to at least {j.needed:.4g} and beat "
+            f"{j.baseline_policy} on most cases")
+
+
+def _critic_model(ctx: RunContext, state: RunState, objective: Objective, record: dict[str, Any],
+                  reasons: list[str], rules_pass: bool, result: dict[str, Any]) -> Any:
+    prof = result.get("profile") or {}
+    where = _profile_text(prof.get("profile") or {})
+    ask = (f"Objective: {objective.summary}\nCandidate #{record['n']}: {record['summary']}\n"
+           f"Rules' verdict: {'pass' if rules_pass else 'reject'}\n- " + "\n- ".join(reasons)
+           + f"\nWhere the time went (first case): {where}\nGive your verdict.")
+    return structured_answer(ctx, state, "critic", [SystemMessage(prompts.CRITIC_SYSTEM),
+                                              HumanMessage(ask)], CriticVerdict)
+
+
+def _profile_text(profile: dict[str, Any]) -> str:
+    if not profile:
+        return "no profile"
+    q = profile.get("queueing", {})
+    waits = ", ".join(f"{k} mean wait {v['mean_wait_s']:.1f} s ({v['never_started']} never "
+                      f"started)" for k, v in q.items() if v.get("mean_wait_s") is not None)
+    oom = profile.get("oom", {})
+    idle = profile.get("idle_capacity", {})
+    return (f"{oom.get('kills', 0)} OOM kills wasting {oom.get('wasted_cpu_seconds', 0):.0f} "
+            f"CPU-s; {idle.get('cpu_seconds_idle_while_work_ready', 0):.0f} CPU-s idle while "
+            f"work was ready; {profile.get('suspensions', {}).get('count', 0)} suspensions; "
+            f"{waits}")

@@ -1,0 +1,119 @@
+"""The ``evaluate`` step (no model): static checks, the sandbox on the search suite, host
+verification, and the candidate's record."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from agents.nodes.common import candidate_records, objective_of
+from agents.objective import Objective
+from agents.state import RunContext, RunState
+
+
+def evaluate(state: RunState, ctx: RunContext) -> dict[str, Any]:
+    """Static checks, sandbox run on the search suite, host verification; result stored."""
+    pending = state["pending"] or {}
+    n = len(state.get("candidates") or {}) + 1
+    source = pending["source"]
+    ctx.store.write_policy(n, source)
+    ctx.event("candidate", state, candidate=n, author=pending.get("author"),
+              summary=pending.get("summary", ""), path=f"candidates/{n}/policy.py",
+              parent=pending.get("parent"))
+    result = run_evaluation(ctx, n, source, "search")
+    objective = objective_of(state)
+    record = _record(n, pending, result, objective)
+    result["baseline"] = {k: v for k, v in (ctx.store.read_run().get("baseline") or {}).items()
+                          if k in ("policy", "score")}
+    ctx.store.write_result(n, result)  # now with the objective's score and per-trace scores
+    if ctx.heuristic:
+        record["feedback"] = _heuristic_feedback(result).model_dump()
+    ctx.event("evaluation", state, candidate=n, status=result["status"], reason=result["reason"],
+              score=result["score"], aggregate=result["evaluation"].get("aggregate"),
+              bound_fractions=result["evaluation"].get("bound_fractions"),
+              verified=result["verified"], seconds=result["seconds"])
+    ctx.caller.spend = ctx.caller.spend.model_copy(
+        update={"iterations": ctx.caller.spend.iterations + 1})
+    best = best_candidate(candidate_records(state) + [record])
+    ctx.store.update_run(best_candidate=best, spent=ctx.caller.spend.model_dump())
+    return {"candidates": {str(n): record}, "last": n, "pending": None, "best": best}
+
+
+def run_evaluation(ctx: RunContext, n: int, source: str, part: str) -> dict[str, Any]:
+    """Candidate ``n`` on a suite part: read back if it already finished, else run it."""
+    from sandbox.evaluation import PolicyInput, evaluate_policy, suite_inputs
+
+    held_out = part != "search"
+    done = ctx.store.read_result(n, held_out=held_out)
+    if done is not None and done.get("source_sha256") == source_sha(source):
+        return done
+    t0 = time.monotonic()
+    report = evaluate_policy(PolicyInput(f"candidate {n}", source=source), suite_inputs(
+        ctx.config.suite, part), ctx.backend, ctx.limits, suite=ctx.config.suite, part=part,
+        profile=not held_out)
+    data = report.model_dump(mode="json")
+    profile = data.pop("profile", None)
+    per_trace = {t["name"]: t["stats"] for t in data["traces"] if t.get("stats")}
+    result = {"candidate": n, "part": part, "status": report.status, "reason": report.reason,
+              "verified": report.status == "ok", "per_trace_stats": per_trace,
+              "evaluation": data, "profile": profile, "source_sha256": source_sha(source),
+              "seconds": round(time.monotonic() - t0, 3)}
+    result["score"] = None
+    ctx.store.write_result(n, result, held_out=held_out)
+    return result
+
+
+def source_sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _record(n: int, pending: dict[str, Any], result: dict[str, Any],
+            objective: Objective) -> dict[str, Any]:
+    per = result["per_trace_stats"] if result["status"] == "ok" else {}
+    score = objective.score(list(per.values())) if per else None
+    result["score"] = score
+    result["per_trace"] = {c: objective.score([s]) for c, s in per.items()}
+    rank = None if score is None else (score if objective.direction == "maximize" else -score)
+    return {"n": n, "status": result["status"], "reason": result["reason"], "score": score,
+            "rank": rank, "per_trace": result["per_trace"], "summary": pending.get("summary", ""),
+            "author": pending.get("author"), "parent": pending.get("parent"),
+            "config": pending.get("config"), "accepted": False, "held_out": None,
+            "verdict_line": result["reason"] or ""}
+
+
+def best_candidate(records: list[dict[str, Any]]) -> int | None:
+    """The best verified candidate: accepted first, then constraints met, then the score."""
+    scored = [r for r in records if r.get("rank") is not None]
+    if not scored:
+        return None
+    return max(scored, key=lambda r: (bool(r.get("accepted")),
+                                      bool(r.get("constraints_ok", True)), r["rank"]))["n"]
+
+
+def _heuristic_feedback(result: dict[str, Any]) -> Any:
+    from agents.heuristic.feedback import CaseOutcome, summarise
+
+    keys = {"QUERY": "pipelines_query", "INTERACTIVE": "pipelines_interactive",
+            "BATCH_PIPELINE": "pipelines_batch"}
+    outcomes = []
+    for trace in result["evaluation"]["traces"]:
+        stats, prof = trace.get("stats"), trace.get("profile_summary") or {}
+        if not stats:
+            reason = (trace.get("error") or {}).get("message") or result["reason"] or "failed"
+            outcomes.append(CaseOutcome(case=trace["name"], error=reason))
+            continue
+        outcomes.append(CaseOutcome(
+            case=trace["name"], completed=stats["pipelines_all"]["completion_count"],
+            arrivals=stats["pipelines_all"]["arrival_count"],
+            completed_by_priority={k: stats[v]["completion_count"] for k, v in keys.items()},
+            arrivals_by_priority={k: stats[v]["arrival_count"] for k, v in keys.items()},
+            oom_kills=int(prof.get("oom_kills", 0)),
+            containers_completed=stats["containers_completed"],
+            idle_cpu_fraction=prof.get("idle_cpu_fraction", 0.0),
+            ram_allocated_fraction=prof.get("ram_allocated_fraction", 0.0),
+            ram_used_fraction=prof.get("ram_used_fraction", 0.0)))
+    if not outcomes:
+        outcomes.append(CaseOutcome(case="-", error=result["reason"] or "failed"))
+    return summarise(outcomes)

@@ -1,0 +1,96 @@
+"""The planner: the objective (asked once) and each round's direction."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from langchain_core.messages import HumanMessage, RemoveMessage, SystemMessage
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
+
+from agents import prompts
+from agents.nodes.common import baselines, candidate_records, objective_of, structured_answer
+from agents.objective import Objective
+from agents.state import RunContext, RunState
+
+
+def objective(state: RunState, ctx: RunContext) -> dict[str, Any]:
+    """The run's `Objective`, once: from --objective, the default (heuristic), or the planner
+    model. Its own step, so a resumed run never asks the model for it twice."""
+    if state.get("objective") is not None:
+        return {}
+    planned = _plan_objective(state, ctx)
+    if planned is None:  # malformed twice: a failed iteration, asked again (budget permitting)
+        ctx.caller.spend = ctx.caller.spend.model_copy(
+            update={"iterations": ctx.caller.spend.iterations + 1})
+        return {}
+    _write_objective(ctx, Objective.model_validate(planned))
+    return {"objective": planned}
+
+
+def after_objective(state: RunState) -> str:
+    return "planner" if state.get("objective") is not None else "objective"
+
+
+def planner(state: RunState, ctx: RunContext) -> dict[str, Any]:
+    """The next direction for the coder, from the archive and the last verdict."""
+    first = state.get("direction") is None
+    direction = _direction(state, ctx)
+    ctx.event("plan", state, role="planner", objective=state["objective"] if first else None,
+              direction=direction)
+    reset = [RemoveMessage(id=REMOVE_ALL_MESSAGES)]
+    return {"direction": direction, "messages": reset, "coder_turns": 0, "reasks": 0,
+            "pending": None, "review": None}
+
+
+def _plan_objective(state: RunState, ctx: RunContext) -> dict[str, Any] | None:
+    suite = ctx.config.suite
+    if ctx.config.objective is not None:
+        return Objective.model_validate({**ctx.config.objective, "suite": suite}).model_dump()
+    if ctx.heuristic:
+        return Objective(suite=suite).model_dump()
+    from agents.objective import METRICS
+
+    ask = (f"Goal: {state.get('goal') or 'the most completed pipelines, no class starved'}\n"
+           f"Suite: {suite}. Metrics you may constrain: {', '.join(sorted(METRICS))}.\n"
+           "Give the Objective.")
+    out = structured_answer(ctx, state, "planner",
+                      [SystemMessage(prompts.PLANNER_SYSTEM), HumanMessage(ask)], Objective)
+    if out is None:
+        return None
+    data = out.model_dump()
+    data["suite"] = suite  # the run's suite is the user's choice, never the model's
+    data.pop("summary", None)
+    return Objective.model_validate(data).model_dump()
+
+
+def _write_objective(ctx: RunContext, objective: Objective) -> None:
+    from agents.baselines import bound_score
+    from agents.judge import strongest_baseline
+
+    search = baselines(ctx, "search")
+    name, score = strongest_baseline(objective, search["policies"])
+    per = {c: objective.score([s]) for c, s in search["policies"].get(name, {}).items()}
+    ctx.store.update_run(objective=objective.model_dump(),
+                         baseline={"policy": name, "score": score, "per_trace": per},
+                         bound=bound_score(objective, search["bounds"]))
+
+
+def _direction(state: RunState, ctx: RunContext) -> str:
+    records = candidate_records(state)
+    verdict = state.get("verdict") or {}
+    if ctx.heuristic:
+        if not records:
+            return "Start from the default composition of known heuristics."
+        return f"Tune from the best so far; last verdict: {verdict.get('hint') or '-'}"
+    objective = objective_of(state)
+    run = ctx.store.read_run()
+    ask = (f"Objective: {objective.summary}\n"
+           f"Best baseline: {run.get('baseline', {}).get('policy')} with median "
+           f"{run.get('baseline', {}).get('score')}; bound {run.get('bound', {}).get('score')}.\n"
+           f"Archive:\n{prompts.archive_text(records)}\n"
+           f"Last verdict: {json.dumps(verdict)[:1500] if verdict else 'none yet'}\n"
+           "Give the coder the next direction in a few sentences.")
+    answer = ctx.caller.invoke("planner", [SystemMessage(prompts.PLANNER_SYSTEM),
+                                           HumanMessage(ask)])
+    return str(answer.content).strip() or "Improve on the best candidate."

@@ -1,0 +1,90 @@
+"""A run's state and its context: what the graph carries between steps, and what it does not.
+
+`RunState` is plain data, checkpointed in SQLite after every step (its keys are the checkpoint
+format: runs made by earlier versions resume, so keys are added, never renamed). `RunContext`
+holds everything that is not data (configuration, the model caller, the sandbox backend, the run
+folder, the tools); the nodes (`agents.nodes`) take both, and `agents.graph` wires them together.
+Nothing here imports the graph or the nodes.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+from agents.budget import BudgetLimits, Spend
+from agents.calls import ModelCaller
+from agents.run_config import RunConfig
+from agents.run_store import RunStore
+from sandbox.backend import Backend, Limits
+
+if TYPE_CHECKING:  # the proposer's module loads the policy renderer; only its type is needed
+    from langchain_core.tools import BaseTool
+
+    from agents.heuristic.proposer import HeuristicProposer
+
+
+def merge_records(old: dict[str, dict[str, Any]] | None,
+                  new: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """Candidate records by number; an update merges into the record it names."""
+    out = dict(old or {})
+    for key, value in (new or {}).items():
+        out[key] = {**out.get(key, {}), **value}
+    return out
+
+
+class RunState(TypedDict, total=False):
+    """What the graph carries between steps (and what a checkpoint holds)."""
+
+    goal: str
+    objective: dict[str, Any] | None
+    direction: str
+    messages: Annotated[list[AnyMessage], add_messages]  # the coder's current conversation
+    coder_turns: int
+    reasks: int
+    pending: dict[str, Any] | None  # the coder's submitted policy, before evaluation
+    candidates: Annotated[dict[str, dict[str, Any]], merge_records]
+    last: int | None
+    verdict: dict[str, Any] | None
+    review: dict[str, Any] | None
+    review_rounds: int
+    spend: dict[str, Any]
+    stop_reason: str | None
+    accepted: int | None
+    best: int | None
+    error: str | None
+
+
+@dataclass
+class RunContext:
+    """The non-data side of a run: configuration, caller, sandbox, run folder, tools."""
+
+    config: RunConfig
+    store: RunStore
+    caller: ModelCaller
+    backend: Backend
+    limits: Limits
+    proposer: HeuristicProposer | None = None  # with --model heuristic
+    cancel: threading.Event | None = None  # set: the run stops at the next edge (chat's /stop)
+    tools: list[BaseTool] = field(default_factory=list)
+    baselines: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def heuristic(self) -> bool:
+        return self.proposer is not None
+
+    @property
+    def budget(self) -> BudgetLimits:
+        return self.config.budget
+
+    def event(self, event_type: str, state: RunState | None = None, **fields: Any) -> None:
+        """Append a transcript event stamped with the current iteration."""
+        iteration = Spend(**(state or {}).get("spend", {})).iterations if state else None
+        if iteration is None:
+            iteration = self.caller.spend.iterations
+        self.store.transcript.write(event_type, iteration=iteration, **fields)
+

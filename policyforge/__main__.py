@@ -1,0 +1,5 @@
+"""``python -m policyforge`` is the ``policyforge`` console script."""
+
+from policyforge.main import main
+
+raise SystemExit(main())

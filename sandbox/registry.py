@@ -1,0 +1,35 @@
+"""The sandbox backends by name: ``docker``, ``local``, and ``auto`` (Docker when an engine answers,
+else the local backend). Each backend is a small module implementing `sandbox.backend.Backend`;
+this table and its factory are the one place that chooses between them.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from sandbox.backend import Backend
+
+# kind -> "module:class"; each loads only when chosen (the Docker SDK is not cheap to import).
+BACKENDS = {
+    "docker": "sandbox.docker_runner:DockerBackend",
+    "local": "sandbox.local_runner:LocalBackend",
+}
+KINDS = ("auto", *BACKENDS)
+
+
+def resolve_kind(kind: str) -> str:
+    """``docker`` or ``local`` for ``kind`` (``auto``: Docker when an engine answers)."""
+    if kind == "auto":
+        from sandbox.engine import engine_answers
+
+        return "docker" if engine_answers() else "local"
+    if kind not in BACKENDS:
+        raise ValueError(f"unknown sandbox backend {kind!r}; expected one of {', '.join(KINDS)}")
+    return kind
+
+
+def choose_backend(kind: str) -> Backend:
+    """A ready backend for ``--sandbox auto|docker|local``."""
+    module_name, class_name = BACKENDS[resolve_kind(kind)].split(":")
+    backend: Backend = getattr(importlib.import_module(module_name), class_name)()
+    return backend
