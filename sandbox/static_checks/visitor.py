@@ -1,293 +1,44 @@
-"""Static checks on a candidate policy file before it runs (DESIGN.md, "Sandbox and trust").
-
-A policy written by an LLM is untrusted. Before the sandbox runs it, these checks reject what a
-scheduling policy never needs (imports beyond a small allowlist, dunder names, ``eval`` and
-friends, frame introspection, string annotations, writes into the simulator) and warn about what a
-real scheduler could not know (an operator's true resource profile). Every finding says what to
-write instead, because findings go back to the coder as feedback.
-
-They are a cheap first filter, not the isolation boundary: the sandbox is, and the host replays
-the decision log with the trusted simulator, so a policy that slips past them still cannot move
-its score.
-
-Public API: `check_policy_source` returns a `CheckReport` of `Finding`s.
-"""
+"""The one AST visitor that applies the rules (`rules`) to a parsed policy and collects
+`report.Finding`s."""
 
 from __future__ import annotations
 
 import ast
-import functools
-import importlib
-import re
-import types
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, computed_field
-
-from simulator import policy_loader
-
-Severity = Literal["error", "warning"]
-
-MAX_SOURCE_BYTES = 200 * 1024
-
-ALLOWED_STDLIB = (
-    "math", "heapq", "collections", "collections.abc", "itertools", "functools", "statistics",
-    "typing", "dataclasses", "enum",
+from sandbox.static_checks.report import Finding, Severity, make_finding
+from sandbox.static_checks.rules import (
+    ACCOUNTING_ATTRIBUTES,
+    ALLOWED_DUNDER_METHODS,
+    ALLOWED_STDLIB,
+    DUNDER_TEXT,
+    FORBIDDEN_BUILTINS,
+    IMPORT_ADVICE,
+    INTROSPECTION_ATTRIBUTES,
+    LINE_BREAK,
+    MUTATORS,
+    NUMPY_REJECTED,
+    OPERATOR_NAME,
+    OPS_ATTRIBUTES,
+    OPS_NAME,
+    ORACLE_ATTRIBUTES,
+    ORACLE_MESSAGE,
+    SIMULATOR_STATE,
+    TYPING_EVALUATORS,
+    WELL_KNOWN_MODULES,
+    dunder_message,
+    eudoxia_modules,
+    example_attribute,
+    module_exports,
+    numpy_hint,
 )
-
-NUMPY_ALLOWED = frozenset({
-    "array", "asarray", "mean", "median", "percentile", "quantile", "std", "var", "sqrt", "log",
-    "log2", "log10", "exp", "minimum", "maximum", "min", "max", "argmin", "argmax", "clip",
-    "argsort", "sort", "sum", "cumsum", "prod", "zeros", "ones", "full", "arange", "linspace",
-    "floor", "ceil", "round", "abs", "where", "isnan", "isfinite", "isinf", "all", "any", "unique",
-    "inf", "nan", "float64", "int64", "ndarray",
-})
-
-NUMPY_REJECTED = {
-    "ctypeslib": "gives raw memory access through ctypes",
-    "load": "reads files (and can unpickle code)",
-    "loadtxt": "reads files",
-    "genfromtxt": "reads files",
-    "fromfile": "reads files",
-    "fromregex": "reads files",
-    "memmap": "maps files into memory",
-    "save": "writes files",
-    "savez": "writes files",
-    "savez_compressed": "writes files",
-    "savetxt": "writes files",
-    "lib": "exposes numpy internals and file I/O",
-    "testing": "exposes test tooling that runs subprocesses",
-    "f2py": "compiles and loads native code",
-    "distutils": "compiles and loads native code",
-    "random": "is non-deterministic; break ties by arrival order, pipeline_id or a counter on `s`",
-}
-
-FORBIDDEN_BUILTINS = {
-    "eval": "policies may not run generated code; write the logic as ordinary Python",
-    "exec": "policies may not run generated code; write the logic as ordinary Python",
-    "compile": "policies may not compile code; write the logic as ordinary Python",
-    "__import__": "policies may not import dynamically; use a top-level `import` of an allowed "
-    "module",
-    "open": "policies have no file access; use what arrives in `s`, `results` and `pipelines` "
-    "instead",
-    "input": "policies have no console; use what arrives in `s`, `results` and `pipelines` "
-    "instead",
-    "globals": "introspection is not allowed; keep state on `s` (create it in the init function)",
-    "locals": "introspection is not allowed; use the local variables directly",
-    "vars": "introspection is not allowed; use ordinary attribute access (`obj.name`)",
-    "dir": "introspection is not allowed; use ordinary attribute access (`obj.name`)",
-    "getattr": "use plain attribute access (`obj.name`); create optional state in the init "
-    "function instead of probing for it, and use `d.get(key, default)` for dicts",
-    "setattr": "assign attributes directly (`s.name = value`)",
-    "delattr": "delete attributes directly (`del s.name`) or reset them (`s.name = None`)",
-    "hasattr": "hasattr can run arbitrary property code; create the attribute in the init "
-    "function (e.g. `s.queue = []`) and test it with `if s.queue:`, or use `key in d` for dicts",
-    "breakpoint": "there is no debugger in the sandbox; remove the call",
-    "help": "there is no console in the sandbox; remove the call",
-    "license": "there is no console in the sandbox; remove the call",
-    "credits": "there is no console in the sandbox; remove the call",
-    "copyright": "there is no console in the sandbox; remove the call",
-    "exit": "return `([], [])` from the scheduler instead of exiting",
-    "quit": "return `([], [])` from the scheduler instead of exiting",
-    "memoryview": "raw memory access is not allowed; use lists or numpy arrays",
-}
-
-# Attributes that reach frames, code objects, raw memory or files, whatever object they are on.
-INTROSPECTION_ATTRIBUTES = frozenset({
-    "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame",
-    "ag_code", "ag_await", "f_globals", "f_locals", "f_builtins", "f_back", "f_code", "f_trace",
-    "tb_frame", "tb_next", "co_code", "co_consts", "co_names", "func_globals", "func_code",
-    "ctypes", "tofile", "dump", "dumps",
-})
-
-# An operator's true resource profile (spec: segments). A real scheduler only has estimates.
-ORACLE_ATTRIBUTES = frozenset({
-    "get_segments", "baseline_cpu_seconds", "storage_read_gb", "memory_gb", "scaling_func",
-    "cpu_scaling", "get_cpu_time", "get_peak_memory_gb", "get_io_seconds",
-    "get_seconds_until_oom",
-})
-
-# Dunder methods a policy's own helper classes may define (ordering for heapq, dataclass hooks).
-ALLOWED_DUNDER_METHODS = frozenset({
-    "__init__", "__post_init__", "__repr__", "__str__", "__eq__", "__ne__", "__lt__", "__le__",
-    "__gt__", "__ge__", "__hash__", "__len__", "__iter__", "__next__", "__contains__",
-    "__bool__", "__getitem__",
-})
-
-_TYPING_EVALUATORS = frozenset({"get_type_hints", "ForwardRef"})
-_SIMULATOR_STATE = frozenset({"executor", "clock", "params"})
-# The executor's resource accounting (ResourcePool): a write to one of these is tampering
-# whatever name the pool is reached through (`for pool in s.executor.pools:`), except directly on
-# `s`, where it is the policy's own state.
-_ACCOUNTING_ATTRIBUTES = frozenset({
-    "avail_cpu_pool", "avail_ram_pool", "max_cpu_pool", "max_ram_pool", "consumed_ram_gb",
-    "num_completed", "container_tick_times", "active_containers", "suspending_containers",
-    "suspended_containers",
-})
-_MUTATORS = frozenset({
-    "append", "extend", "insert", "remove", "pop", "popitem", "clear", "update", "add",
-    "discard", "setdefault", "sort", "reverse",
-})
-_WELL_KNOWN_MODULES = frozenset({
-    "os", "sys", "subprocess", "socket", "ctypes", "importlib", "builtins", "pickle", "marshal",
-    "threading", "multiprocessing", "signal", "io", "pathlib", "shutil", "time", "random",
-    "inspect", "gc", "types", "code", "codeop", "runpy", "resource", "posix", "nt", "pty",
-    "urllib", "http", "requests", "json", "tempfile", "glob", "weakref", "operator",
-})
-_IMPORT_ADVICE = {
-    "random": "policies must be deterministic: break ties by arrival order, pipeline_id or a "
-    "counter kept on `s`",
-    "time": "read simulated time from `s.clock` instead of the wall clock",
-    "datetime": "read simulated time from `s.clock` instead of the wall clock",
-    "copy": "build new containers directly (`list(x)`, `dict(x)`, `[j for j in q]`)",
-    "operator": "use a lambda (e.g. `key=lambda j: j.priority.value`)",
-    "logging": "use `print` sparingly (its output is capped) or drop the logging",
-    "simulator": "import the same names from the eudoxia paths (e.g. `from "
-    "eudoxia.executor.assignment import Assignment`), or use the provided names without imports",
-}
-_DUNDER_TEXT = re.compile(r"__[A-Za-z][A-Za-z0-9_]*__")
-_OPERATOR_NAME = re.compile(r"^(op|oper|operator)\d*$|^(op|oper|operator)_|_(op|oper|operator)$")
-_OPS_NAME = re.compile(r"^(ops|operators)\d*$|_(ops|operators)$|^(ops|operators)_")
-_OPS_ATTRIBUTES = frozenset({"operators", "ops", "children", "parents", "roots"})
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-class Finding(BaseModel):
-    """One problem in a policy file, at a 1-based line and column, with what to do instead."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    line: int
-    column: int
-    rule: str
-    severity: Severity
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return self.model_dump(mode="json")
-
-    def format(self, filename: str) -> str:
-        """``file:line:col: severity [rule] message``, the form the coder reads."""
-        return f"{filename}:{self.line}:{self.column}: {self.severity} [{self.rule}] {self.message}"
-
-
-class CheckReport(BaseModel):
-    """All findings for one policy file, sorted by position, and the key it registers."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    filename: str
-    findings: list[Finding] = []
-    registered_key: str | None = None
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def ok(self) -> bool:
-        """True when there is no error (warnings allowed)."""
-        return not any(f.severity == "error" for f in self.findings)
-
-    @property
-    def errors(self) -> list[Finding]:
-        """The findings that block the run."""
-        return [f for f in self.findings if f.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        """The findings that do not block the run."""
-        return [f for f in self.findings if f.severity == "warning"]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (for sandbox results and transcripts): filename, findings, key, ok."""
-        return self.model_dump(mode="json")
-
-    def to_text(self) -> str:
-        """One line per finding, or a one-line all-clear."""
-        if not self.findings:
-            return f"{self.filename}: no findings"
-        return "\n".join(f.format(self.filename) for f in self.findings)
-
-
-def check_policy_source(source: str, filename: str = "policy.py") -> CheckReport:
-    """Check an untrusted policy file's source; never raises for any text."""
-    size = len(source.encode("utf-8", "surrogatepass"))
-    if size > MAX_SOURCE_BYTES:
-        return CheckReport(filename=filename, findings=[_finding(
-            1, 1, "source-too-large",
-            f"the policy is {size} bytes; the limit is {MAX_SOURCE_BYTES}. A policy fits in a few "
-            "hundred lines: remove generated tables and dead code.",
-        )])
-    parsed = _parse(source, filename)
-    if isinstance(parsed, Finding):
-        return CheckReport(filename=filename, findings=[parsed])
-    checker = _PolicyChecker(source, parsed)
-    try:
-        checker.run()
-    except (RecursionError, MemoryError):
-        return CheckReport(filename=filename, findings=[_too_complex()])
-    findings = sorted(checker.findings, key=lambda f: (f.line, f.column, f.rule, f.message))
-    return CheckReport(filename=filename, findings=findings,
-                       registered_key=checker.registered_key())
-
-
-def _finding(line: int, column: int, rule: str, message: str,
-             severity: Severity = "error") -> Finding:
-    return Finding(line=line, column=column, rule=rule, severity=severity, message=message)
-
-
-def _too_complex() -> Finding:
-    return _finding(1, 1, "too-complex", "the code nests too deeply to check; split long "
-                    "expressions and deep nesting into smaller functions")
-
-
-def _parse(source: str, filename: str) -> ast.Module | Finding:
-    """The module's AST, or the syntax finding; also runs the compiler's own checks."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(source, filename)
-            compile(tree, filename, "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        text = (exc.text or "").strip()[:120]
-        where = f" in `{text}`" if text else ""
-        return _finding(max(exc.lineno or 1, 1), max(exc.offset or 1, 1), "syntax",
-                        f"syntax error: {exc.msg}{where}; fix it so the file parses as Python 3.11")
-    except (RecursionError, MemoryError):
-        return _too_complex()
-    except ValueError as exc:  # e.g. lone surrogates
-        return _finding(1, 1, "syntax",
-                        f"the source is not valid Python text ({exc}); write plain UTF-8 source")
-    return tree
-
-
-@functools.cache
-def _module_exports() -> dict[str, frozenset[str]]:
-    """Importable module -> the names a policy may take from it."""
-    # The shim's table is the single source of the eudoxia names (spec §17 as far as we provide
-    # it); modules from §17 it lacks would fail at load time, so they are rejected here too.
-    table = policy_loader.compat_modules()
-    for name in ALLOWED_STDLIB:
-        module = importlib.import_module(name)
-        exported = getattr(module, "__all__", None)
-        if exported is None:
-            exported = [n for n in dir(module) if not n.startswith("_")]
-        # __all__ keeps out the modules they import (typing.sys, dataclasses.builtins, ...)
-        table[name] = frozenset(n for n in exported if not isinstance(getattr(module, n, None),
-                                                                     types.ModuleType))
-    table["typing"] = table["typing"] - _TYPING_EVALUATORS
-    table["numpy"] = NUMPY_ALLOWED
-    return table
-
-
-def _is_dunder(name: str) -> bool:
-    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+from simulator import policy_loader
 
 
 def _split_lines(source: str) -> list[str]:
-    return _LINE_BREAK.split(source)
+    return LINE_BREAK.split(source)
 
 
 @dataclass
@@ -298,14 +49,14 @@ class _Registration:
     function: ast.FunctionDef | ast.AsyncFunctionDef | None
 
 
-class _PolicyChecker(ast.NodeVisitor):
+class PolicyChecker(ast.NodeVisitor):
     """One pass over a parsed policy; collects findings."""
 
     def __init__(self, source: str, tree: ast.Module) -> None:
         self.lines = _split_lines(source)
         self.tree = tree
         self.findings: list[Finding] = []
-        self.exports = _module_exports()
+        self.exports = module_exports()
         self.provided = frozenset(policy_loader.provided_names())
         self.parents: dict[ast.AST, ast.AST] = {}
         self.modules: dict[str, str] = {}  # local name -> module, from allowed imports
@@ -340,7 +91,7 @@ class _PolicyChecker(ast.NodeVisitor):
     def report(self, node: ast.AST | None, rule: str, message: str,
                severity: Severity = "error") -> None:
         line, column = self._position(node)
-        self.findings.append(_finding(line, column, rule, message, severity))
+        self.findings.append(make_finding(line, column, rule, message, severity))
 
     def _position(self, node: ast.AST | None) -> tuple[int, int]:
         line = getattr(node, "lineno", 1) or 1
@@ -434,7 +185,7 @@ class _PolicyChecker(ast.NodeVisitor):
 
     def _is_operator(self, expr: ast.expr) -> bool:
         if isinstance(expr, ast.Name):
-            return expr.id in self.operator_names or bool(_OPERATOR_NAME.search(expr.id))
+            return expr.id in self.operator_names or bool(OPERATOR_NAME.search(expr.id))
         if isinstance(expr, ast.Subscript):
             return self._is_ops_collection(expr.value)
         if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
@@ -443,11 +194,11 @@ class _PolicyChecker(ast.NodeVisitor):
 
     def _is_ops_collection(self, expr: ast.expr) -> bool:
         if isinstance(expr, ast.Name):
-            return expr.id in self.ops_names or bool(_OPS_NAME.search(expr.id))
+            return expr.id in self.ops_names or bool(OPS_NAME.search(expr.id))
         if isinstance(expr, ast.Attribute):
             if expr.attr == "values":  # a pipeline's .values is its DAG of operators
                 return not self._is_operator(expr.value)
-            return expr.attr in _OPS_ATTRIBUTES
+            return expr.attr in OPS_ATTRIBUTES
         if isinstance(expr, ast.Call):
             func = expr.func
             if isinstance(func, ast.Attribute):
@@ -515,13 +266,13 @@ class _PolicyChecker(ast.NodeVisitor):
             sub = module.split(".")[1]
             self.report(node, "numpy-api", f"`import {module}` is not allowed: numpy.{sub} "
                         f"{NUMPY_REJECTED.get(sub, 'is not in the allowlist')}. "
-                        f"{_numpy_hint()}")
+                        f"{numpy_hint()}")
         elif root == "eudoxia":
             self.report(node, "import", f"policyforge's eudoxia compatibility layer has no module "
-                        f"`{module}`; a policy imports from {_eudoxia_modules()}, or from "
+                        f"`{module}`; a policy imports from {eudoxia_modules()}, or from "
                         "nothing (the names are provided)")
         else:
-            advice = _IMPORT_ADVICE.get(root, "a policy gets everything else it needs through "
+            advice = IMPORT_ADVICE.get(root, "a policy gets everything else it needs through "
                                         "`s`, `results` and `pipelines`")
             verb = ("is not available to a policy (it cannot be imported)" if used
                     else "cannot be imported by a policy")
@@ -532,8 +283,8 @@ class _PolicyChecker(ast.NodeVisitor):
     def _reject_module_attribute(self, node: ast.AST, module: str, name: str) -> None:
         if module == "numpy":
             why = NUMPY_REJECTED.get(name, "is not in the allowlist")
-            self.report(node, "numpy-api", f"numpy.{name} {why}. {_numpy_hint()}")
-        elif module == "typing" and name in _TYPING_EVALUATORS:
+            self.report(node, "numpy-api", f"numpy.{name} {why}. {numpy_hint()}")
+        elif module == "typing" and name in TYPING_EVALUATORS:
             self.report(node, "string-annotation",
                         f"typing.{name} evaluates strings as code; use the annotations as "
                         "written and do not inspect them at run time")
@@ -565,11 +316,11 @@ class _PolicyChecker(ast.NodeVisitor):
                 return
             if name in self.modules:
                 self._check_module_reference(node, self.modules[name])
-            elif name in _WELL_KNOWN_MODULES and name not in self.bound_names:
+            elif name in WELL_KNOWN_MODULES and name not in self.bound_names:
                 self._reject_module(node, name, used=True)
                 return
         if _is_dunder(name) and not self._is_slots_declaration(node):
-            self.report(node, "dunder", _dunder_message(name))
+            self.report(node, "dunder", dunder_message(name))
 
     def _check_type_use(self, node: ast.Name) -> None:
         call = self.parents.get(node)
@@ -587,7 +338,7 @@ class _PolicyChecker(ast.NodeVisitor):
         parent = self.parents.get(node)
         if not (isinstance(parent, ast.Attribute) and parent.value is node):
             self.report(node, "import", f"use the module `{node.id}` only as `{node.id}.name` "
-                        f"(e.g. `{node.id}.{_example_attribute(module)}(...)`); storing or "
+                        f"(e.g. `{node.id}.{example_attribute(module)}(...)`); storing or "
                         "passing the module object is not allowed")
 
     def _is_slots_declaration(self, node: ast.Name) -> bool:
@@ -603,7 +354,7 @@ class _PolicyChecker(ast.NodeVisitor):
             self._check_module_attribute(node, module)
         elif _is_dunder(attr):
             if not self._is_super_hook(node):
-                self.report(node, "dunder", _dunder_message(attr, attribute=True))
+                self.report(node, "dunder", dunder_message(attr, attribute=True))
         elif attr in INTROSPECTION_ATTRIBUTES:
             self.report(node, "introspection", f"`.{attr}` reaches frames, code, raw memory or "
                         "files, which a policy never needs; use the objects' ordinary attributes")
@@ -642,10 +393,10 @@ class _PolicyChecker(ast.NodeVisitor):
         if attr in self.stored_attributes:
             return  # the policy's own attribute of that name
         if attr in ORACLE_ATTRIBUTES:
-            self.report(node, "oracle-info", _ORACLE_MESSAGE.format(what=f"`.{attr}`"),
+            self.report(node, "oracle-info", ORACLE_MESSAGE.format(what=f"`.{attr}`"),
                         "warning")
         elif attr == "values" and self._is_operator(node.value) and not self._is_called(node):
-            self.report(node, "oracle-info", _ORACLE_MESSAGE.format(
+            self.report(node, "oracle-info", ORACLE_MESSAGE.format(
                 what="an operator's `.values` (its segments)"), "warning")
         elif attr.startswith("_") and not (isinstance(node.value, ast.Name)
                                            and node.value.id in ("self", "cls")):
@@ -662,7 +413,7 @@ class _PolicyChecker(ast.NodeVisitor):
             return
         if isinstance(self.parents.get(node), ast.Expr):
             return  # a docstring or a bare string statement: never used as a value
-        found = _DUNDER_TEXT.search(node.value)
+        found = DUNDER_TEXT.search(node.value)
         if found:
             self.report(node, "dunder", f"strings naming dunder attributes (like "
                         f"`{found.group()}`) only serve introspection; remove them and use "
@@ -736,7 +487,7 @@ class _PolicyChecker(ast.NodeVisitor):
         if kind is not None:
             self._record_registration(node, kind)
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr in _MUTATORS:
+        if isinstance(func, ast.Attribute) and func.attr in MUTATORS:
             self._check_store(func.value, mutation=f".{func.attr}(...)")
         self.generic_visit(node)
 
@@ -851,11 +602,11 @@ class _PolicyChecker(ast.NodeVisitor):
         if root in self.modules or root in self.imported or root in self.provided:
             self.report(target, "tamper", f"{what} changes a shared module or simulator object; "
                         "keep your own state on `s` (e.g. `s.my_table = {...}`) instead")
-        elif root in self.state_params and first in _SIMULATOR_STATE:
+        elif root in self.state_params and first in SIMULATOR_STATE:
             self.report(target, "tamper", f"{what} writes into the simulator's state; "
                         f"`s.{first}` is read-only for a policy: return Assignments and "
                         "Suspends instead, and keep your own state in new attributes of `s`")
-        elif (isinstance(target, ast.Attribute) and target.attr in _ACCOUNTING_ATTRIBUTES
+        elif (isinstance(target, ast.Attribute) and target.attr in ACCOUNTING_ATTRIBUTES
               and not (root in self.state_params and isinstance(target.value, ast.Name))):
             self.report(target, "tamper", f"{what} writes into the executor's resource "
                         f"accounting; `.{target.attr}` is read-only for a policy: keep what you "
@@ -886,7 +637,7 @@ class _PolicyChecker(ast.NodeVisitor):
     def visit_MatchClass(self, node: ast.MatchClass) -> None:
         for attr in node.kwd_attrs:  # `case C(attr=x)` reads C().attr
             if _is_dunder(attr):
-                self.report(node, "dunder", _dunder_message(attr, attribute=True))
+                self.report(node, "dunder", dunder_message(attr, attribute=True))
             elif attr in INTROSPECTION_ATTRIBUTES:
                 self.report(node, "introspection", f"matching on `{attr}` reaches frames, "
                             "code or raw memory; match on ordinary attributes")
@@ -909,42 +660,7 @@ class _PolicyChecker(ast.NodeVisitor):
     def _check_names(self, node: ast.AST, names: list[str]) -> None:
         for name in names:
             if _is_dunder(name):
-                self.report(node, "dunder", _dunder_message(name))
-
-
-_ORACLE_MESSAGE = (
-    "{what} is the operator's true resource profile, which a real scheduler does not have; "
-    "use `op.estimate.mem_peak_gb` (None when no estimator runs) and what results tell you "
-    "(OOM failures, container memory) instead"
-)
-_DUNDER_HINTS = {
-    "__class__": "use `isinstance(x, T)` or `type(x)`",
-    "__name__": "use a string constant or the enum's `.name`",
-    "__dict__": "use ordinary attributes",
-    "__builtins__": "the builtins a policy may use are available by name",
-    "__import__": "use a top-level `import` of an allowed module",
-}
-
-
-def _dunder_message(name: str, attribute: bool = False) -> str:
-    what = f"`.{name}`" if attribute else f"`{name}`"
-    hint = _DUNDER_HINTS.get(name, "use ordinary names and attributes")
-    return (f"{what} is a dunder name, and policies may not use them (they are the usual way "
-            f"out of a sandbox); {hint}")
-
-
-def _numpy_hint() -> str:
-    return f"Policies may use only np.{{{', '.join(sorted(NUMPY_ALLOWED))}}}"
-
-
-@functools.cache
-def _eudoxia_modules() -> str:
-    return ", ".join(sorted(m for m in _module_exports() if m.startswith("eudoxia.")))
-
-
-def _example_attribute(module: str) -> str:
-    names = sorted(_module_exports().get(module, ()))
-    return names[0] if names else "name"
+                self.report(node, "dunder", dunder_message(name))
 
 
 def _chain_root(expr: ast.expr) -> tuple[str | None, str | None]:
@@ -973,3 +689,8 @@ def _annotation_strings(annotation: ast.expr) -> Iterator[ast.Constant]:
             if name == "Literal":
                 continue
         stack.extend(ast.iter_child_nodes(node))
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
