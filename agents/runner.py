@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from agents.budget import BudgetLimits, Spend
 from agents.run_config import RunConfig
+from agents.run_lock import RunLock
 from agents.run_store import BadRunFolder, RunStore, now_iso
 
 
@@ -74,7 +75,21 @@ def start_run(config: RunConfig, runs_dir: str | Path = "runs", *,
     if path.exists():
         raise FileExistsError(f"run folder {path} already exists")
     store = RunStore(path)
-    backend = backend or choose_backend(config.sandbox)
+    with RunLock(path):
+        backend = backend or choose_backend(config.sandbox)
+        _write_new_run(config, store, backend)
+        return _drive(config, store, backend, _initial_state(config), chat_models, progress,
+                      cancel)
+
+
+def _initial_state(config: RunConfig) -> dict[str, Any]:
+    """The graph's state before its first step."""
+    return {"goal": config.goal, "objective": None, "candidates": {}, "spend":
+            Spend().model_dump(), "review_rounds": 0, "coder_turns": 0, "reasks": 0}
+
+
+def _write_new_run(config: RunConfig, store: RunStore, backend: Any) -> None:
+    """run.json and the first transcript event of a run that starts from nothing."""
     store.write_run({
         "run_id": config.run_id, "created": now_iso(), "goal": config.goal,
         "objective": config.objective, "suite": config.suite, "seed": config.seed,
@@ -89,15 +104,24 @@ def start_run(config: RunConfig, runs_dir: str | Path = "runs", *,
                            objective=config.objective, budget=config.budget.model_dump(),
                            models=store.read_run()["models"], seed=config.seed,
                            suite=config.suite, resumed=False)
-    initial = {"goal": config.goal, "objective": None, "candidates": {}, "spend":
-               Spend().model_dump(), "review_rounds": 0, "coder_turns": 0, "reasks": 0}
-    return _drive(config, store, backend, initial, chat_models, progress, cancel)
 
 
 def resume_run(run_dir: Path, *, budget: BudgetLimits | None = None,
                chat_models: dict[str, Any] | None = None, progress: Progress | None = None,
                backend: Any = None, cancel: Any = None) -> RunOutcome:
-    """Continue a run from its last checkpoint; ``budget`` replaces its limits if given."""
+    """Continue a run from its last checkpoint; ``budget`` replaces its limits if given.
+
+    Only one process works on a run: a second one is refused (`RunLocked`) while the first lives.
+    A run killed before its first checkpoint starts again from the beginning.
+    """
+    RunStore.read_run_json(run_dir)  # a clear error for a folder that is no run
+    with RunLock(run_dir):
+        return _resume_locked(Path(run_dir), budget, chat_models, progress, backend, cancel)
+
+
+def _resume_locked(run_dir: Path, budget: BudgetLimits | None,
+                   chat_models: dict[str, Any] | None, progress: Progress | None,
+                   backend: Any, cancel: Any) -> RunOutcome:
     from sandbox.registry import choose_backend
 
     data = RunStore.read_run_json(run_dir)
@@ -111,9 +135,7 @@ def resume_run(run_dir: Path, *, budget: BudgetLimits | None = None,
         budget is not None and data.get("status") == "budget_exhausted")
     if data.get("status") in ("accepted", "budget_exhausted", "failed") and not extend:
         return _outcome(RunStore(run_dir))  # finished: nothing to continue
-    if not load_state(run_dir):
-        raise BadRunFolder(f"{Path(run_dir) / 'checkpoints.sqlite'} holds no checkpoint of run "
-                           f"{data['run_id']}: there is nothing to resume from")
+    fresh = not load_state(run_dir)  # killed before its first checkpoint
     if budget is not None:
         config = config.model_copy(update={"budget": budget})
     spent = Spend(**data.get("spent") or {})
@@ -127,8 +149,8 @@ def resume_run(run_dir: Path, *, budget: BudgetLimits | None = None,
                            seed=config.seed, suite=config.suite, resumed=True)
     # A run stopped by its budget starts again from the top with its state (archive, spend)
     # and a larger budget; any other run continues from its last checkpoint.
-    return _drive(config, store, backend, {"stop_reason": None} if extend else None,
-                  chat_models, progress, cancel)
+    initial = _initial_state(config) if fresh else {"stop_reason": None} if extend else None
+    return _drive(config, store, backend, initial, chat_models, progress, cancel)
 
 
 def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, Any] | None,

@@ -6,11 +6,18 @@ Only the standard library loads here, so every command starts lean.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Iterator
 from typing import Any
 
-from policyforge.exit_codes import EXIT_BAD_INPUT
+from policyforge.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED
+
+# Termination signals handled like Ctrl-C: a clean message, cleanup, and exit 128 + the signal.
+TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_received: list[int] = []
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | int:
@@ -44,3 +51,34 @@ def print_error(error: BaseException | str, code: int, *, as_json: bool = False,
         print("  policy traceback (most recent call last):", file=sys.stderr)
         print("  " + detail["traceback"].rstrip().replace("\n", "\n  "), file=sys.stderr)
     return code
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise `KeyboardInterrupt` as Ctrl-C does, so every
+    cleanup path a command has for Ctrl-C (containers removed, the run marked interrupted) runs
+    for them too. Only the first signal interrupts: one arriving during the cleanup is noted and
+    ignored, so the cleanup finishes."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        first = not _received
+        _received.append(signum)
+        if first:
+            raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupt) for s in TERMINATION_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def interrupted_code() -> int:
+    """The exit code after an interrupt: 130 for Ctrl-C, 128 + N for signal N (143, 129)."""
+    return 128 + _received[0] if _received else EXIT_INTERRUPTED
+
+
+def interruption() -> str:
+    """``Ctrl-C``, ``SIGTERM`` or ``SIGHUP``: what interrupted the command."""
+    return signal.Signals(_received[0]).name if _received else "Ctrl-C"

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from policyforge.commands.simulate import add_parsers
-from policyforge.console import parse_args
+from policyforge.console import interrupted_code, interruption, parse_args, signals_interrupt
 from policyforge.exit_codes import EXIT_BAD_INPUT, EXIT_OK
 
 # Command families with parsers of their own: "module:function" taking argv.
@@ -30,7 +30,11 @@ _FAMILIES = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``policyforge`` console script."""
     try:
-        return _main(argv)
+        with signals_interrupt():
+            return _main(argv)
+    except KeyboardInterrupt:  # a command without cleanup of its own: no traceback
+        print(f"\ninterrupted ({interruption()})", file=sys.stderr)
+        return interrupted_code()
     except BrokenPipeError:
         # stdout closed early (e.g. `| head`): stop quietly, as Unix tools do
         import os

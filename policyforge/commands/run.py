@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from policyforge.console import parse_args, print_error
-from policyforge.exit_codes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, run_exit_code
+from policyforge.console import interrupted_code, interruption, parse_args, print_error
+from policyforge.exit_codes import EXIT_BAD_INPUT, EXIT_FAILED, run_exit_code
 from sandbox.registry import KINDS as SANDBOX_KINDS
 
 NO_MODEL = """\
@@ -98,8 +98,9 @@ def run_main(argv: list[str]) -> int:
             outcome = start_run(config, args.runs_dir, progress=progress)
     except KeyboardInterrupt:
         progress.close()
-        print("\ninterrupted: the run is resumable with --resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"\ninterrupted ({interruption()}): the run is resumable with --resume",
+              file=sys.stderr)
+        return interrupted_code()
     except _input_errors() as exc:
         return print_error(str(exc), EXIT_BAD_INPUT)
     code = run_exit_code(outcome.status)
@@ -172,12 +173,13 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from agents.models import ModelConfigError
     from agents.objective import ObjectiveError
     from agents.pricing import PricingError
+    from agents.run_lock import RunLocked
     from agents.run_store import BadRunFolder
     from sandbox.errors import SandboxError
     from traces.errors import SuiteError
 
     return (ModelConfigError, ObjectiveError, SuiteError, SandboxError, FileExistsError,
-            PricingError, BadRunFolder)
+            PricingError, BadRunFolder, RunLocked)
 
 
 # --- export -----------------------------------------------------------------------------------

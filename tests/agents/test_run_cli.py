@@ -13,7 +13,7 @@ import time
 import docker
 import pytest
 
-from sandbox.docker_runner import LABEL
+from sandbox.docker_runner import LABEL, OWNER_LABEL
 from tests.sandbox.helpers import ROOT
 
 
@@ -101,29 +101,37 @@ def test_heuristic_run_in_docker_accepts_writes_the_run_and_exports_a_policy(tmp
 
 
 @pytest.mark.usefixtures("sandbox_image")
-def test_ctrl_c_kills_the_container_and_leaves_a_resumable_run(tmp_path):
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143),
+                                              (signal.SIGHUP, 129)])
+def test_ctrl_c_sigterm_and_sighup_kill_the_container_and_leave_a_resumable_run(
+        tmp_path, signum, code):
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
         [sys.executable, "-m", "policyforge", "run", "--model", "heuristic", "--suite",
          "paper", "--sandbox", "docker", "--max-iterations", "1", "--runs-dir", str(runs)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     client = docker.from_env()
+    mine = [f"{LABEL}=1", f"{OWNER_LABEL}={proc.pid}"]  # other test runs may share the engine
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # wait for the evaluation's container
-        if client.containers.list(filters={"label": f"{LABEL}=1"}):
+    while time.monotonic() < deadline:  # wait for this run's evaluation and its container
+        started = any('"type": "candidate"' in t.read_text()
+                      for t in runs.glob("*/transcript.jsonl"))
+        if started and client.containers.list(filters={"label": mine}):
             break
         time.sleep(0.05)
     else:
         proc.kill()
         pytest.fail("no sandbox container appeared")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out + err
-    assert "resumable" in err
-    assert client.containers.list(all=True, filters={"label": f"{LABEL}=1"}) == []
+    assert proc.returncode == code, out + err
+    assert "resumable" in err and "Traceback" not in err
+    assert client.containers.list(all=True, filters={"label": mine}) == []
     [run_dir] = list(runs.iterdir())
     run = json.loads((run_dir / "run.json").read_text())
     assert run["status"] == "interrupted"
+    if signum == signal.SIGHUP:
+        return  # handled the same way; resuming is shown for the other two
     proc2 = policyforge("run", "--resume", run_dir.name, "--runs-dir", str(runs))
     assert proc2.returncode in (0, 3), proc2.stdout + proc2.stderr
     run = json.loads((run_dir / "run.json").read_text())
@@ -155,7 +163,7 @@ def test_a_damaged_run_folder_is_named_not_a_traceback(tmp_path, content, messag
         assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_resume_without_checkpoints_says_there_is_nothing_to_resume(tmp_path):
+def test_resume_of_damaged_checkpoints_is_an_error_and_of_missing_ones_starts_again(tmp_path):
     runs = tmp_path / "runs"
     proc = policyforge("run", "--model", "heuristic", "--sandbox", "local", "--max-iterations",
                        "1", "--runs-dir", str(runs))
@@ -168,9 +176,13 @@ def test_resume_without_checkpoints_says_there_is_nothing_to_resume(tmp_path):
     proc = policyforge("run", "--resume", str(run_dir))
     assert proc.returncode == 2 and "checkpoints.sqlite" in proc.stderr
     assert "Traceback" not in proc.stderr
-    (run_dir / "checkpoints.sqlite").unlink()
+    (run_dir / "checkpoints.sqlite").unlink()  # as if killed before its first checkpoint
     proc = policyforge("run", "--resume", str(run_dir))
-    assert proc.returncode == 2 and "nothing to resume from" in proc.stderr
+    assert proc.returncode in (0, 3), proc.stderr  # started again from its folder
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] in ("accepted", "budget_exhausted")
+    events = [json.loads(line) for line in (run_dir / "transcript.jsonl").read_text().splitlines()]
+    assert [e["resumed"] for e in events if e["type"] == "run_started"] == [False, True]
 
 
 def test_on_a_terminal_the_run_shows_who_works_and_a_summary_table(tmp_path):
@@ -188,3 +200,24 @@ def test_on_a_terminal_the_run_shows_who_works_and_a_summary_table(tmp_path):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_a_live_run_cannot_be_resumed_by_a_second_process(tmp_path):
+    runs = tmp_path / "runs"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "policyforge", "run", "--model", "heuristic", "--suite", "small",
+         "--sandbox", "local", "--max-iterations", "3", "--runs-dir", str(runs), "--quiet"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(runs.glob("*/run.lock")):
+            time.sleep(0.05)
+        [run_dir] = list(runs.iterdir())
+        second = policyforge("run", "--resume", run_dir.name, "--runs-dir", str(runs))
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert f"in use by process {first.pid}" in second.stderr
+    finally:
+        out, err = first.communicate(timeout=300)
+    assert first.returncode in (0, 3), out + err
+    events = [json.loads(line) for line in (run_dir / "transcript.jsonl").read_text().splitlines()]
+    assert [e["type"] for e in events].count("run_finished") == 1
