@@ -15,8 +15,18 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
+
+PROMPT = "[bold cyan]you>[/] "
+INTERNAL = "[policyforge]"  # the prefix of messages the session itself sends the planner
+QUIT_COMMANDS = ("/stop", "/quit", "/exit")  # at a question about a proposal: end the session
+
+
+class EndSession(Exception):  # noqa: N818 - a signal to the loop, not an error
+    """The person ended the session at a prompt other than the main one."""
+
 
 HELP = """\
 /help              this text
@@ -46,6 +56,8 @@ class ChatSession:
         self.caller = self._caller()
         self._backend: Any = None
         self.run_thread: Any = None
+        self.at_prompt = False  # the main thread waits for the person's next line
+        self._print_lock = threading.Lock()
         self.cancel: Any = None
         self.tool_ctx = self._tool_context()
         from tools import build_tools
@@ -113,7 +125,6 @@ class ChatSession:
 
     def _start_run(self, proposal: Any, run_id: str) -> dict[str, Any]:
         """Start (or resume) the approved run in a background thread; return at once."""
-        import threading
 
         from agents.run_config import RunConfig
 
@@ -142,7 +153,7 @@ class ChatSession:
 
         run_dir = self.runs_dir / config.run_id
         chat_models = None if config.heuristic or not self.scripted else self.scripted
-        progress = _ChatProgress(self.console, config.run_id)
+        progress = _ChatProgress(self.background, config.run_id, config.suite)
         try:
             if (run_dir / "run.json").is_file():
                 outcome = resume_run(run_dir, chat_models=chat_models, progress=progress,
@@ -152,14 +163,20 @@ class ChatSession:
                                     progress=progress, backend=self.backend(),
                                     cancel=self.cancel)
         except Exception as exc:  # noqa: BLE001 - reported to the person, the chat goes on
-            self.console.print(f"\n[run {config.run_id} failed: {exc}]", style="red",
-                               markup=False)
+            self.background(f"[run {config.run_id} failed: {exc}]", style="red")
             return
         s = _run_summary(Path(outcome.run_dir))
-        self.console.print(
-            f"\n[run {outcome.run_id} {outcome.status} ({outcome.stop_reason}): best candidate "
+        self.background(
+            f"[run {outcome.run_id} {outcome.status} ({outcome.stop_reason}): best candidate "
             f"{s['best_candidate']} scores {s['best_score']} vs {s['baseline']} "
-            f"{s['baseline_score']}, bound {s['bound']}]", style="bold", markup=False)
+            f"{s['baseline_score']}, bound {s['bound']}]", style="bold")
+
+    def background(self, text: str, style: str = "dim") -> None:
+        """A line from the background run, then the prompt again if the person was at it."""
+        with self._print_lock:
+            self.console.print(f"\n{text}", style=style, markup=False)
+            if self.at_prompt:
+                self.console.print(PROMPT, end="")
 
     def running(self) -> bool:
         return self.run_thread is not None and self.run_thread.is_alive()
@@ -185,6 +202,13 @@ class ChatSession:
         c = self.console
         c.print(f"policyforge chat — session {self.session_id} (/help for commands)",
                 style="bold", markup=False)
+        try:
+            return self._converse()
+        except EndSession:
+            return self._end()
+
+    def _converse(self) -> int:
+        c = self.console
         if self.args.resume:
             self._replay_history()
             pending = self._pending()
@@ -192,12 +216,15 @@ class ChatSession:
                 self._send(self._decide(pending))
         while True:
             try:
-                text = c.input("[bold cyan]you>[/] ").strip()
+                self.at_prompt = True
+                text = c.input(PROMPT).strip()
             except EOFError:
                 text = "/stop"
             except KeyboardInterrupt:
                 c.print()
                 continue
+            finally:
+                self.at_prompt = False
             if not text:
                 continue
             if text.startswith("/"):
@@ -246,11 +273,19 @@ class ChatSession:
                                     "minutes": proposal.get("max_minutes")}.items() if v}
         table.add_row("budget", ", ".join(f"{k} {v}" for k, v in budget.items()))
         self.console.print(table)
-        try:
-            answer = self.console.input("Start this run? [bold]yes[/] / no / what to change: ")
-        except EOFError:
-            answer = "no"
-        return Command(resume=answer.strip() or "no")
+        while True:
+            try:
+                answer = self.console.input(
+                    "Start this run? [bold]yes[/] / no / what to change: ").strip()
+            except EOFError:
+                answer = "no"
+            if not answer.startswith("/"):
+                return Command(resume=answer or "no")
+            # a slash command means what it means at every prompt; the proposal stays pending
+            if answer.split()[0] in QUIT_COMMANDS:
+                raise EndSession
+            self._command(answer)
+
 
     def _show_new(self, seen: int) -> None:
         """What happened since message ``seen``: tool calls and results, then the answer."""
@@ -261,7 +296,7 @@ class ChatSession:
                     if call["name"] != "propose_run":
                         self.console.print(f"  [tool {call['name']} {json.dumps(call['args'])}]",
                                            style="dim", markup=False)
-                if m.content and not str(m.content).startswith("[policyforge]"):
+                if m.content and not str(m.content).startswith(INTERNAL):
                     self.console.print(f"planner> {m.content}", markup=False)
             elif m.type == "tool" and m.name != "propose_run":
                 text = str(m.content)
@@ -271,10 +306,19 @@ class ChatSession:
     def _replay_history(self) -> None:
         messages = self.graph.get_state(self.config).values.get("messages", [])
         for m in messages[-6:]:
+            if m.type == "human" and str(m.content).startswith(INTERNAL):
+                continue  # what the session told the planner, never the person's own words
             if m.type == "human":
                 self.console.print(f"you> {m.content}", style="dim", markup=False)
             elif m.type == "ai" and m.content:
                 self.console.print(f"planner> {m.content}", style="dim", markup=False)
+
+    def _end(self) -> int:
+        """Stop a running run (resumable) and say how to come back."""
+        self.stop_run()
+        self.console.print(f"session saved: resume with `policyforge chat --resume "
+                           f"{self.session_id}`", markup=False)
+        return 0
 
     def _command(self, text: str) -> bool:
         """Run a slash command; True when the session should end."""
@@ -299,10 +343,8 @@ class ChatSession:
             c.print(f"next run's budget: {shown or 'as proposed'}", markup=False)
         elif name == "/stop" and self.running():
             self.stop_run()
-        elif name in ("/stop", "/quit", "/exit"):
-            self.stop_run()
-            c.print(f"session saved: resume with `policyforge chat --resume {self.session_id}`",
-                    markup=False)
+        elif name in QUIT_COMMANDS:
+            self._end()
             return True
         else:
             c.print(f"unknown command {name}; /help lists them", markup=False)
@@ -310,24 +352,31 @@ class ChatSession:
 
 
 class _ChatProgress:
-    """A background run's progress in the chat: one line per evaluation, quiet otherwise."""
+    """A background run's progress in the chat: what it is doing when a slow step starts (the
+    baselines, an evaluation) and each candidate's result; quiet otherwise."""
 
-    def __init__(self, console: Any, run_id: str) -> None:
+    def __init__(self, say: Any, run_id: str, suite: str) -> None:
         from agents.progress import Progress
 
         self.inner = Progress(quiet=True)
-        self.console, self.run_id = console, run_id
+        self.say, self.run_id, self.suite = say, run_id, suite
 
     def attach(self, run_dir: Any, budget: Any) -> None:
         self.inner.attach(run_dir, budget)
+
+    def started(self, node: str) -> None:
+        if node == "prepare":
+            self.say(f"  [run {self.run_id}: running the built-in baselines and bounds on "
+                     f"{self.suite} (once per run)]")
+        elif node == "evaluate":
+            self.say(f"  [run {self.run_id}: evaluating a candidate in the sandbox]")
 
     def __call__(self, node: str, update: dict[str, Any]) -> None:
         self.inner(node, update)
         if node == "evaluate" and update.get("last"):
             rec = self.inner.records.get(str(update["last"]), {})
-            self.console.print(f"\n  [run {self.run_id}: candidate {rec.get('n')} "
-                               f"{rec.get('status')}, score {rec.get('score')}]", style="dim",
-                               markup=False)
+            self.say(f"  [run {self.run_id}: candidate {rec.get('n')} {rec.get('status')}, "
+                     f"score {rec.get('score')}]")
 
 
 class _LazyBackend:

@@ -4,6 +4,7 @@ commands, and resuming the session."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -82,6 +83,7 @@ def test_chat_agrees_a_goal_waits_for_approval_runs_and_answers_from_the_data(tm
     recap = f"We spoke about completed pipelines; run {run_dir.name} is accepted."
     child = spawn(tmp_path, {"planner": [recap]}, "--resume", session)
     child.expect("why is candidate 1 better")  # the history is shown again
+    assert "you> [policyforge]" not in child.before  # the session's own notes are not the person's
     _say(child, "/status")
     child.expect(run_dir.name)
     _say(child, "what did we agree?")
@@ -97,6 +99,7 @@ def test_questions_during_a_run_and_stop_leave_it_resumable(tmp_path):
         "It is still running; the status is above.",
     ]}
     child = spawn(tmp_path, script, "--suite", "paper")  # long enough to talk during it
+    seen = child.logfile_read = io.StringIO()
     _say(child, "maximise completed pipelines")
     child.expect("Start this run\\?")
     child.sendline("yes")
@@ -113,6 +116,31 @@ def test_questions_during_a_run_and_stop_leave_it_resumable(tmp_path):
     child.expect(pexpect.EOF)
     run = json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
     assert run["status"] == "stopped" and run["stop_reason"] == "stopped"
+    # the slow first step says what it is doing, and the prompt comes back after it
+    assert f"[run {run_id}: running the built-in baselines and bounds on paper" in seen.getvalue()
+
+
+def test_quit_at_the_approval_question_ends_the_session_and_keeps_the_proposal(tmp_path):
+    child = spawn(tmp_path, {"planner": [PROPOSE]})
+    child.expect("session (chat-[0-9a-f-]+)")
+    session = child.match.group(1)
+    _say(child, "maximise completed pipelines")
+    child.expect("Start this run\\?")
+    child.sendline("/help")  # a slash command works here too, and the question comes back
+    child.expect("/budget")
+    child.expect("Start this run\\?")
+    child.sendline("/quit")
+    child.expect(f"--resume {session}")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    runs = tmp_path / "runs"
+    assert not [p for p in runs.iterdir() if (p / "run.json").exists()]  # nothing ran
+    child = spawn(tmp_path, {"planner": []}, "--resume", session)
+    child.expect("Proposed run")  # still waiting for the answer
+    child.expect("Start this run\\?")
+    child.sendline("/stop")
+    child.expect(pexpect.EOF)
 
 
 def test_declining_a_proposal_runs_nothing(tmp_path):
