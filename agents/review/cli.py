@@ -11,7 +11,6 @@ Exit codes: 0 success; 2 unknown run, unreadable run directory or bad usage.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -35,8 +34,9 @@ def runs_main(argv: list[str]) -> int:
     rows = list_runs(args.runs_dir)
     secrets = secret_values(_key_envs([r.run.models for r in rows if r.run]))
     if args.json:
-        data = [_row_json(r) for r in rows]
-        return _emit(json.dumps(data, indent=1, default=str) + "\n", secrets)
+        from agents.review.json_report import runs_document, to_json
+
+        return _emit(to_json(runs_document(rows)), secrets)
     if not rows:
         where = Path(args.runs_dir)
         print(f"no runs in {where}{'' if where.is_dir() else ' (no such folder)'}",
@@ -80,7 +80,9 @@ def review_main(argv: list[str]) -> int:
     if args.html:
         return _write_html(view, Path(args.html), secrets)
     if args.json:
-        return _emit(json.dumps(_review_json(view), indent=1, default=str) + "\n", secrets)
+        from agents.review.json_report import review_document, to_json
+
+        return _emit(to_json(review_document(view)), secrets)
     from agents.review.terminal import render_terminal
 
     color, width = _terminal()
@@ -152,52 +154,3 @@ def _write_html(view: Any, path: Path, secrets: list[str]) -> int:
         return EXIT_BAD_INPUT
     print(f"wrote {path} ({len(page.encode('utf-8')) // 1024} KiB)")
     return EXIT_OK
-
-
-def _row_json(row: Any) -> dict[str, Any]:
-    from agents.review.summary import totals
-
-    if row.run is None:
-        return {"run_id": row.name, "path": str(row.path), "error": row.problem}
-    run, spent = row.run, totals(row.run)
-    return {"run_id": run.run_id, "path": str(row.path), "created": run.created,
-            "goal": run.goal, "suite": run.suite, "status": run.status,
-            "stop_reason": run.stop_reason, "best_candidate": run.best_candidate,
-            "accepted_candidate": run.accepted_candidate, "best_score": row.best_score,
-            "baseline_score": run.baseline_score, "iterations": spent.iterations,
-            "tokens": spent.tokens, "usd": spent.usd, "seconds": spent.seconds}
-
-
-def _review_json(view: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    from agents.review.summary import (
-        costs_by_role,
-        critic_reasons,
-        describe,
-        event_usage,
-        progress,
-        totals,
-    )
-
-    best = view.best()
-    candidates = []
-    for c in view.candidates:
-        accepted, reasons = critic_reasons(view, c)
-        candidates.append({"candidate": c.n, "iteration": c.iteration, "status": c.status,
-                           "reason": (c.result or {}).get("reason"), "score": c.score,
-                           "accepted": accepted, "reasons": reasons,
-                           "summary": c.event.field("summary") if c.event else None})
-    return {
-        "run": view.run.model_dump(),
-        "path": str(view.path),
-        "warnings": view.warnings,
-        "spent": asdict(totals(view.run, view)),
-        "best_candidate": best.n if best else None,
-        "candidates": candidates,
-        "progress": [asdict(p) for p in progress(view)],
-        "costs_by_role": [asdict(r) | {"tokens": r.tokens} for r in costs_by_role(view)],
-        "timeline": [{"seq": e.seq, "elapsed_s": e.elapsed_s, "iteration": e.iteration,
-                      "role": e.role, "type": e.type, "what": describe(e, 400),
-                      "usage": event_usage(e)} for e in view.events],
-    }

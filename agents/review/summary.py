@@ -6,6 +6,7 @@ Pure functions of a `RunView`; no output formatting beyond short strings.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,10 +100,20 @@ def totals(run: RunInfo, view: RunView | None = None) -> RunTotals:
 
 
 def progress(view: RunView) -> list[ProgressPoint]:
-    """Each evaluation in transcript order, with the best score so far and the spend so far."""
+    """Each evaluation in transcript order, with the best score so far and the spend so far.
+
+    A score that is not a finite number (NaN: e.g. a latency when no pipeline completed) is
+    shown but never becomes the best so far.
+    """
     lower = view.run.lower_is_better
     usd, tokens, best = 0.0, 0, None
     scores = {c.n: c.score for c in view.candidates}
+
+    def better(score: float | None) -> bool:
+        if score is None or not math.isfinite(score):
+            return False
+        return best is None or (score < best if lower else score > best)
+
     points: list[ProgressPoint] = []
     seen: set[int] = set()
     for e in view.events:
@@ -115,7 +126,7 @@ def progress(view: RunView) -> list[ProgressPoint]:
         score = scores.get(n) if scores.get(n) is not None else _maybe(e.field("score"))
         if e.field("status", "ok") != "ok":
             score = None
-        if score is not None and (best is None or (score < best if lower else score > best)):
+        if better(score):
             best = score
         seen.add(n)
         points.append(ProgressPoint(n, e.iteration if e.iteration is not None else n,
@@ -124,7 +135,7 @@ def progress(view: RunView) -> list[ProgressPoint]:
     for c in view.candidates:
         if c.n not in seen and c.result is not None:
             score = c.score if c.status == "ok" else None
-            if score is not None and (best is None or (score < best if lower else score > best)):
+            if better(score):
                 best = score
             points.append(ProgressPoint(c.n, c.iteration if c.iteration is not None else c.n,
                                         score, best, usd, tokens, 0.0))
@@ -136,11 +147,18 @@ def critic_reasons(view: RunView, candidate: Candidate) -> tuple[bool | None, li
     verdicts = view.verdicts(candidate.n)
     if verdicts:
         last = verdicts[-1]
-        return bool(last.field("accept")), [str(r) for r in last.field("reasons") or []]
+        return bool(last.field("accept")), _texts(last.field("reasons"))
     verdict = candidate.verdict
     if not verdict:
         return None, []
-    return bool(verdict.get("accept")), [str(r) for r in verdict.get("reasons") or []]
+    return bool(verdict.get("accept")), _texts(verdict.get("reasons"))
+
+
+def _texts(value: Any) -> list[str]:
+    """A list of reasons as strings; a lone string is one reason."""
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(r) for r in value] if isinstance(value, list) else []
 
 
 def policy_diff(a: Candidate, b: Candidate, context: int = 3) -> str:
@@ -228,6 +246,8 @@ def fmt_num(value: Any) -> str:
     v = _maybe(value)
     if v is None:
         return "-"
+    if not math.isfinite(v):
+        return "NaN" if math.isnan(v) else ("inf" if v > 0 else "-inf")
     return f"{v:.0f}" if v == int(v) and abs(v) < 1e12 else f"{v:.4g}"
 
 
@@ -247,7 +267,8 @@ def vs_baseline(score: float | None, run: RunInfo, digits: int = 1) -> str:
         return "-"
     if base is None:
         return fmt_num(score)
-    change = f" ({(score - base) / abs(base) * 100:+.{digits}f}%)" if base else ""
+    finite = math.isfinite(score) and math.isfinite(base)
+    change = f" ({(score - base) / abs(base) * 100:+.{digits}f}%)" if base and finite else ""
     return f"{fmt_num(score)} vs {fmt_num(base)}{change}"
 
 

@@ -78,7 +78,7 @@ def _run_row(row: RunRow) -> list[str]:
     spent = totals(run)
     created = (run.created or "-").replace("T", " ")[:16]
     return [run.run_id, created, shorten(run.goal, 80), run.suite or "-", run.status,
-            shorten(run.stop_reason or "-", 24), vs_baseline(row.best_score, run, digits=0),
+            shorten(run.stop_reason or "-", 48), vs_baseline(row.best_score, run, digits=0),
             str(spent.iterations), f"{spent.tokens:,}", f"{spent.usd:.4f}",
             fmt_seconds(spent.seconds)]
 
@@ -97,7 +97,7 @@ def _header(view: RunView) -> Any:
     rows = [
         ("Run", run.run_id + (f"  ({run.created})" if run.created else "")),
         ("Goal", run.goal or "-"),
-        ("Objective", str(run.objective.get("summary") or run.metric)),
+        ("Objective", run.objective_text),
         ("Status", f"{run.status} ({run.stop_reason or '-'})"),
         ("Suite", f"{run.suite or '-'}, seed {run.seed}, sandbox {run.sandbox or '-'}"),
         ("Baseline", (f"{(run.baseline or {}).get('policy', '-')} {fmt_num(run.baseline_score)}; "
@@ -152,8 +152,8 @@ def _candidates(view: RunView) -> Any:
         accepted, reasons = critic_reasons(view, c)
         verdict = "-" if accepted is None else ("accepted" if accepted else "rejected")
         star = "*" if view.run.accepted_candidate == c.n else ""
-        why = (c.result or {}).get("reason")
-        lines = ([f"{why}"] if why else []) + [f"- {r}" for r in reasons]
+        why = c.reason
+        lines = ([why] if why else []) + [f"- {r}" for r in reasons]
         cells = (f"{c.n}{star}", str(c.iteration if c.iteration is not None else "-"),
                  c.status, vs_baseline(c.score, view.run), verdict, "\n".join(lines) or "-")
         table.add_row(*map(_plain, cells))
