@@ -27,7 +27,6 @@ NOTES = {
              "undefined, e.g. a latency when no pipeline completed; or infinite)",
     "best_score": "the best candidate's score is not a finite number (e.g. a latency when no "
                   "pipeline completed)",
-    "best": "no finite score so far",
 }
 
 

@@ -154,6 +154,11 @@ def critic_reasons(view: RunView, candidate: Candidate) -> tuple[bool | None, li
     return bool(verdict.get("accept")), _texts(verdict.get("reasons"))
 
 
+def _items(value: Any) -> list[Any]:
+    """``value`` if it is a list, else no items (a field another version wrote differently)."""
+    return value if isinstance(value, list) else []
+
+
 def _texts(value: Any) -> list[str]:
     """A list of reasons as strings; a lone string is one reason."""
     if isinstance(value, str):
@@ -188,7 +193,7 @@ def _describe(e: Event) -> str:
             return f"plan: {one_line(f('direction', ''))}"
         case "model_call":
             out = f("message_out") or {}
-            calls = out.get("tool_calls") or [] if isinstance(out, dict) else []
+            calls = _items(out.get("tool_calls")) if isinstance(out, dict) else []
             names = ", ".join(str(c.get("name", "?")) for c in calls if isinstance(c, dict))
             what = f"calls {names}" if names else one_line(
                 out.get("content", "") if isinstance(out, dict) else str(out))
@@ -205,14 +210,14 @@ def _describe(e: Event) -> str:
                     f"score {fmt_num(f('score'))}{reason}")
         case "verdict":
             word = "accepts" if f("accept") else "rejects"
-            reasons = "; ".join(str(r) for r in f("reasons") or [])
+            reasons = "; ".join(_texts(f("reasons")))
             return f"critic {word} candidate {f('candidate')}: {one_line(reasons)}"
         case "review":
             word = "approves" if f("approve") else "requests changes to"
-            comments = "; ".join(str(c) for c in f("comments") or [])
+            comments = "; ".join(_texts(f("comments")))
             return f"reviewer {word} candidate {f('candidate')}: {one_line(comments)}"
         case "budget":
-            spent = f("spent") or {}
+            spent = f("spent") if isinstance(f("spent"), dict) else {}
             return (f"budget: {spent.get('iterations', 0)} iterations, "
                     f"${_float(spent.get('usd')):.4f}")
         case "run_finished":
@@ -276,7 +281,9 @@ def budget_text(budget: dict[str, Any], spent: RunTotals) -> str:
     """``iterations 3 of 10; tokens 1,234 of no limit; ...``."""
     def limit(key: str, fmt: str = "{}") -> str:
         v = budget.get(key)
-        return "no limit" if v is None else fmt.format(v)
+        if v is None:
+            return "no limit"
+        return fmt.format(v) if _maybe(v) is not None else str(v)
 
     return (f"iterations {spent.iterations} of {limit('max_iterations')}; "
             f"tokens {spent.tokens:,} of {limit('max_tokens', '{:,}')}; "
