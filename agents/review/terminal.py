@@ -54,15 +54,17 @@ def render_runs_table(runs: list[RunRow], *, color: bool, width: int) -> str:
     headers = ("id", "created", "goal", "suite", "status", "stop", "best vs baseline", "iter",
                "tokens", "$", "wall")
     rows = [_run_row(row) for row in runs]
-    # Every column keeps its full width except the goal, which gets what is left.
+    # Every column keeps its full width except the goal and the stop reason (a failed run's
+    # error can be long), which share what is left: the reason up to half of it, at least 24.
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    rest = width - (sum(widths) - widths[2]) - 3 * len(headers) - 1
+    rest = width - (sum(widths) - widths[2] - widths[5]) - 3 * len(headers) - 1
+    stop = min(widths[5], max(24, rest // 2))
+    flexible = {2: max(8, rest - stop), 5: stop}
     table = Table(box=_box(color), header_style="bold" if color else "", pad_edge=False)
     for i, name in enumerate(headers):
         table.add_column(name, no_wrap=True, overflow="ellipsis",
-                         min_width=None if i == 2 else widths[i],
-                         max_width=max(8, rest) if i == 2 else None,
-                         justify="right" if i >= 7 else "left")
+                         min_width=None if i in flexible else widths[i],
+                         max_width=flexible.get(i), justify="right" if i >= 7 else "left")
     for r in rows:
         table.add_row(*map(_plain, r))
     out = io.StringIO()

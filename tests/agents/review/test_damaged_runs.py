@@ -48,7 +48,7 @@ def test_a_run_failed_at_the_objective_step_is_listed_with_its_status_and_reason
     table = render_runs_table(list(rows.values()), color=False, width=200)
     line = next(x for x in table.splitlines() if FAILED_OBJECTIVE_RUN in x)
     assert "unreadable" not in table and "| failed " in line
-    assert "error: objective planner model 'gpt-4.1-mini'" in line
+    assert "error: objective planner model" in line
     (doc,) = [d for d in strict_loads(to_json(runs_document(list(rows.values()))))
               if d["run_id"] == FAILED_OBJECTIVE_RUN]
     assert doc["status"] == "failed" and doc["stop_reason"] == f"error: objective {AUTH_ERROR}"
