@@ -8,13 +8,14 @@ can be read, early failures and killed runs included:
   step) or missing take their defaults; a field of the wrong type is ignored and reported in
   the view's ``warnings``, as is a missing ``run_id`` (the folder's name is used).
 - A transcript line cut short by a kill (the last line, or the line before a resumed run's
-  ``run_started``) is skipped and reported in ``warnings``.
+  ``run_started``) is skipped and reported in ``warnings``; an event's null or mistyped
+  ``seq``, ``time``, ``elapsed_s``, ``iteration`` or ``role`` takes its default.
 - A candidate whose ``result.json`` or ``held_out.json`` cannot be read, or whose
   ``policy.py`` is missing, is kept with status ``damaged`` and the reasons (`Candidate.damage`);
   the other candidates are read as usual. An unreadable ``baselines.json`` is a warning.
 
-Only a ``run.json`` that is not a JSON object, or another transcript line that is not valid,
-raises `RunDirError`, naming the file and line.
+Only a ``run.json`` that is not a JSON object, or another transcript line that is not a JSON
+object with a ``type``, raises `RunDirError`, naming the file and line.
 """
 
 from __future__ import annotations
@@ -383,7 +384,7 @@ def _read_transcript(path: Path, warnings: list[str]) -> list[Event]:
         if not line.strip():
             continue
         try:
-            events.append(_parse_event(path, number, line))
+            events.append(_parse_event(path, number, line, warnings))
         except RunDirError:
             if not _resumes_after(body, number):
                 raise
@@ -392,26 +393,40 @@ def _read_transcript(path: Path, warnings: list[str]) -> list[Event]:
     if unterminated is not None:
         number = len(body) + 1
         try:
-            events.append(_parse_event(path, number, unterminated))
+            events.append(_parse_event(path, number, unterminated, warnings))
         except RunDirError:
             warnings.append(f"{path.name}:{number}: last line is incomplete (the run was "
                             f"probably killed while writing it); ignored")
     return events
 
 
-def _parse_event(path: Path, number: int, line: str) -> Event:
+def _parse_event(path: Path, number: int, line: str, warnings: list[str]) -> Event:
+    """One transcript line. Without a valid ``type`` it is an error; a null or mistyped
+    ``time``, ``elapsed_s``, ``iteration`` or ``role`` takes its default, a bad ``seq`` the
+    line number (with a warning unless it was null)."""
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
         raise RunDirError(f"{path}:{number}:{exc.colno}: invalid JSON: {exc.msg}") from None
     if not isinstance(data, dict):
         raise RunDirError(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
-    try:
-        return Event.model_validate({**data, "line": number})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise RunDirError(f"{path}:{number}: field {where}: {first['msg']}") from None
+    data = {**data, "line": number}
+    for _ in range(len(Event.model_fields) + 1):
+        try:
+            return Event.model_validate(data)
+        except ValidationError as exc:
+            for error in exc.errors():
+                key = error["loc"][0] if error["loc"] else None
+                where = ".".join(str(x) for x in error["loc"])
+                if key in ("type", "line", None):
+                    raise RunDirError(f"{path}:{number}: field {where}: {error['msg']}") from None
+                value = data.pop(key, None)
+                if key == "seq":
+                    data["seq"] = number
+                if value is not None:
+                    warnings.append(f"{path.name}:{number}: field {where}: {error['msg']}; "
+                                    "ignored")
+    raise RunDirError(f"{path}:{number}: cannot be read as an event")  # pragma: no cover
 
 
 def _resumes_after(body: list[str], number: int) -> bool:

@@ -154,6 +154,25 @@ def test_a_half_line_left_before_a_resume_is_skipped_with_a_warning(tmp_path: Pa
     assert len(view.events) == len(lines) - 1
 
 
+def test_event_fields_of_the_wrong_type_take_defaults_with_a_warning(tmp_path: Path) -> None:
+    root = write_run(tmp_path / "runs")
+    path = root / "transcript.jsonl"
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    events[1].update(elapsed_s=None, role=5)
+    del events[2]["seq"]
+    events[3]["iteration"] = "two"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    view = load_run(root)
+    assert len(view.events) == len(events)
+    assert view.events[1].elapsed_s == 0.0 and view.events[1].role is None
+    assert view.events[2].seq == 3 and view.events[3].iteration is None
+    assert view.warnings == [
+        "transcript.jsonl:2: field role: Input should be a valid string; ignored",
+        "transcript.jsonl:4: field iteration: Input should be a valid integer, unable to parse "
+        "string as an integer; ignored"]
+    assert "Timeline" in terminal(view)
+
+
 def test_run_json_fields_of_the_wrong_type_are_ignored_with_a_warning(tmp_path: Path) -> None:
     root = write_run(tmp_path / "runs")
     run = json.loads((root / "run.json").read_text())
