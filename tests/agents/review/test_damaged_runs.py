@@ -168,8 +168,8 @@ def test_event_fields_of_the_wrong_type_take_defaults_with_a_warning(tmp_path: P
     assert view.events[2].seq == 3 and view.events[3].iteration is None
     assert view.warnings == [
         "transcript.jsonl:2: field role: Input should be a valid string; ignored",
-        "transcript.jsonl:4: field iteration: Input should be a valid integer, unable to parse "
-        "string as an integer; ignored"]
+        ("transcript.jsonl:4: field iteration: Input should be a valid integer, unable to parse "
+        "string as an integer; ignored")]
     assert "Timeline" in terminal(view)
 
 
