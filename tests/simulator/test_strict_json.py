@@ -67,7 +67,7 @@ def test_numpy_floats_and_bools_and_ints_are_judged_by_value() -> None:
 
 
 def test_the_input_is_not_modified() -> None:
-    data = {"x": [math.nan], "y": {"z": math.inf}}
+    data: dict[str, Any] = {"x": [math.nan], "y": {"z": math.inf}}
     strict(data)
     assert math.isnan(data["x"][0]) and data["y"]["z"] == math.inf
 
