@@ -245,12 +245,17 @@ def find_run(run: str, runs_dir: str | Path = "runs") -> Path:
         raise RunNotFound(str(exc)) from None
 
 
+RUN_MARKERS = ("run.json", "run.json.tmp", "transcript.jsonl")
+
+
 def list_run_dirs(runs_dir: str | Path) -> list[Path]:
-    """Folders of ``runs_dir`` that hold a ``run.json``, oldest name first."""
+    """Folders of ``runs_dir`` that hold a ``run.json`` (or, from a run killed while writing
+    its first one, ``run.json.tmp`` or a transcript), oldest name first."""
     root = Path(runs_dir)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if (p / "run.json").is_file())
+    return sorted(p for p in root.iterdir()
+                  if p.is_dir() and any((p / name).is_file() for name in RUN_MARKERS))
 
 
 class RunRow(BaseModel):
@@ -271,6 +276,11 @@ def list_runs(runs_dir: str | Path) -> list[RunRow]:
     """Every run in ``runs_dir``; a run whose files cannot be read is listed with the reason."""
     rows = []
     for folder in list_run_dirs(runs_dir):
+        if not (folder / "run.json").is_file():
+            rows.append(RunRow(name=folder.name, path=folder, problem=(
+                f"{folder / 'run.json'} is missing (the run was probably killed while writing "
+                "it)")))
+            continue
         try:
             run, warnings = read_run_info(folder)
         except RunDirError as exc:

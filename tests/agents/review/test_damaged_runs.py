@@ -190,6 +190,21 @@ def test_run_json_fields_of_the_wrong_type_are_ignored_with_a_warning(tmp_path: 
     assert row.run is not None and len(row.warnings) == 2
 
 
+def test_a_run_killed_while_writing_its_first_run_json_is_listed_with_the_reason(
+        tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    write_run(runs)
+    killed = runs / "20261127-000000-aaaaaa"
+    killed.mkdir()
+    (killed / "run.json.tmp").write_text('{"run_id": "20261127-')
+    (runs / "notes").mkdir()  # not a run: not listed
+    rows = {r.name: r for r in list_runs(runs)}
+    assert set(rows) == {RUN_ID, killed.name}
+    assert rows[killed.name].run is None
+    assert "run.json is missing (the run was probably killed" in (rows[killed.name].problem or "")
+    assert "unreadable" in render_runs_table(list(rows.values()), color=False, width=200)
+
+
 def test_a_run_json_that_is_not_an_object_is_still_an_error_naming_the_file(
         tmp_path: Path) -> None:
     root = write_run(tmp_path / "runs")
