@@ -250,7 +250,10 @@ def _event_body(e: Event) -> str:
     fields = dict(e.model_extra or {})
     parts = []
     if e.type == "model_call":
-        for i, message in enumerate(fields.pop("messages_in", None) or []):
+        messages = fields.pop("messages_in", None)
+        if not isinstance(messages, list):  # another version's shape: shown as one message
+            messages = [] if messages is None else [messages]
+        for i, message in enumerate(messages):
             m = message if isinstance(message, dict) else {"content": message}
             parts.append(f'<details class="message"><summary>in #{i + 1}: '
                          f'{escape(str(m.get("role", "?")))}</summary>'

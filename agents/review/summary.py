@@ -257,7 +257,9 @@ def fmt_num(value: Any) -> str:
 
 
 def fmt_seconds(seconds: float) -> str:
-    """``1h02m``, ``3m05s`` or ``12.5s``."""
+    """``1h02m``, ``3m05s`` or ``12.5s`` (``-`` for a time that is not a finite number)."""
+    if not math.isfinite(seconds):
+        return "-"
     if seconds >= 3600:
         return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
     if seconds >= 60:
@@ -307,7 +309,7 @@ def _maybe(value: Any) -> float | None:
 
 def _int(value: Any) -> int:
     v = _maybe(value)
-    return int(v) if v is not None else 0
+    return int(v) if v is not None and math.isfinite(v) else 0
 
 
 def _float(value: Any) -> float:

@@ -240,7 +240,8 @@ def test_nan_scores_are_null_with_a_note_in_strict_json(tmp_path: Path) -> None:
 # --- anything a damaged file may hold: never a crash -------------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 5) | st.floats() | st.text(max_size=4),
+    st.sampled_from([math.nan, math.inf, -math.inf, "", "x", 0, -1, 1e300]) | st.none()
+    | st.booleans() | st.integers(-5, 5) | st.floats() | st.text(max_size=4),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
                                                                  max_size=3),
     max_leaves=6)
