@@ -199,11 +199,15 @@ def _policy(view: RunView) -> str:
             "No candidate policy."
         return f'<section id="policy"><h2>Policy</h2><p>{escape(why)}</p></section>'
     which = "Accepted" if view.run.accepted_candidate == best.n else "Best"
-    first = view.candidates[0]
+    first = next((c for c in view.candidates if c.source is not None), best)
     diff = policy_diff(first, best) if first.n != best.n else ""
-    diff_html = (f"<details open><summary>Diff from candidate {first.n}</summary>"
-                 f'<pre class="diff">{_diff_lines(diff)}</pre></details>' if diff else
-                 "<p>This is the first candidate; no diff.</p>")
+    if diff:
+        diff_html = (f"<details open><summary>Diff from candidate {first.n}</summary>"
+                     f'<pre class="diff">{_diff_lines(diff)}</pre></details>')
+    elif first.n != best.n:
+        diff_html = f"<p>The same code as candidate {first.n}.</p>"
+    else:
+        diff_html = "<p>This is the first candidate with a policy; no diff.</p>"
     return (f'<section id="policy"><h2>{which} policy: candidate {best.n}</h2>'
             f"<details open><summary>candidates/{best.n}/policy.py</summary>"
             f'<pre class="code">{escape(best.source)}</pre></details>{diff_html}</section>')

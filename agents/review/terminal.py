@@ -172,8 +172,13 @@ def _diffs(view: RunView, pick: tuple[int, int] | None) -> list[tuple[str, str]]
         pairs = list(zip(view.candidates, view.candidates[1:], strict=False))
     out = []
     for a, b in pairs:
-        text = policy_diff(a, b)
-        out.append((f"diff candidate {a.n} -> {b.n}", text or "(identical policies)\n"))
+        missing = [c.n for c in (a, b) if c.source is None]
+        if missing:  # a diff against nothing would show every line as added
+            which = " and ".join(f"candidate {n}" for n in missing)
+            text = f"(no diff: the policy of {which} is missing)\n"
+        else:
+            text = policy_diff(a, b) or "(identical policies)\n"
+        out.append((f"diff candidate {a.n} -> {b.n}", text))
     return out
 
 

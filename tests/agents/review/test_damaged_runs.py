@@ -116,7 +116,16 @@ def test_a_missing_policy_is_damage_and_the_report_says_which(tmp_path: Path) ->
     assert view.candidate(3).reason == "candidates/3/policy.py is missing"
     assert view.candidate(3).score == 34.0  # its result is intact
     assert "Candidate 3 is damaged: candidates/3/policy.py is missing." in render_html(view)
-    assert "candidates/3/policy.py is missing" in terminal(view)
+    text = terminal(view)
+    assert "candidates/3/policy.py is missing" in text
+    assert "(no diff: the policy of candidate 3 is missing)" in text
+    assert "diff candidate 1 -> 2" in text and "+RAM_HEADROOM = 1.5" in text
+
+
+def test_the_report_diffs_from_the_first_candidate_that_has_a_policy(tmp_path: Path) -> None:
+    root = write_run(tmp_path / "runs", RunSpec(drop_policies=(1,)))
+    page = render_html(load_run(root))
+    assert "Diff from candidate 2" in page and "Accepted policy: candidate 3" in page
 
 
 def test_a_damaged_held_out_json_and_baselines_json_are_reported(tmp_path: Path) -> None:
