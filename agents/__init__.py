@@ -7,5 +7,5 @@ Start from `agents.graph` (the state machine) and `agents.runner` (start and res
 # The modules the front end may import (tests/house/test_surface.py guards it).
 __all__ = [
     "budget", "chat", "errors", "export", "graph", "models", "objective", "pricing", "progress",
-    "review", "run_config", "run_store", "runner", "state",
+    "review", "run_config", "run_lock", "run_store", "runner", "state",
 ]

@@ -19,13 +19,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from agents.errors import AgentError
+
 PROMPT = "[bold cyan]you>[/] "
 INTERNAL = "[policyforge]"  # the prefix of messages the session itself sends the planner
 QUIT_COMMANDS = ("/stop", "/quit", "/exit")  # at a question about a proposal: end the session
 
 
-class EndSession(Exception):  # noqa: N818 - a signal to the loop, not an error
+class EndSession(AgentError):  # noqa: N818 - it ends the session; it reports nothing
     """The person ended the session at a prompt other than the main one."""
+
+    kind = "session_ended"
 
 
 HELP = """\
@@ -283,7 +287,7 @@ class ChatSession:
                 return Command(resume=answer or "no")
             # a slash command means what it means at every prompt; the proposal stays pending
             if answer.split()[0] in QUIT_COMMANDS:
-                raise EndSession
+                raise EndSession("the person ended the session at the approval question")
             self._command(answer)
 
 

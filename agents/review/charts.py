@@ -108,9 +108,10 @@ def _title(text: str, x: float) -> str:
 def _panel(panel: Panel) -> str:
     x0, x1 = MARGIN["left"], WIDTH - MARGIN["right"]
     y0, y1 = HEIGHT - MARGIN["bottom"], MARGIN["top"]
-    xs = [x for s in panel.series for x, _ in s.points]
+    xs = [x for s in panel.series for x, _ in s.points if math.isfinite(x)]
     ys = [y for s in panel.series for _, y in s.points if math.isfinite(y)]
-    lo_x = min(xs, default=0.0) if panel.x_min is None else min(panel.x_min, *xs)
+    # An empty panel (nothing evaluated yet) still gets axes.
+    lo_x = min(xs, default=0.0) if panel.x_min is None else min([panel.x_min, *xs])
     lo_x, hi_x = _span(lo_x, max(xs, default=1.0))
     lo_y = panel.y_min if panel.y_min is not None else min(ys, default=0.0)
     hi_y = panel.y_max if panel.y_max is not None else max(ys, default=1.0)
@@ -133,7 +134,7 @@ def _panel(panel: Panel) -> str:
                 y0 - (y - lo_y) / (hi_y - lo_y) * (y0 - y1))
 
     for s in panel.series:
-        finite = [(x, y) for x, y in s.points if math.isfinite(y)]
+        finite = [(x, y) for x, y in s.points if math.isfinite(x) and math.isfinite(y)]
         pts = [to_px(x, y) for x, y in finite]
         if not pts:
             continue

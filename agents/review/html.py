@@ -61,7 +61,7 @@ def _header(view: RunView) -> str:
     budget = run.budget or {}
     rows = [
         ("Goal", escape(run.goal) or "<em>none</em>"),
-        ("Objective", escape(str(run.objective.get("summary") or _objective_text(run.objective)))),
+        ("Objective", escape(run.objective_text)),
         ("Status", (f'<span class="status {escape(run.status)}">{escape(run.status)}</span> '
                    f"({escape(run.stop_reason or '-')})")),
         ("Suite", escape(f"{run.suite or '-'} (seed {run.seed}, sandbox {run.sandbox or '-'})")),
@@ -94,7 +94,8 @@ def _charts(view: RunView) -> str:
 
 def _score_chart(view: RunView) -> str:
     run, points = view.run, progress(view)
-    scored = [(float(p.iteration), p.score) for p in points if p.score is not None]
+    scored = [(float(p.iteration), p.score) for p in points
+              if p.score is not None and math.isfinite(p.score)]
     best = [(float(p.iteration), p.best) for p in points if p.best is not None]
     xs = [x for x, _ in scored] or [0.0, 1.0]
     span = (min(xs), max(max(xs), min(xs) + 1))
@@ -159,10 +160,11 @@ def _utilisation_chart(view: RunView) -> str:
         series, top = [], None
         for i, (label, profile) in enumerate(((f"candidate {best.n}" if best else "best",
                                                best_profile), ("baseline", base_profile))):
-            util = (profile or {}).get("utilisation") or {}
-            seconds, values = util.get("seconds") or [], util.get(key) or []
-            series.append(Series(label, [(float(s), float(v)) for s, v in zip(
-                seconds, values, strict=False)], charts.PALETTE[i], dashed=i == 1))
+            util = _mapping((profile or {}).get("utilisation"))
+            seconds, values = _sequence(util.get("seconds")), _sequence(util.get(key))
+            points = [(x, y) for x, y in ((_finite(s), _finite(v)) for s, v in zip(
+                seconds, values, strict=False)) if x is not None and y is not None]
+            series.append(Series(label, points, charts.PALETTE[i], dashed=i == 1))
             top = top or _finite(util.get(total_key))
         panels.append(Panel(title, "simulated seconds", unit, series, y_min=0.0, y_max=top))
     return charts.line_chart("utilisation", panels, f"baseline: {where}")
@@ -176,9 +178,10 @@ def _candidates(view: RunView) -> str:
         mark = " ★" if view.run.accepted_candidate == c.n else ""
         summary = (c.event.field("summary") if c.event else "") or ""
         reason_items = "".join(f"<li>{escape(r)}</li>" for r in reasons)
-        why = (c.result or {}).get("reason")
+        why = c.reason
+        row_class = ' class="damaged"' if c.damage else ""
         rows.append(
-            f"<tr><td>{c.n}{mark}</td><td>{escape(str(c.iteration or '-'))}</td>"
+            f"<tr{row_class}><td>{c.n}{mark}</td><td>{escape(str(c.iteration or '-'))}</td>"
             f"<td>{escape(c.status)}{' — ' + escape(str(why)) if why else ''}</td>"
             f"<td>{escape(vs_baseline(c.score, view.run))}</td><td>{escape(verdict)}</td>"
             f"<td>{escape(str(summary))}<ul>{reason_items}</ul></td></tr>")
@@ -192,13 +195,19 @@ def _candidates(view: RunView) -> str:
 def _policy(view: RunView) -> str:
     best = view.best()
     if best is None or best.source is None:
-        return '<section id="policy"><h2>Policy</h2><p>No candidate policy.</p></section>'
+        why = f"Candidate {best.n} is damaged: {best.reason}." if best and best.damage else \
+            "No candidate policy."
+        return f'<section id="policy"><h2>Policy</h2><p>{escape(why)}</p></section>'
     which = "Accepted" if view.run.accepted_candidate == best.n else "Best"
-    first = view.candidates[0]
+    first = next((c for c in view.candidates if c.source is not None), best)
     diff = policy_diff(first, best) if first.n != best.n else ""
-    diff_html = (f"<details open><summary>Diff from candidate {first.n}</summary>"
-                 f'<pre class="diff">{_diff_lines(diff)}</pre></details>' if diff else
-                 "<p>This is the first candidate; no diff.</p>")
+    if diff:
+        diff_html = (f"<details open><summary>Diff from candidate {first.n}</summary>"
+                     f'<pre class="diff">{_diff_lines(diff)}</pre></details>')
+    elif first.n != best.n:
+        diff_html = f"<p>The same code as candidate {first.n}.</p>"
+    else:
+        diff_html = "<p>This is the first candidate with a policy; no diff.</p>"
     return (f'<section id="policy"><h2>{which} policy: candidate {best.n}</h2>'
             f"<details open><summary>candidates/{best.n}/policy.py</summary>"
             f'<pre class="code">{escape(best.source)}</pre></details>{diff_html}</section>')
@@ -245,7 +254,10 @@ def _event_body(e: Event) -> str:
     fields = dict(e.model_extra or {})
     parts = []
     if e.type == "model_call":
-        for i, message in enumerate(fields.pop("messages_in", None) or []):
+        messages = fields.pop("messages_in", None)
+        if not isinstance(messages, list):  # another version's shape: shown as one message
+            messages = [] if messages is None else [messages]
+        for i, message in enumerate(messages):
             m = message if isinstance(message, dict) else {"content": message}
             parts.append(f'<details class="message"><summary>in #{i + 1}: '
                          f'{escape(str(m.get("role", "?")))}</summary>'
@@ -291,19 +303,21 @@ def _diff_lines(diff: str) -> str:
 def _by_priority(stats: dict[str, Any] | None, field: str) -> list[float | None]:
     if not stats:
         return [None] * len(PRIORITY_KEYS)
-    return [_finite((stats.get(key) or {}).get(field)) for key in PRIORITY_KEYS.values()]
+    return [_finite(_mapping(stats.get(key)).get(field)) for key in PRIORITY_KEYS.values()]
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _sequence(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _finite(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
-
-
-def _objective_text(objective: dict[str, Any]) -> str:
-    if not objective:
-        return "-"
-    return f"{objective.get('direction', '')} {objective.get('metric', '')}".strip()
 
 
 def _best_text(view: RunView) -> str:

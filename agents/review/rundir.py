@@ -1,14 +1,27 @@
 """A run directory (docs/run-directory.md) loaded into read-only views for the review front ends.
 
 `load_run` reads ``run.json``, ``transcript.jsonl``, ``baselines.json`` and every
-``candidates/<n>/``; `find_run` resolves a run id or a folder. A killed run may leave a truncated
-last transcript line: it is skipped and reported in `RunView.warnings`. Any other unreadable
-file or line raises `RunDirError`, naming the file and line.
+``candidates/<n>/``; `find_run` resolves a run id or a folder. Every run folder any version wrote
+can be read, early failures and killed runs included:
+
+- ``run.json`` fields that are null (``"objective": null`` when the run failed at its objective
+  step) or missing take their defaults; a field of the wrong type is ignored and reported in
+  the view's ``warnings``, as is a missing ``run_id`` (the folder's name is used).
+- A transcript line cut short by a kill (the last line, or the line before a resumed run's
+  ``run_started``) is skipped and reported in ``warnings``; an event's null or mistyped
+  ``seq``, ``time``, ``elapsed_s``, ``iteration`` or ``role`` takes its default.
+- A candidate whose ``result.json`` or ``held_out.json`` cannot be read, or whose
+  ``policy.py`` is missing, is kept with status ``damaged`` and the reasons (`Candidate.damage`);
+  the other candidates are read as usual. An unreadable ``baselines.json`` is a warning.
+
+Only a ``run.json`` that is not a JSON object, or another transcript line that is not a JSON
+object with a ``type``, raises `RunDirError`, naming the file and line.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -47,7 +60,7 @@ class RunInfo(BaseModel):
     run_id: str
     created: str | None = None
     goal: str = ""
-    objective: dict[str, Any] = Field(default_factory=dict)
+    objective: dict[str, Any] | None = None  # null when the run ended before its objective step
     suite: str | None = None
     seed: int | None = None
     sandbox: str | None = None
@@ -66,12 +79,25 @@ class RunInfo(BaseModel):
     @property
     def metric(self) -> str:
         """The objective's metric (``completed_pipelines`` when the objective does not say)."""
-        return str(self.objective.get("metric") or "completed_pipelines")
+        return str((self.objective or {}).get("metric") or "completed_pipelines")
+
+    @property
+    def objective_text(self) -> str:
+        """The objective's summary, else ``direction metric``, else why there is none."""
+        objective = self.objective or {}
+        summary = objective.get("summary")
+        if summary:
+            return str(summary)
+        if objective:
+            return f"{objective.get('direction', '')} {self.metric}".strip()
+        if self.status == "running":
+            return "not set yet (the objective step has not finished)"
+        return "none: the run ended before its objective was set"
 
     @property
     def lower_is_better(self) -> bool:
         """Whether a smaller score is better (the objective's direction, else the metric's)."""
-        direction = self.objective.get("direction")
+        direction = (self.objective or {}).get("direction")
         if direction:
             return str(direction).startswith("min")
         return self.metric == "adjusted_latency" or self.metric.endswith("latency_s")
@@ -106,7 +132,11 @@ class Event(BaseModel):
 
 
 class Candidate(BaseModel):
-    """``candidates/<n>/``: the policy source and its result (and held-out result, if any)."""
+    """``candidates/<n>/``: the policy source and its result (and held-out result, if any).
+
+    ``damage`` lists what could not be read (a truncated ``result.json``, a missing
+    ``policy.py``); such a candidate's status is ``damaged``.
+    """
 
     n: int
     source: str | None
@@ -114,11 +144,22 @@ class Candidate(BaseModel):
     held_out: dict[str, Any] | None = None
     event: Event | None = None
     fallback_score: float | None = None
+    damage: list[str] = Field(default_factory=list)
 
     @property
     def status(self) -> str:
-        """The evaluation status (``missing`` when the result file is not there yet)."""
+        """``damaged``, else the evaluation status (``missing`` when there is no result yet)."""
+        if self.damage:
+            return "damaged"
         return str((self.result or {}).get("status") or "missing")
+
+    @property
+    def reason(self) -> str | None:
+        """Why it is damaged, else why its evaluation was not ``ok`` (None when it was)."""
+        if self.damage:
+            return "; ".join(self.damage)
+        why = (self.result or {}).get("reason")
+        return str(why) if why not in (None, "") else None
 
     @property
     def score(self) -> float | None:
@@ -134,21 +175,23 @@ class Candidate(BaseModel):
     @property
     def verdict(self) -> dict[str, Any]:
         """The critic's verdict stored with the result (may be empty)."""
-        return dict((self.result or {}).get("verdict") or {})
+        return dict(_dict((self.result or {}).get("verdict")))
 
     def first_case(self) -> tuple[str | None, dict[str, Any] | None, dict[str, Any] | None]:
         """(case name, stats, profile) of the first search case, the one with the profile."""
         result = self.result or {}
         case, profile = _unwrap_profile(result.get("profile"))
-        evaluation = result.get("evaluation") or {}
+        evaluation = _dict(result.get("evaluation"))
         if profile is None:
             case, profile = _unwrap_profile(evaluation.get("profile"))
-        traces = [t for t in evaluation.get("traces") or [] if isinstance(t, dict)]
+        traces = [t for t in _list(evaluation.get("traces")) if isinstance(t, dict)]
         chosen = next((t for t in traces if case and t.get("name") == case), None)
-        chosen = chosen or next((t for t in traces if t.get("stats")), None)
+        chosen = chosen or next((t for t in traces if isinstance(t.get("stats"), dict)), None)
         if chosen is None:
             return case, None, profile
-        return case or chosen.get("name"), chosen.get("stats"), profile
+        stats = chosen.get("stats")
+        return (case or chosen.get("name"), stats if isinstance(stats, dict) else None,
+                profile)
 
 
 class RunView(BaseModel):
@@ -170,11 +213,13 @@ class RunView(BaseModel):
         raise ReviewError(f"run {self.run.run_id} has no candidate {n} (candidates: {known})")
 
     def best(self) -> Candidate | None:
-        """The accepted candidate, else run.json's best, else the best scored one."""
+        """The accepted candidate, else run.json's best, else the best undamaged one with a
+        finite score."""
         for n in (self.run.accepted_candidate, self.run.best_candidate):
             if n is not None and any(c.n == n for c in self.candidates):
                 return self.candidate(n)
-        scored = [c for c in self.candidates if c.score is not None]
+        scored = [c for c in self.candidates
+                  if not c.damage and c.score is not None and math.isfinite(c.score)]
         if not scored:
             return None
         pick = min if self.run.lower_is_better else max
@@ -202,35 +247,49 @@ def find_run(run: str, runs_dir: str | Path = "runs") -> Path:
         raise RunNotFound(str(exc)) from None
 
 
+RUN_MARKERS = ("run.json", "run.json.tmp", "transcript.jsonl")
+
+
 def list_run_dirs(runs_dir: str | Path) -> list[Path]:
-    """Folders of ``runs_dir`` that hold a ``run.json``, oldest name first."""
+    """Folders of ``runs_dir`` that hold a ``run.json`` (or, from a run killed while writing
+    its first one, ``run.json.tmp`` or a transcript), oldest name first."""
     root = Path(runs_dir)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if (p / "run.json").is_file())
+    return sorted(p for p in root.iterdir()
+                  if p.is_dir() and any((p / name).is_file() for name in RUN_MARKERS))
 
 
 class RunRow(BaseModel):
-    """One line of `runs list`: run.json and the best candidate's score, or why it is unreadable."""
+    """One line of `runs list`: run.json and the best candidate's score, or why it is unreadable.
+
+    ``warnings`` says what of run.json was ignored (see the module docstring).
+    """
 
     name: str
     path: Path
     run: RunInfo | None = None
     best_score: float | None = None
     problem: str | None = None
+    warnings: list[str] = Field(default_factory=list)
 
 
 def list_runs(runs_dir: str | Path) -> list[RunRow]:
     """Every run in ``runs_dir``; a run whose files cannot be read is listed with the reason."""
     rows = []
     for folder in list_run_dirs(runs_dir):
+        if not (folder / "run.json").is_file():
+            rows.append(RunRow(name=folder.name, path=folder, problem=(
+                f"{folder / 'run.json'} is missing (the run was probably killed while writing "
+                "it)")))
+            continue
         try:
-            run = load_run_info(folder)
+            run, warnings = read_run_info(folder)
         except RunDirError as exc:
             rows.append(RunRow(name=folder.name, path=folder, problem=str(exc)))
             continue
         rows.append(RunRow(name=folder.name, path=folder, run=run,
-                           best_score=_best_score(folder, run)))
+                           best_score=_best_score(folder, run), warnings=warnings))
     return rows
 
 
@@ -251,15 +310,14 @@ def _aggregate_score(result: dict[str, Any] | None, metric: str) -> float | None
     """The evaluation report's median of the metric, for a result.json without ``score``."""
     if not result or result.get("status", "ok") != "ok":
         return None
-    aggregate = (result.get("evaluation") or {}).get("aggregate") or {}
-    return _number(aggregate.get(metric)) if isinstance(aggregate, dict) else None
+    aggregate = _dict(_dict(result.get("evaluation")).get("aggregate"))
+    return _number(aggregate.get(metric))
 
 
 def load_run(path: str | Path) -> RunView:
     """Read a run directory; `RunDirError` names the file (and line) that cannot be read."""
     root = Path(path)
-    run = load_run_info(root)
-    warnings: list[str] = []
+    run, warnings = read_run_info(root)
     events = _read_transcript(root / "transcript.jsonl", warnings)
     by_candidate = {e.field("candidate"): e for e in events if e.type == "candidate"}
     candidates = [_read_candidate(d, by_candidate.get(int(d.name)))
@@ -270,26 +328,41 @@ def load_run(path: str | Path) -> RunView:
         c.fallback_score = scored.get(c.n)
         if c.fallback_score is None:
             c.fallback_score = _aggregate_score(c.result, run.metric)
-    baselines_path = root / "baselines.json"
-    baselines = _read_json(baselines_path) if baselines_path.is_file() else None
-    if not isinstance(baselines, dict):
-        baselines = None
+        warnings.extend(f"candidate {c.n} is damaged: {why}" for why in c.damage)
     return RunView(path=root, run=run, events=events, candidates=candidates,
-                   baselines=baselines, warnings=warnings)
+                   baselines=_read_baselines(root / "baselines.json", warnings),
+                   warnings=warnings)
 
 
 def load_run_info(root: Path) -> RunInfo:
-    """Only ``run.json`` (for `runs list`)."""
+    """Only ``run.json`` (for `runs list`); see `read_run_info` for what is tolerated."""
+    return read_run_info(root)[0]
+
+
+def read_run_info(root: Path) -> tuple[RunInfo, list[str]]:
+    """``run.json`` and what of it was ignored: null or missing fields take their defaults,
+    a field of the wrong type is dropped with a warning, a missing ``run_id`` is the folder's
+    name. `RunDirError` only when the file is not a JSON object."""
     path = root / "run.json"
     data = _read_json(path)
     if not isinstance(data, dict):
         raise RunDirError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    try:
-        return RunInfo.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise RunDirError(f"{path}: field {where}: {first['msg']}") from None
+    data, warnings = dict(data), []
+    if not isinstance(data.get("run_id"), str) or not data["run_id"]:
+        warnings.append(f"run.json has no run_id; the folder's name {root.name!r} is used")
+        data["run_id"] = root.name
+    for _ in range(len(RunInfo.model_fields) + 1):
+        try:
+            return RunInfo.model_validate(data), warnings
+        except ValidationError as exc:
+            for error in exc.errors():
+                key = error["loc"][0] if error["loc"] else None
+                if key not in data:
+                    continue
+                if data.pop(key) is not None:  # null means "not known": the default says so
+                    where = ".".join(str(x) for x in error["loc"])
+                    warnings.append(f"run.json field {where}: {error['msg']}; ignored")
+    raise RunDirError(f"{path}: cannot be read as a run's run.json")  # pragma: no cover
 
 
 def _read_json(path: Path) -> Any:
@@ -297,6 +370,8 @@ def _read_json(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RunDirError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise RunDirError(f"{path}: not UTF-8 text (byte {exc.start}): damaged") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -312,36 +387,87 @@ def _read_transcript(path: Path, warnings: list[str]) -> list[Event]:
     except OSError as exc:
         raise RunDirError(f"cannot read {path}: {exc.strerror or exc}") from None
     lines = text.split("\n")
-    # Only a last line without its newline can be a write cut short by a killed run.
+    # A last line without its newline can be a write cut short by a killed run; so can a line
+    # just before a resumed run's first event (the writer ends the half line and goes on).
     unterminated = lines[-1] if lines[-1].strip() else None
     body = lines[:-1]
     events: list[Event] = []
     for number, line in enumerate(body, start=1):
-        if line.strip():
-            events.append(_parse_event(path, number, line))
+        if not line.strip():
+            continue
+        try:
+            events.append(_parse_event(path, number, line, warnings))
+        except RunDirError:
+            if not _resumes_after(body, number):
+                raise
+            warnings.append(f"{path.name}:{number}: line is incomplete (the run was killed "
+                            f"while writing it, then resumed); ignored")
     if unterminated is not None:
         number = len(body) + 1
         try:
-            events.append(_parse_event(path, number, unterminated))
+            events.append(_parse_event(path, number, unterminated, warnings))
         except RunDirError:
             warnings.append(f"{path.name}:{number}: last line is incomplete (the run was "
                             f"probably killed while writing it); ignored")
     return events
 
 
-def _parse_event(path: Path, number: int, line: str) -> Event:
+def _parse_event(path: Path, number: int, line: str, warnings: list[str]) -> Event:
+    """One transcript line. Without a valid ``type`` it is an error; a null or mistyped
+    ``time``, ``elapsed_s``, ``iteration`` or ``role`` takes its default, a bad ``seq`` the
+    line number (with a warning unless it was null)."""
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
         raise RunDirError(f"{path}:{number}:{exc.colno}: invalid JSON: {exc.msg}") from None
     if not isinstance(data, dict):
         raise RunDirError(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
+    data = {**data, "line": number}
+    for _ in range(len(Event.model_fields) + 1):
+        try:
+            return Event.model_validate(data)
+        except ValidationError as exc:
+            for error in exc.errors():
+                key = error["loc"][0] if error["loc"] else None
+                where = ".".join(str(x) for x in error["loc"])
+                if key in ("type", "line", None):
+                    raise RunDirError(f"{path}:{number}: field {where}: {error['msg']}") from None
+                value = data.pop(key, None)
+                if key == "seq":
+                    data["seq"] = number
+                if value is not None:
+                    warnings.append(f"{path.name}:{number}: field {where}: {error['msg']}; "
+                                    "ignored")
+    raise RunDirError(f"{path}:{number}: cannot be read as an event")  # pragma: no cover
+
+
+def _resumes_after(body: list[str], number: int) -> bool:
+    """Whether the next non-blank line after line ``number`` is a resumed run's start."""
+    following = next((line for line in body[number:] if line.strip()), None)
+    if following is None:
+        return False
     try:
-        return Event.model_validate({**data, "line": number})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise RunDirError(f"{path}:{number}: field {where}: {first['msg']}") from None
+        data = json.loads(following)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(data, dict) and data.get("type") == "run_started" and bool(
+        data.get("resumed"))
+
+
+def _read_baselines(path: Path, warnings: list[str]) -> dict[str, Any] | None:
+    """``baselines.json`` if present and readable; otherwise None (and a warning if damaged)."""
+    if not path.is_file():
+        return None
+    try:
+        data = _read_json(path)
+    except RunDirError as exc:
+        warnings.append(f"{exc}; baselines.json ignored")
+        return None
+    if not isinstance(data, dict):
+        warnings.append(f"{path.name}: expected a JSON object, got {type(data).__name__}; "
+                        "ignored")
+        return None
+    return data
 
 
 def _candidate_dirs(root: Path) -> list[Path]:
@@ -352,15 +478,31 @@ def _candidate_dirs(root: Path) -> list[Path]:
 
 
 def _read_candidate(folder: Path, event: Event | None) -> Candidate:
+    """One candidate folder; what cannot be read goes to ``damage``, never raises."""
+    damage: list[str] = []
     policy = folder / "policy.py"
-    try:
-        source = policy.read_text(encoding="utf-8") if policy.is_file() else None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"cannot read {policy}: {exc}") from None
-    result = _optional_object(folder / "result.json")
-    held_out = _optional_object(folder / "held_out.json")
+    source = None
+    if not policy.is_file():
+        damage.append(f"candidates/{folder.name}/policy.py is missing")
+    else:
+        try:
+            source = policy.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            damage.append(f"cannot read candidates/{folder.name}/policy.py: {exc}")
+    result = _candidate_object(folder / "result.json", damage)
+    held_out = _candidate_object(folder / "held_out.json", damage)
     return Candidate(n=int(folder.name), source=source, result=result, held_out=held_out,
-                     event=event)
+                     event=event, damage=damage)
+
+
+def _candidate_object(path: Path, damage: list[str]) -> dict[str, Any] | None:
+    """A candidate's JSON file, or None (its absence is no damage: not evaluated yet)."""
+    try:
+        return _optional_object(path)
+    except RunDirError as exc:
+        # Name the file relative to the candidate's folder: the message is shown in tables.
+        damage.append(str(exc).replace(str(path), f"candidates/{path.parent.name}/{path.name}"))
+        return None
 
 
 def _optional_object(path: Path) -> dict[str, Any] | None:
@@ -379,6 +521,16 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a dict, else an empty one (a file from another version)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    """``value`` if it is a list, else an empty one."""
+    return value if isinstance(value, list) else []
 
 
 def _unwrap_profile(value: Any) -> tuple[str | None, dict[str, Any] | None]:
@@ -467,3 +619,21 @@ def scrub(obj: Any, secrets: list[str]) -> Any:
     from agents.secrets import scrub as shared
 
     return shared(obj, secrets)
+
+
+def secret_env_names(models: list[dict[str, Any]]) -> list[str]:
+    names = []
+    for per_role in models:
+        for config in (per_role or {}).values():
+            if isinstance(config, dict) and config.get("api_key_env"):
+                names.append(str(config["api_key_env"]))
+    return names
+
+
+def scrubbed_view(view: Any) -> tuple[list[str], Any]:
+    """The secrets to hide, and the view with them removed from every string it holds."""
+    secrets = secret_values(secret_env_names([view.run.models]))
+    if not secrets:
+        return secrets, view
+    return secrets, RunView.model_validate(scrub(view.model_dump(), secrets))
+

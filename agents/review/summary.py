@@ -6,6 +6,7 @@ Pure functions of a `RunView`; no output formatting beyond short strings.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,10 +100,20 @@ def totals(run: RunInfo, view: RunView | None = None) -> RunTotals:
 
 
 def progress(view: RunView) -> list[ProgressPoint]:
-    """Each evaluation in transcript order, with the best score so far and the spend so far."""
+    """Each evaluation in transcript order, with the best score so far and the spend so far.
+
+    A score that is not a finite number (NaN: e.g. a latency when no pipeline completed) is
+    shown but never becomes the best so far.
+    """
     lower = view.run.lower_is_better
     usd, tokens, best = 0.0, 0, None
     scores = {c.n: c.score for c in view.candidates}
+
+    def better(score: float | None) -> bool:
+        if score is None or not math.isfinite(score):
+            return False
+        return best is None or (score < best if lower else score > best)
+
     points: list[ProgressPoint] = []
     seen: set[int] = set()
     for e in view.events:
@@ -115,7 +126,7 @@ def progress(view: RunView) -> list[ProgressPoint]:
         score = scores.get(n) if scores.get(n) is not None else _maybe(e.field("score"))
         if e.field("status", "ok") != "ok":
             score = None
-        if score is not None and (best is None or (score < best if lower else score > best)):
+        if better(score):
             best = score
         seen.add(n)
         points.append(ProgressPoint(n, e.iteration if e.iteration is not None else n,
@@ -124,7 +135,7 @@ def progress(view: RunView) -> list[ProgressPoint]:
     for c in view.candidates:
         if c.n not in seen and c.result is not None:
             score = c.score if c.status == "ok" else None
-            if score is not None and (best is None or (score < best if lower else score > best)):
+            if better(score):
                 best = score
             points.append(ProgressPoint(c.n, c.iteration if c.iteration is not None else c.n,
                                         score, best, usd, tokens, 0.0))
@@ -136,11 +147,23 @@ def critic_reasons(view: RunView, candidate: Candidate) -> tuple[bool | None, li
     verdicts = view.verdicts(candidate.n)
     if verdicts:
         last = verdicts[-1]
-        return bool(last.field("accept")), [str(r) for r in last.field("reasons") or []]
+        return bool(last.field("accept")), _texts(last.field("reasons"))
     verdict = candidate.verdict
     if not verdict:
         return None, []
-    return bool(verdict.get("accept")), [str(r) for r in verdict.get("reasons") or []]
+    return bool(verdict.get("accept")), _texts(verdict.get("reasons"))
+
+
+def _items(value: Any) -> list[Any]:
+    """``value`` if it is a list, else no items (a field another version wrote differently)."""
+    return value if isinstance(value, list) else []
+
+
+def _texts(value: Any) -> list[str]:
+    """A list of reasons as strings; a lone string is one reason."""
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(r) for r in value] if isinstance(value, list) else []
 
 
 def policy_diff(a: Candidate, b: Candidate, context: int = 3) -> str:
@@ -170,7 +193,7 @@ def _describe(e: Event) -> str:
             return f"plan: {one_line(f('direction', ''))}"
         case "model_call":
             out = f("message_out") or {}
-            calls = out.get("tool_calls") or [] if isinstance(out, dict) else []
+            calls = _items(out.get("tool_calls")) if isinstance(out, dict) else []
             names = ", ".join(str(c.get("name", "?")) for c in calls if isinstance(c, dict))
             what = f"calls {names}" if names else one_line(
                 out.get("content", "") if isinstance(out, dict) else str(out))
@@ -187,14 +210,14 @@ def _describe(e: Event) -> str:
                     f"score {fmt_num(f('score'))}{reason}")
         case "verdict":
             word = "accepts" if f("accept") else "rejects"
-            reasons = "; ".join(str(r) for r in f("reasons") or [])
+            reasons = "; ".join(_texts(f("reasons")))
             return f"critic {word} candidate {f('candidate')}: {one_line(reasons)}"
         case "review":
             word = "approves" if f("approve") else "requests changes to"
-            comments = "; ".join(str(c) for c in f("comments") or [])
+            comments = "; ".join(_texts(f("comments")))
             return f"reviewer {word} candidate {f('candidate')}: {one_line(comments)}"
         case "budget":
-            spent = f("spent") or {}
+            spent = f("spent") if isinstance(f("spent"), dict) else {}
             return (f"budget: {spent.get('iterations', 0)} iterations, "
                     f"${_float(spent.get('usd')):.4f}")
         case "run_finished":
@@ -228,11 +251,15 @@ def fmt_num(value: Any) -> str:
     v = _maybe(value)
     if v is None:
         return "-"
+    if not math.isfinite(v):
+        return "NaN" if math.isnan(v) else ("inf" if v > 0 else "-inf")
     return f"{v:.0f}" if v == int(v) and abs(v) < 1e12 else f"{v:.4g}"
 
 
 def fmt_seconds(seconds: float) -> str:
-    """``1h02m``, ``3m05s`` or ``12.5s``."""
+    """``1h02m``, ``3m05s`` or ``12.5s`` (``-`` for a time that is not a finite number)."""
+    if not math.isfinite(seconds):
+        return "-"
     if seconds >= 3600:
         return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
     if seconds >= 60:
@@ -247,7 +274,8 @@ def vs_baseline(score: float | None, run: RunInfo, digits: int = 1) -> str:
         return "-"
     if base is None:
         return fmt_num(score)
-    change = f" ({(score - base) / abs(base) * 100:+.{digits}f}%)" if base else ""
+    finite = math.isfinite(score) and math.isfinite(base)
+    change = f" ({(score - base) / abs(base) * 100:+.{digits}f}%)" if base and finite else ""
     return f"{fmt_num(score)} vs {fmt_num(base)}{change}"
 
 
@@ -255,7 +283,9 @@ def budget_text(budget: dict[str, Any], spent: RunTotals) -> str:
     """``iterations 3 of 10; tokens 1,234 of no limit; ...``."""
     def limit(key: str, fmt: str = "{}") -> str:
         v = budget.get(key)
-        return "no limit" if v is None else fmt.format(v)
+        if v is None:
+            return "no limit"
+        return fmt.format(v) if _maybe(v) is not None else str(v)
 
     return (f"iterations {spent.iterations} of {limit('max_iterations')}; "
             f"tokens {spent.tokens:,} of {limit('max_tokens', '{:,}')}; "
@@ -279,7 +309,7 @@ def _maybe(value: Any) -> float | None:
 
 def _int(value: Any) -> int:
     v = _maybe(value)
-    return int(v) if v is not None else 0
+    return int(v) if v is not None and math.isfinite(v) else 0
 
 
 def _float(value: Any) -> float:

@@ -54,15 +54,17 @@ def render_runs_table(runs: list[RunRow], *, color: bool, width: int) -> str:
     headers = ("id", "created", "goal", "suite", "status", "stop", "best vs baseline", "iter",
                "tokens", "$", "wall")
     rows = [_run_row(row) for row in runs]
-    # Every column keeps its full width except the goal, which gets what is left.
+    # Every column keeps its full width except the goal and the stop reason (a failed run's
+    # error can be long), which share what is left: the reason up to half of it, at least 24.
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    rest = width - (sum(widths) - widths[2]) - 3 * len(headers) - 1
+    rest = width - (sum(widths) - widths[2] - widths[5]) - 3 * len(headers) - 1
+    stop = min(widths[5], max(24, rest // 2))
+    flexible = {2: max(8, rest - stop), 5: stop}
     table = Table(box=_box(color), header_style="bold" if color else "", pad_edge=False)
     for i, name in enumerate(headers):
         table.add_column(name, no_wrap=True, overflow="ellipsis",
-                         min_width=None if i == 2 else widths[i],
-                         max_width=max(8, rest) if i == 2 else None,
-                         justify="right" if i >= 7 else "left")
+                         min_width=None if i in flexible else widths[i],
+                         max_width=flexible.get(i), justify="right" if i >= 7 else "left")
     for r in rows:
         table.add_row(*map(_plain, r))
     out = io.StringIO()
@@ -78,7 +80,7 @@ def _run_row(row: RunRow) -> list[str]:
     spent = totals(run)
     created = (run.created or "-").replace("T", " ")[:16]
     return [run.run_id, created, shorten(run.goal, 80), run.suite or "-", run.status,
-            shorten(run.stop_reason or "-", 24), vs_baseline(row.best_score, run, digits=0),
+            shorten(run.stop_reason or "-", 48), vs_baseline(row.best_score, run, digits=0),
             str(spent.iterations), f"{spent.tokens:,}", f"{spent.usd:.4f}",
             fmt_seconds(spent.seconds)]
 
@@ -97,7 +99,7 @@ def _header(view: RunView) -> Any:
     rows = [
         ("Run", run.run_id + (f"  ({run.created})" if run.created else "")),
         ("Goal", run.goal or "-"),
-        ("Objective", str(run.objective.get("summary") or run.metric)),
+        ("Objective", run.objective_text),
         ("Status", f"{run.status} ({run.stop_reason or '-'})"),
         ("Suite", f"{run.suite or '-'}, seed {run.seed}, sandbox {run.sandbox or '-'}"),
         ("Baseline", (f"{(run.baseline or {}).get('policy', '-')} {fmt_num(run.baseline_score)}; "
@@ -152,8 +154,8 @@ def _candidates(view: RunView) -> Any:
         accepted, reasons = critic_reasons(view, c)
         verdict = "-" if accepted is None else ("accepted" if accepted else "rejected")
         star = "*" if view.run.accepted_candidate == c.n else ""
-        why = (c.result or {}).get("reason")
-        lines = ([f"{why}"] if why else []) + [f"- {r}" for r in reasons]
+        why = c.reason
+        lines = ([why] if why else []) + [f"- {r}" for r in reasons]
         cells = (f"{c.n}{star}", str(c.iteration if c.iteration is not None else "-"),
                  c.status, vs_baseline(c.score, view.run), verdict, "\n".join(lines) or "-")
         table.add_row(*map(_plain, cells))
@@ -170,8 +172,13 @@ def _diffs(view: RunView, pick: tuple[int, int] | None) -> list[tuple[str, str]]
         pairs = list(zip(view.candidates, view.candidates[1:], strict=False))
     out = []
     for a, b in pairs:
-        text = policy_diff(a, b)
-        out.append((f"diff candidate {a.n} -> {b.n}", text or "(identical policies)\n"))
+        missing = [c.n for c in (a, b) if c.source is None]
+        if missing:  # a diff against nothing would show every line as added
+            which = " and ".join(f"candidate {n}" for n in missing)
+            text = f"(no diff: the policy of {which} is missing)\n"
+        else:
+            text = policy_diff(a, b) or "(identical policies)\n"
+        out.append((f"diff candidate {a.n} -> {b.n}", text))
     return out
 
 

@@ -11,7 +11,6 @@ Exit codes: 0 success; 2 unknown run, unreadable run directory or bad usage.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -31,14 +30,14 @@ def runs_main(argv: list[str]) -> int:
     args = parse_args(parser, argv)
     if isinstance(args, int):
         return args
-    from agents.review.json_view import run_row_json, secret_env_names
-    from agents.review.rundir import list_runs, secret_values
+    from agents.review.rundir import list_runs, secret_env_names, secret_values
 
     rows = list_runs(args.runs_dir)
     secrets = secret_values(secret_env_names([r.run.models for r in rows if r.run]))
     if args.json:
-        data = [run_row_json(r) for r in rows]
-        return _emit(json.dumps(data, indent=1, default=str) + "\n", secrets)
+        from agents.review.json_report import runs_document, to_json
+
+        return _emit(to_json(runs_document(rows)), secrets)
     if not rows:
         where = Path(args.runs_dir)
         print(f"no runs in {where}{'' if where.is_dir() else ' (no such folder)'}",
@@ -67,8 +66,7 @@ def review_main(argv: list[str]) -> int:
     args = parse_args(parser, argv)
     if isinstance(args, int):
         return args
-    from agents.review.json_view import review_json, scrubbed_view
-    from agents.review.rundir import ReviewError, find_run, load_run
+    from agents.review.rundir import ReviewError, find_run, load_run, scrubbed_view
 
     try:
         view = load_run(find_run(args.run, args.runs_dir))
@@ -82,7 +80,9 @@ def review_main(argv: list[str]) -> int:
     if args.html:
         return _write_html(view, Path(args.html), secrets)
     if args.json:
-        return _emit(json.dumps(review_json(view), indent=1, default=str) + "\n", secrets)
+        from agents.review.json_report import review_document, to_json
+
+        return _emit(to_json(review_document(view)), secrets)
     from agents.review.terminal import render_terminal
 
     color, width = _terminal()
@@ -126,5 +126,3 @@ def _write_html(view: Any, path: Path, secrets: list[str]) -> int:
         return EXIT_BAD_INPUT
     print(f"wrote {path} ({len(page.encode('utf-8')) // 1024} KiB)")
     return EXIT_OK
-
-

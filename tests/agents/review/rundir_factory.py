@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,9 @@ class RunSpec:
     truncate_last_line: bool = False
     with_baselines_json: bool = False
     extra_events: list[dict[str, Any]] = field(default_factory=list)
+    truncate_results: tuple[int, ...] = ()  # candidates whose result.json is cut in half
+    drop_policies: tuple[int, ...] = ()  # candidates whose policy.py is deleted
+    nan_scores: tuple[int, ...] = ()  # candidates whose score is NaN (as json.dumps writes it)
 
 
 @functools.lru_cache(maxsize=32)
@@ -131,7 +135,14 @@ def write_run(runs_dir: Path, spec: RunSpec | None = None) -> Path:
                   "profile": ev.profile, "baseline": {"policy": "priority", "score": base.score},
                   "verdict": {"accept": accept, "reasons": reasons,
                               "hint": "size RAM closer to the OOM-learned peak"}}
-        (folder / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+        if n in spec.nan_scores:
+            result["score"] = math.nan
+        text = json.dumps(result, indent=1)
+        if n in spec.truncate_results:
+            text = text[: len(text) // 2]
+        (folder / "result.json").write_text(text, encoding="utf-8")
+        if n in spec.drop_policies:
+            (folder / "policy.py").unlink()
         if best_score is None or ev.score > best_score:
             best_n, best_score = n, ev.score
         accepted = n if accept else accepted
@@ -156,6 +167,47 @@ def write_run(runs_dir: Path, spec: RunSpec | None = None) -> Path:
             json.dumps({"search": builtin_baselines(SUITE, "search")}, indent=1),
             encoding="utf-8")
     writer.write(root / "transcript.jsonl", truncate=spec.truncate_last_line)
+    return root
+
+
+FAILED_OBJECTIVE_RUN = "20261126-090000-0b1ec7"
+AUTH_ERROR = ("planner model 'gpt-4.1-mini' failed after 1 attempt: OpenAIAuthenticationError: "
+              "Error code: 401 - invalid api key")
+
+
+def write_failed_objective_run(runs_dir: Path, run_id: str = FAILED_OBJECTIVE_RUN) -> Path:
+    """A run that failed at its objective step (a bad key), as `agents.runner` writes it:
+    ``"objective": null``, status ``failed``, no candidates, no baseline or bound."""
+    root = runs_dir / run_id
+    (root / "candidates").mkdir(parents=True)
+    models = {role: {"model": "gpt-4.1-mini", "base_url": None, "api_key_env": "OPENAI_API_KEY",
+                     "temperature": None} for role in ("planner", "coder", "critic", "reviewer")}
+    budget = {"max_iterations": 10, "max_tokens": None, "max_usd": None, "max_minutes": None}
+    stop_reason = f"error: objective {AUTH_ERROR}"
+    spent = {"iterations": 0, "input_tokens": 636, "output_tokens": 0, "usd": 0.0,
+             "seconds": 0.7, "model_calls": 1, "failed_calls": 1}
+    writer = _Transcript()
+    writer.add("run_started", run_id=run_id, goal="most completed pipelines", objective=None,
+               budget=budget, models=models, seed=0, suite=SUITE, resumed=False)
+    writer.add("model_call", role="planner", model="gpt-4.1-mini", input_tokens=636,
+               output_tokens=0, cost_usd=0.0, latency_s=0.6, ok=False, attempt=1,
+               error="OpenAIAuthenticationError: Error code: 401 - invalid api key",
+               messages_in=[{"role": "user", "content": "Goal: most completed pipelines"}],
+               message_out=None)
+    writer.add("error", role="objective", message=AUTH_ERROR)
+    writer.add("budget", role="objective", spent=spent, limits=budget)
+    writer.add("run_finished", status="failed", stop_reason=stop_reason, best_candidate=None,
+               accepted_candidate=None, spent=spent)
+    run = {"run_id": run_id, "created": "2026-11-26T09:00:00.000Z",
+           "goal": "most completed pipelines", "objective": None, "suite": SUITE, "seed": 0,
+           "sandbox": "local", "heuristic": False, "models": models, "budget": budget,
+           "spent": spent, "status": "failed", "stop_reason": stop_reason,
+           "best_candidate": None, "accepted_candidate": None, "config": {"run_id": run_id},
+           "provenance": {"simulator_hash": "0" * 16, "python": "3.11.7", "numpy": "2.4.6",
+                          "sandbox_image": None, "suites": {SUITE: "v1"},
+                          "policyforge": "0.1.0"}}
+    (root / "run.json").write_text(json.dumps(run, indent=2), encoding="utf-8")
+    writer.write(root / "transcript.jsonl", truncate=False)
     return root
 
 

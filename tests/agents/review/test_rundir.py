@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -78,10 +79,15 @@ def test_event_without_type_names_the_field(runs_dir: Path) -> None:
         load_run(runs_dir / RUN_ID)
 
 
-def test_bad_result_json_names_the_file(runs_dir: Path) -> None:
+def test_bad_result_json_damages_only_its_candidate_naming_the_file(runs_dir: Path) -> None:
     (runs_dir / RUN_ID / "candidates" / "2" / "result.json").write_text('{"score": 1,')
-    with pytest.raises(RunDirError, match=r"candidates/2/result\.json:1:\d+: invalid JSON"):
-        load_run(runs_dir / RUN_ID)
+    view = load_run(runs_dir / RUN_ID)
+    damaged = view.candidate(2)
+    assert damaged.status == "damaged" and damaged.result is None
+    assert re.fullmatch(r"candidates/2/result\.json:1:\d+: invalid JSON: .+", damaged.reason or "")
+    assert [c.status for c in view.candidates] == ["ok", "damaged", "ok"]
+    assert any(w.startswith("candidate 2 is damaged: candidates/2/result.json:1:")
+               for w in view.warnings)
 
 
 def test_find_run_by_id_or_path_and_unknown_lists_where_it_looked(runs_dir: Path) -> None:
