@@ -2,7 +2,10 @@
 
 ``--model M`` sets every role's model, ``--role-model ROLE=M`` overrides one role. The models
 never retry on their own (``max_retries=0``): `agents.calls.ModelCaller` retries, so every
-attempt is counted and priced.
+attempt is counted and priced. They stream, asking the server for the usage
+(``stream_usage``); ``request_timeout_s`` (``--request-timeout``, default
+`DEFAULT_REQUEST_TIMEOUT_S`) bounds each attempt, cut by the caller to what is left of the
+wall-clock budget.
 """
 
 from __future__ import annotations
@@ -10,13 +13,16 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 from langchain_core.language_models import BaseChatModel
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ROLES = ("planner", "coder", "critic", "reviewer")
 NO_KEY_NEEDED = "not-needed"  # what a local server gets when no key is set; most ignore it
+# Reasoning models routinely think for minutes before their first token: 10 minutes per call.
+DEFAULT_REQUEST_TIMEOUT_S = 600.0
 
 
 class ModelConfigError(Exception):
@@ -33,8 +39,17 @@ class RoleModelConfig(BaseModel):
     api_key_env: str = "OPENAI_API_KEY"
     temperature: float | None = None
     reasoning_effort: str | None = None
-    timeout_s: float = Field(default=120, gt=0)
+    request_timeout_s: float = Field(default=DEFAULT_REQUEST_TIMEOUT_S, gt=0)  # per attempt
     max_tokens: int = Field(default=4096, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_fixed_timeout(cls, data: Any) -> Any:
+        """run.json of runs before ``--request-timeout`` holds ``timeout_s``: the fixed 120 s
+        nobody chose. A resumed run gets the default instead."""
+        if isinstance(data, dict) and "timeout_s" in data:
+            data = {k: v for k, v in data.items() if k != "timeout_s"}
+        return data
 
 
 def is_local_url(base_url: str | None) -> bool:
@@ -71,8 +86,9 @@ def make_chat_model(cfg: RoleModelConfig) -> BaseChatModel:
     options: dict[str, object] = {
         "model": cfg.model,
         "api_key": api_key_for(cfg),
-        "timeout": cfg.timeout_s,
+        "timeout": cfg.request_timeout_s,
         "max_tokens": cfg.max_tokens,
+        "stream_usage": True,  # streamed answers carry their usage, priced like any other
         "max_retries": 0,  # ModelCaller retries, so every attempt is counted and priced
         # OpenAI-compatible servers speak chat completions; the Responses API is OpenAI's own.
         "use_responses_api": False,
@@ -107,14 +123,16 @@ def resolve_role_models(
     api_key_env: str = "OPENAI_API_KEY",
     temperature: float | None = None,
     reasoning_effort: str | None = None,
-    timeout_s: float = 120,
+    request_timeout_s: float | None = None,
     max_tokens: int = 4096,
 ) -> dict[str, RoleModelConfig]:
     """Every role's config: ``model`` for all roles, ``role_models`` overriding single roles.
 
     ``role_models`` is a mapping role → model or the raw ``ROLE=MODEL`` strings of
-    ``--role-model``. Every other setting applies to every role.
+    ``--role-model``. Every other setting applies to every role; ``request_timeout_s`` None
+    means `DEFAULT_REQUEST_TIMEOUT_S`.
     """
+    timeout = DEFAULT_REQUEST_TIMEOUT_S if request_timeout_s is None else request_timeout_s
     overrides = (dict(role_models) if isinstance(role_models, Mapping)
                  else dict(parse_role_model(spec) for spec in role_models))
     for role in overrides:
@@ -127,7 +145,8 @@ def resolve_role_models(
                                    f"role or --role-model {role}=MODEL")
         configs[role] = RoleModelConfig(
             model=chosen, base_url=base_url, api_key_env=api_key_env, temperature=temperature,
-            reasoning_effort=reasoning_effort, timeout_s=timeout_s, max_tokens=max_tokens)
+            reasoning_effort=reasoning_effort, request_timeout_s=timeout,
+            max_tokens=max_tokens)
     return configs
 
 

@@ -16,6 +16,7 @@ from agents.calls import MalformedOutput, ModelCaller, ModelCallFailed
 from agents.models import RoleModelConfig, make_chat_model
 from agents.pricing import Price, PriceTable
 from tests.agents.fake_openai import FakeOpenAI
+from tests.agents.test_calls import Events
 
 CANARY_ENV = "POLICYFORGE_TEST_CANARY_CRED"  # no secret-looking suffix: found via api_key_env
 CANARY = "sk-canary-8f3e2a91c7d4b605"
@@ -46,9 +47,9 @@ def make_caller(server: FakeOpenAI, limits: BudgetLimits | None = None,
                 max_tokens: int = 200) -> tuple[ModelCaller, list[dict[str, Any]]]:
     cfg = RoleModelConfig(model="fake-model", base_url=server.base_url, api_key_env=CANARY_ENV,
                           max_tokens=max_tokens, timeout_s=10)
-    events: list[dict[str, Any]] = []
+    events = Events()
     caller = ModelCaller({"coder": make_chat_model(cfg)}, {"coder": cfg}, PRICES,
-                         limits or BudgetLimits(), Spend(), events.append, max_attempts=3,
+                         limits or BudgetLimits(), Spend(), events.record, max_attempts=3,
                          wait_base_s=0.01)
     return caller, events
 
