@@ -88,7 +88,8 @@ class ModelCallFailed(Exception):
     """
 
     def __init__(self, role: str, model: str, error: str, attempts: int, *,
-                 problem: EndpointProblem | None = None, transient: bool = False) -> None:
+                 problem: EndpointProblem | None = None, transient: bool = False,
+                 during: str = "") -> None:
         self.role = role
         self.model = model
         self.error = error
@@ -97,13 +98,14 @@ class ModelCallFailed(Exception):
         self.ends_run = problem is not None or not transient
         plural = "s" if attempts != 1 else ""
         self.tries = f"{attempts} attempt{plural}"
+        self.during = during or f"{role} call"
         super().__init__(f"{role} model {model!r} failed after {self.tries}: {error}")
 
     @property
     def reason(self) -> str:
         """One line for the console and the run's stop reason."""
         if self.problem is not None:
-            return f"model endpoint failed: {self.problem.text} ({self.role}, {self.tries})"
+            return f"{self.problem} ({self.during}, {self.tries})"
         return str(self).splitlines()[0]
 
 
@@ -191,16 +193,16 @@ def retry_reason(exc: BaseException, *, streamed: bool, timeouts: int,
     if isinstance(exc, EmptyAnswer):
         return "the server sent an empty answer"
     problem = classify(exc, base_url)
-    return problem.text if problem is not None else _error_text(exc)
+    return str(problem) if problem is not None else _error_text(exc)
 
 
 def endpoint_problem(exc: BaseException, base_url: str | None) -> EndpointProblem | None:
     """The endpoint failure behind a call's last error (an empty answer counts as one)."""
     if isinstance(exc, EmptyAnswer):
-        return EndpointProblem("connection", f"{endpoint_url(base_url)} closed the answer stream "
-                                             "without sending anything")
+        return EndpointProblem("connection", endpoint_url(base_url),
+                               "closed the answer stream without sending anything")
     if isinstance(exc, StreamTimeout):
-        return EndpointProblem("timeout", str(exc))
+        return EndpointProblem("timeout", endpoint_url(base_url), str(exc))
     return classify(exc, base_url)
 
 
@@ -357,14 +359,15 @@ class ModelCaller:
         problem = endpoint_problem(exc, call.cfg.base_url)
         if problem is not None and problem.kind == "timeout" \
                 and not isinstance(exc, StreamTimeout):
-            problem = EndpointProblem("timeout", f"{endpoint_url(call.cfg.base_url)} did not "
-                                                 f"answer within {call.timeout_s:g} s "
-                                                 "(raise --request-timeout)")
+            problem = EndpointProblem("timeout", problem.url, f"no answer within "
+                                                              f"{call.timeout_s:g} s (raise "
+                                                              "--request-timeout)")
         secrets = self._secrets()
         if problem is not None:
-            problem = EndpointProblem(problem.kind, scrub(problem.text, secrets))
+            problem = EndpointProblem(problem.kind, problem.url, scrub(problem.text, secrets))
         return ModelCallFailed(call.role, call.cfg.model, scrub(_error_text(exc), secrets),
-                               call.attempts, problem=problem, transient=is_transient(exc))
+                               call.attempts, problem=problem, transient=is_transient(exc),
+                               during="preflight" if call.preflight else "")
 
     def _retry(self, call: _Call, exc: BaseException, reason: str) -> None:
         wait = self._wait(call.attempts, exc)
@@ -435,8 +438,8 @@ class ModelCaller:
                 role, cfg.model, scrub(_error_text(exc), secrets),
                 self.max_attempts if problem is not None else 1,
                 problem=None if problem is None else EndpointProblem(
-                    problem.kind, scrub(f"preflight GET {url}/models: {problem.text}", secrets)),
-                transient=is_transient(exc))
+                    problem.kind, problem.url, scrub(problem.text, secrets)),
+                transient=is_transient(exc), during="preflight GET /models")
             self.on_event({"type": "preflight", "url": url, "ok": False, "method": "GET /models",
                            "error": failure.reason})
             raise failure from exc
@@ -557,9 +560,8 @@ class _Call:
                 self.streamed_text += _chunk_text(chunk)
                 now = time.perf_counter()
                 if now > deadline:
-                    raise StreamTimeout(f"{endpoint_url(self.cfg.base_url)} was still sending "
-                                        f"its answer after {self.timeout_s:g} s (raise "
-                                        "--request-timeout)")
+                    raise StreamTimeout(f"still sending its answer after {self.timeout_s:g} s "
+                                        "(raise --request-timeout)")
                 if now - noticed >= STREAM_NOTICE_S:
                     noticed = now
                     self.caller._observe("model_streaming", self.role, len(self.streamed_text),

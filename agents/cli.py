@@ -40,6 +40,9 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--reasoning-effort", choices=("minimal", "low", "medium", "high"))
     p.add_argument("--max-output-tokens", type=int, default=8192, metavar="N",
                    help="answer length per model call (default 8192; budgets reserve it)")
+    p.add_argument("--request-timeout", type=float, metavar="S",
+                   help="limit per model call attempt in seconds (default 600; cut to what is "
+                        "left of --max-minutes)")
     p.add_argument("--prices", metavar="FILE", help="TOML price table extending the built-in one")
     p.add_argument("--max-iterations", type=int, metavar="N")
     p.add_argument("--max-usd", type=float, metavar="X")
@@ -65,7 +68,7 @@ def run_main(argv: list[str]) -> int:
     from agents.budget import BudgetLimits
 
     for name in ("max_iterations", "max_tokens", "max_usd", "max_minutes", "timeout",
-                 "max_output_tokens"):
+                 "max_output_tokens", "request_timeout"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             return _fail(f"--{name.replace('_', '-')} must be positive")
@@ -135,6 +138,7 @@ def _config(args: argparse.Namespace, budget: Any) -> Any:
                                      api_key_env=args.api_key_env,
                                      temperature=args.temperature,
                                      reasoning_effort=args.reasoning_effort,
+                                     request_timeout_s=args.request_timeout,
                                      max_tokens=args.max_output_tokens)
         _check_keys(models)
         if budget.max_usd is not None:

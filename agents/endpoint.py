@@ -38,10 +38,14 @@ CONNECT_TIMEOUT_S = 20.0  # a host that does not answer a TCP connect in 20 s wi
 
 @dataclass(frozen=True)
 class EndpointProblem:
-    """An endpoint-level failure: its kind and a one-line description naming the URL."""
+    """An endpoint-level failure: its kind, the endpoint, and what is wrong in a few words."""
 
     kind: str  # refused, dns, tls, connect_timeout, connection, server_error, timeout
+    url: str
     text: str
+
+    def __str__(self) -> str:
+        return f"model endpoint {self.url}: {self.text}"
 
 
 def endpoint_url(base_url: str | None) -> str:
@@ -64,31 +68,30 @@ def classify(exc: BaseException, base_url: str | None = None) -> EndpointProblem
     host = urlparse(url).hostname or url
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code >= 500:
-            return EndpointProblem("server_error", f"{url} answers HTTP {exc.status_code}: "
-                                                   f"{_status_message(exc)}")
+            return EndpointProblem("server_error", url, f"HTTP {exc.status_code}: "
+                                                        f"{_status_message(exc)}")
         return None
     if not isinstance(exc, openai.APIConnectionError | TimeoutError | OSError):
         return None
     for link in _chain(exc):
         if isinstance(link, ssl.SSLError):
             reason = getattr(link, "reason", None) or str(link)
-            return EndpointProblem("tls", f"TLS error talking to {url}: {reason} (https to a "
-                                          "plain-http server, or a certificate that does not "
-                                          "verify?)")
+            return EndpointProblem("tls", url, f"TLS error: {reason} (https to a plain-http "
+                                               "server, or a certificate that does not verify?)")
         if isinstance(link, socket.gaierror):
-            return EndpointProblem("dns", f"DNS failure: host {host!r} of {url} does not "
-                                          f"resolve ({link.strerror or link})")
+            return EndpointProblem("dns", url, f"DNS failure: host {host!r} does not resolve "
+                                               f"({link.strerror or link})")
         if isinstance(link, ConnectionRefusedError):
-            return EndpointProblem("refused", f"connection refused at {url} (is the server "
-                                              "running, on that port?)")
+            return EndpointProblem("refused", url, "connection refused (is the server running, "
+                                                   "on that port?)")
         if type(link).__name__ == "ConnectTimeout":
-            return EndpointProblem("connect_timeout", f"{url} does not accept connections "
-                                                      "(connect timed out)")
+            return EndpointProblem("connect_timeout", url, "does not accept connections "
+                                                           "(connect timed out)")
     if isinstance(exc, openai.APITimeoutError | TimeoutError):
-        return EndpointProblem("timeout", f"{url} did not answer within the request timeout")
+        return EndpointProblem("timeout", url, "no answer within the request timeout")
     detail = next((str(link) for link in _chain(exc)
                    if link is not exc and str(link)), str(exc))
-    return EndpointProblem("connection", f"connection to {url} failed: {detail}")
+    return EndpointProblem("connection", url, f"connection failed: {detail}")
 
 
 def _status_message(exc: openai.APIStatusError) -> str:
@@ -146,7 +149,7 @@ def preflight_endpoint(client: Any, url: str, timeout_s: float, *,
             if problem is None or attempt == attempts:
                 raise
             pause = wait(attempt, exc)
-            on_retry(attempt, problem.text, pause)
+            on_retry(attempt, str(problem), pause)
             time.sleep(pause)
             continue
         return PreflightResult(url, listed, round(time.perf_counter() - started, 4))

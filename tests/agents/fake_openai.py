@@ -58,6 +58,7 @@ class _Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     usage: bool = True
+    stall_s: float = 0.0  # a streamed answer stops this long after its first chunk
 
 
 class FakeOpenAI:
@@ -68,6 +69,7 @@ class FakeOpenAI:
         self.quirks = quirks
         self.requests: list[RecordedRequest] = []
         self.model_list_requests = 0
+        self.answer_everything_with: int | None = None  # e.g. 500: a broken server
         self._replies: deque[_Reply] = deque()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -93,10 +95,12 @@ class FakeOpenAI:
     # --- scripting -----------------------------------------------------------------------------
 
     def reply(self, content: str, *, prompt_tokens: int = 100, completion_tokens: int = 20,
-              usage: bool = True, delay_s: float = 0.0) -> None:
-        """Queue a plain text answer with this usage (after ``delay_s`` seconds)."""
+              usage: bool = True, delay_s: float = 0.0, stall_s: float = 0.0) -> None:
+        """Queue a plain text answer with this usage, sent after ``delay_s`` seconds (streamed:
+        stalling ``stall_s`` seconds after the first chunk)."""
         self._queue_completion({"role": "assistant", "content": content}, "stop",
                                prompt_tokens, completion_tokens, usage, delay_s)
+        self._replies[-1].stall_s = stall_s
 
     def reply_tool_calls(self, calls: list[tuple[str, dict[str, Any]]], *,
                          content: str | None = None, prompt_tokens: int = 100,
@@ -132,6 +136,9 @@ class FakeOpenAI:
     def _next(self, request: RecordedRequest) -> _Reply:
         with self._lock:
             self.requests.append(request)
+            if self.answer_everything_with is not None:
+                return _Reply(self.answer_everything_with,
+                              {"error": {"message": "injected server failure"}})
             if request.path.rstrip("/") != "/v1/chat/completions":
                 return _Reply(404, {"error": {"message": f"no route {request.path}"}})
             if not self._replies:
@@ -197,7 +204,10 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            if self.path.rstrip("/") == "/v1/models":
+            if server.answer_everything_with is not None:
+                self._send_json(_Reply(server.answer_everything_with,
+                                       {"error": {"message": "injected server failure"}}))
+            elif self.path.rstrip("/") == "/v1/models":
                 self._send_json(server._models())
             else:
                 self._send_json(_Reply(404, {"error": {"message": f"no route {self.path}"}}))
@@ -213,7 +223,7 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             try:
                 if reply.status == 200 and request.body.get("stream"):
                     include = bool((request.body.get("stream_options") or {}).get("include_usage"))
-                    self._send_stream(server.stream_events(reply, include))
+                    self._send_stream(server.stream_events(reply, include), reply.stall_s)
                 else:
                     body = dict(reply.body)
                     if reply.status == 200 and not reply.usage:
@@ -232,15 +242,17 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
-        def _send_stream(self, chunks: list[dict[str, Any]]) -> None:
+        def _send_stream(self, chunks: list[dict[str, Any]], stall_s: float) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Connection", "close")
             self.end_headers()
-            for chunk in chunks:
+            for n, chunk in enumerate(chunks):
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 self.wfile.flush()
+                if n == 0 and stall_s:
+                    time.sleep(stall_s)
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
             self.close_connection = True
