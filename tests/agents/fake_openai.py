@@ -148,6 +148,9 @@ class FakeOpenAI:
     def _models(self) -> _Reply:
         with self._lock:
             self.model_list_requests += 1
+        if self.answer_everything_with is not None:
+            return _Reply(self.answer_everything_with,
+                          {"error": {"message": "injected server failure"}})
         if not self.quirks.models_route:
             return _Reply(404, {"error": {"message": "no route /v1/models"}})
         return _Reply(200, {"object": "list", "data": [
@@ -204,10 +207,7 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            if server.answer_everything_with is not None:
-                self._send_json(_Reply(server.answer_everything_with,
-                                       {"error": {"message": "injected server failure"}}))
-            elif self.path.rstrip("/") == "/v1/models":
+            if self.path.rstrip("/") == "/v1/models":
                 self._send_json(server._models())
             else:
                 self._send_json(_Reply(404, {"error": {"message": f"no route {self.path}"}}))
