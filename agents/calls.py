@@ -549,12 +549,14 @@ class _Call:
         """The answer, streamed and put together; `StreamTimeout` past the call's deadline."""
         deadline = started + self.timeout_s
         answer: BaseMessage | None = None
+        usage: Any = None
         noticed = started
         chunks: Iterator[Any] = self.runnable.stream(
             self.messages, timeout=_http_timeout(self.timeout_s), stream_usage=True)
         try:
             for chunk in chunks:
                 self.streamed = True
+                usage = getattr(chunk, "usage_metadata", None) or usage
                 answer = chunk if answer is None or not isinstance(chunk, AIMessageChunk) \
                     or not isinstance(answer, AIMessageChunk) else answer + chunk
                 self.streamed_text += _chunk_text(chunk)
@@ -575,7 +577,10 @@ class _Call:
         message = message_chunk_to_message(answer)
         if not isinstance(message, AIMessage):
             raise TypeError(f"the {self.role} model answered with a {type(message).__name__}")
-        return message
+        # The usage is the last one reported, not the sum: OpenAI sends it once, in the last
+        # chunk; a server with running totals (vLLM's continuous usage stats) sends it in every
+        # chunk, and adding those up would charge the prompt once per chunk.
+        return message.model_copy(update={"usage_metadata": usage}) if usage else message
 
     def _parse(self, message: AIMessage) -> tuple[BaseModel | None, str | None]:
         """The schema instance in a structured answer's forced tool call, or the problem."""
@@ -590,6 +595,14 @@ class _Call:
         for bad in message.invalid_tool_calls:
             if bad.get("name") == name:
                 return None, f"arguments of {name} are not valid JSON: {bad.get('error') or ''}"
+        # Servers that ignore a named tool_choice (Ollama, llama.cpp) may get the answer as a
+        # JSON object in the text instead: take it when it fits the schema.
+        found = json_object_in(message.content if isinstance(message.content, str) else "")
+        if found is not None:
+            try:
+                return self.schema.model_validate(found), None
+            except ValidationError:
+                pass
         return None, f"the model answered without calling the {name} tool"
 
     def _event(self, message_out: dict[str, Any] | None, input_tokens: int, output_tokens: int,
@@ -637,6 +650,19 @@ class _Call:
         self.caller._record(event, Spend(input_tokens=input_tokens, output_tokens=output_tokens,
                                          usd=cost, model_calls=1,
                                          failed_calls=int(problem is not None)))
+
+
+def json_object_in(text: str) -> dict[str, Any] | None:
+    """The JSON object a text answer holds (bare, or in a ```json fence), or None."""
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _ = json.JSONDecoder().raw_decode(text, start)
+        except ValueError:
+            start = text.find("{", start + 1)
+            continue
+        return value if isinstance(value, dict) else None
+    return None
 
 
 def _http_timeout(seconds: float) -> openai.Timeout:

@@ -59,8 +59,8 @@ def test_a_closed_port_is_connection_refused() -> None:
     url = f"http://127.0.0.1:{closed_port()}/v1"
     problem = classify(list_error(url), url)
     assert problem is not None and problem.kind == "refused"
-    assert str(problem) == f"model endpoint {url}: connection refused (is the server running, " \
-                           "on that port?)"
+    assert str(problem) == (f"model endpoint {url}: connection refused (is the server running, "
+                            "on that port?)")
 
 
 def test_https_to_a_plain_http_server_is_a_tls_error(plain_http_port: int) -> None:

@@ -34,8 +34,8 @@ def test_shared_settings_apply_to_every_role() -> None:
                                   max_tokens=999)
     for cfg in configs.values():
         assert (cfg.base_url, cfg.api_key_env, cfg.temperature, cfg.reasoning_effort,
-                cfg.request_timeout_s, cfg.max_tokens) == ("http://localhost:8000/v1", "LOCAL_KEY", 0.2,
-                                                   "high", 30, 999)
+                cfg.request_timeout_s, cfg.max_tokens) == (
+            "http://localhost:8000/v1", "LOCAL_KEY", 0.2, "high", 30, 999)
     assert configs["critic"].model == "o3"
 
 
