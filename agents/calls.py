@@ -434,6 +434,11 @@ class ModelCaller:
             return
         except Exception as exc:
             problem = classify(exc, cfg.base_url)
+            if problem is None and is_transient(exc):  # busy (429, 408, 409), but it answers
+                self.on_event({"type": "preflight", "url": url, "ok": True,
+                               "method": "GET /models",
+                               "note": scrub(f"answered {_error_text(exc)}", secrets)})
+                return
             failure = ModelCallFailed(
                 role, cfg.model, scrub(_error_text(exc), secrets),
                 self.max_attempts if problem is not None else 1,

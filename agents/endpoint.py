@@ -14,9 +14,11 @@ wraps the socket's) and names the failure a person can act on::
 A call that still fails this way after the retry policy of `agents.calls` ends the run with
 exit 1 and that line; it is never a failed iteration that slowly eats the budget.
 
-`preflight` asks ``GET {base_url}/models`` once per endpoint before the first model call: a
-dead endpoint is reported in a second, before any tokens are spent. A server without that route
-(404/405) is asked a one-token chat completion instead (counted and priced like any call).
+`preflight_endpoint` asks ``GET {base_url}/models`` once per endpoint before the first model
+call: a dead endpoint is reported in seconds, before any tokens are spent. A server without
+that route (404/405, or 403 for a key that may not list models) is asked a one-token chat
+completion instead (counted and priced like any call). A busy answer (429, 408, 409) shows the
+endpoint is alive: the check passes.
 """
 
 from __future__ import annotations
@@ -116,15 +118,17 @@ class PreflightResult:
 
 
 class ModelListUnsupported(Exception):
-    """The endpoint has no ``GET /models`` (404/405): ask a one-token completion instead."""
+    """The endpoint lists no models to us (404/405, or 403: a key that may chat but not list
+    models): ask a one-token completion instead."""
 
 
 def list_models(client: Any, timeout_s: float) -> list[str]:
-    """The model ids ``client`` (an `openai.OpenAI`) lists; `ModelListUnsupported` on 404/405."""
+    """The model ids ``client`` (an `openai.OpenAI`) lists; `ModelListUnsupported` on
+    403/404/405."""
     try:
         page = client.models.list(timeout=timeout_s)
     except openai.APIStatusError as exc:
-        if exc.status_code in (404, 405):
+        if exc.status_code in (403, 404, 405):
             raise ModelListUnsupported(str(exc)) from exc
         raise
     return [str(getattr(m, "id", m)) for m in getattr(page, "data", None) or []]

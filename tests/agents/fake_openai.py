@@ -70,6 +70,7 @@ class FakeOpenAI:
         self.requests: list[RecordedRequest] = []
         self.model_list_requests = 0
         self.answer_everything_with: int | None = None  # e.g. 500: a broken server
+        self.models_status: int | None = None  # GET /v1/models answers this status instead
         self._replies: deque[_Reply] = deque()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -151,6 +152,8 @@ class FakeOpenAI:
         if self.answer_everything_with is not None:
             return _Reply(self.answer_everything_with,
                           {"error": {"message": "injected server failure"}})
+        if self.models_status is not None:
+            return _Reply(self.models_status, {"error": {"message": "listing refused"}})
         if not self.quirks.models_route:
             return _Reply(404, {"error": {"message": "no route /v1/models"}})
         return _Reply(200, {"object": "list", "data": [

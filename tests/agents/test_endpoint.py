@@ -187,3 +187,18 @@ def test_without_a_models_route_the_preflight_is_a_one_token_call_counted_and_pr
     assert events[0]["preflight"] is True and events[0]["usage_estimated"] is True
     assert events.other[-1] == {"type": "preflight", "url": server.base_url, "ok": True,
                                 "method": "one-token completion"}
+
+
+@pytest.mark.parametrize("status, passes_with", [(403, "one-token completion"),
+                                                 (429, "GET /models")])
+def test_a_key_that_may_not_list_models_or_a_busy_server_passes_the_preflight(
+        status: int, passes_with: str) -> None:
+    with FakeOpenAI() as server:
+        server.models_status = status
+        server.reply("OK")
+        caller, events = caller_for(server.base_url)
+        caller.preflight()
+        pings = len(server.requests)
+    [check] = [e for e in events.other if e["type"] == "preflight"]
+    assert check["ok"] and check["method"] == passes_with
+    assert pings == (1 if status == 403 else 0) and events.retries == []
