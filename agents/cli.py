@@ -34,6 +34,9 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--role-model", action="append", default=[], metavar="ROLE=M",
                    help="model for one role (planner, coder, critic, reviewer)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--models", metavar="FILE",
+                   help="TOML settings for every role and per role ([roles.coder] ...); "
+                        "they override the flags")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY",
                    help="environment variable holding the API key (default OPENAI_API_KEY)")
     p.add_argument("--temperature", type=float)
@@ -129,7 +132,7 @@ def _config(args: argparse.Namespace, budget: Any) -> Any:
         parse_role_model(spec)  # a bad ROLE=MODEL is an error even where it would not be used
     models = {}
     if not heuristic:
-        if not args.model and not args.role_model:
+        if not args.model and not args.role_model and not args.models:
             print(NO_MODEL, file=sys.stderr)
             return EXIT_BAD_INPUT
         from agents.models import resolve_role_models
@@ -139,7 +142,8 @@ def _config(args: argparse.Namespace, budget: Any) -> Any:
                                      temperature=args.temperature,
                                      reasoning_effort=args.reasoning_effort,
                                      request_timeout_s=args.request_timeout,
-                                     max_tokens=args.max_output_tokens)
+                                     max_tokens=args.max_output_tokens,
+                                     models_file=args.models)
         _check_keys(models)
         if budget.max_usd is not None:
             _check_prices(models, args.prices)

@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key-env", default="OPENAI_API_KEY")
     p.add_argument("--request-timeout", type=float, metavar="S",
                    help="limit per model call attempt in seconds (default 600)")
+    p.add_argument("--models", metavar="FILE", help="TOML settings for every role and per role")
     p.add_argument("--suite", default="small")
     p.add_argument("--sandbox", choices=("auto", "docker", "local"), default="auto")
     p.add_argument("--runs-dir", default="runs", metavar="DIR")
@@ -119,11 +120,12 @@ class ChatSession:
         from agents.pricing import PriceTable
 
         model = self.args.model or ("scripted" if self.scripted else None)
-        if not model or model == "heuristic":
+        if (not model and not self.args.models) or model == "heuristic":
             raise ValueError("no model: chat needs a language model (--model)")
         configs = resolve_role_models(model, self.args.role_model, self.args.base_url,
                                       api_key_env=self.args.api_key_env,
-                                      request_timeout_s=self.args.request_timeout)
+                                      request_timeout_s=self.args.request_timeout,
+                                      models_file=self.args.models)
         models = ({r: self.scripted[r] for r in configs if r in self.scripted}
                   if self.scripted else {"planner": make_chat_model(configs["planner"])})
         return ModelCaller(models, configs, PriceTable.load(), BudgetLimits(), Spend(),

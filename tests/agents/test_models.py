@@ -126,3 +126,36 @@ def test_the_old_fixed_timeout_in_a_run_json_gives_way_to_the_default() -> None:
     assert "timeout_s" not in old.model_dump()
     with pytest.raises(ValueError):
         RoleModelConfig(model="m", request_timeout_s=0)
+
+
+def test_a_models_file_sets_every_role_and_overrides_one(tmp_path) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text('base_url = "http://127.0.0.1:8000/v1"\nmodel = "qwen"\n'
+                    "request_timeout_s = 900\n\n"
+                    '[roles.critic]\nmodel = "llama"\nrequest_timeout_s = 300\n'
+                    'reasoning_effort = "low"\n')
+    configs = resolve_role_models("gpt-4.1", ["coder=o3"], None, max_tokens=777,
+                                  models_file=path)
+    assert {r: (c.model, c.request_timeout_s) for r, c in configs.items()} == {
+        "planner": ("qwen", 900), "coder": ("qwen", 900), "critic": ("llama", 300),
+        "reviewer": ("qwen", 900)}  # the file wins over the flags
+    assert all(c.base_url == "http://127.0.0.1:8000/v1" and c.max_tokens == 777
+               for c in configs.values())
+    assert configs["critic"].reasoning_effort == "low" and configs["coder"].reasoning_effort is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ('modle = "x"\n', r"models.toml: modle: unknown setting"),
+    ('[roles.judge]\nmodel = "x"\n', r"models.toml: roles.judge: unknown role"),
+    ('[roles.coder]\nrequest_timeout_s = -5\n', r"models.toml: roles.coder.request_timeout_s: "),
+    ('[roles.coder]\nmax_tokens = "many"\n', r"models.toml: roles.coder.max_tokens: "),
+    ("model = \n", r"models.toml: not valid TOML"),
+])
+def test_a_bad_models_file_names_the_file_and_the_field(tmp_path, text: str,
+                                                        message: str) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text(text)
+    with pytest.raises(ModelConfigError, match=message):
+        resolve_role_models("m", {}, None, models_file=path)
+    with pytest.raises(ModelConfigError, match="models file not found"):
+        resolve_role_models("m", {}, None, models_file=tmp_path / "missing.toml")

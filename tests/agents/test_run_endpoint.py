@@ -132,3 +132,36 @@ def test_a_slow_answer_past_the_request_timeout_is_retried_exactly_once_and_show
     calls = [e for e in log if e["type"] == "model_call"]
     assert [c["ok"] for c in calls] == [False, True]
     assert run_json["objective"]["metric"] == OBJECTIVE.metric
+
+
+def test_run_and_chat_help_show_the_request_timeout_and_nonsense_is_refused(
+        tmp_path: Path) -> None:
+    for command in ("run", "chat"):
+        proc = subprocess.run([sys.executable, "-m", "simulator.cli", command, "--help"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0 and "--request-timeout S" in proc.stdout, command
+    proc, _ = run("http://127.0.0.1:9/v1", tmp_path / "runs", "--request-timeout", "0")
+    assert proc.returncode == 2 and "--request-timeout must be positive" in proc.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_models_file_gives_one_role_its_own_request_timeout(tmp_path: Path) -> None:
+    with FakeOpenAI() as server:
+        models = tmp_path / "models.toml"
+        models.write_text(f'model = "fake-model"\nbase_url = "{server.base_url}"\n\n'
+                          "[roles.planner]\nrequest_timeout_s = 3\n")
+        slow_objective(server, 6.0)
+        slow_objective(server, 0.0)
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "simulator.cli", "run", "--models", str(models),
+             "--suite", "small", "--sandbox", "local", "--runs-dir", str(tmp_path / "runs"),
+             "--max-tokens", "50000"],
+            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+        posts = len(server.requests)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert posts == 2 and "no answer before the request timeout (3 s)" in proc.stdout
+    run_json, _ = events(tmp_path / "runs")
+    assert run_json["config"]["models"]["planner"]["request_timeout_s"] == 3
+    assert run_json["config"]["models"]["coder"]["request_timeout_s"] == 600
+    print(f"models file run: {time.monotonic() - started:.1f} s")
