@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -297,6 +298,8 @@ class ModelCaller:
         self.wait_base_s = wait_base_s
         self.observer = observer
         self.checked_endpoints: set[str] = set()
+        self._lock = threading.Lock()
+        self._preflight_lock = threading.Lock()
         self._secret_env_names = sorted({cfg.api_key_env for cfg in configs.values()})
 
     @property
@@ -406,13 +409,18 @@ class ModelCaller:
         no such route); a failure raises `ModelCallFailed` with ``ends_run``. Models that are
         not real OpenAI clients (scripted ones in tests) are not checked.
         """
-        for role, cfg in self.configs.items():
-            url = endpoint_url(cfg.base_url)
-            client = getattr(self.models.get(role), "root_client", None)
-            if client is None or url in self.checked_endpoints:
-                continue
-            self.checked_endpoints.add(url)
-            self._preflight(role, cfg, client, url)
+        with self._preflight_lock:  # concurrent first calls check an endpoint once
+            for role, cfg in self.configs.items():
+                url = endpoint_url(cfg.base_url)
+                client = getattr(self.models.get(role), "root_client", None)
+                if client is None or url in self.checked_endpoints:
+                    continue
+                self.checked_endpoints.add(url)
+                try:
+                    self._preflight(role, cfg, client, url)
+                except BaseException:
+                    self.checked_endpoints.discard(url)  # asked again by the next call
+                    raise
 
     def _preflight(self, role: str, cfg: RoleModelConfig, client: Any, url: str) -> None:
         secrets = self._secrets()
@@ -495,7 +503,8 @@ class ModelCaller:
         return secret_values(self._secret_env_names)
 
     def _record(self, event: dict[str, Any], spent: Spend) -> None:
-        self._spend = self._spend.add(spent)  # not the setter: the wall clock runs on
+        with self._lock:  # several coders may call at once
+            self._spend = self._spend.add(spent)  # not the setter: the wall clock runs on
         self.on_event(scrub(event, self._secrets()))
 
 

@@ -146,7 +146,9 @@ class ChatSession:
         return self._backend
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        if not event.get("ok", True):
+        if event.get("type") == "model_retry":
+            self.console.print(_retry_line(event), style="yellow", markup=False)
+        elif not event.get("ok", True):
             self.console.print(f"[model call failed: {event.get('error')}]", style="red",
                                markup=False)
 
@@ -370,6 +372,11 @@ class _ChatProgress:
     def attach(self, run_dir: Any, budget: Any) -> None:
         self.inner.attach(run_dir, budget)
 
+    def model_retry(self, role: str, reason: str, attempt: int, of: int, wait_s: float) -> None:
+        self.console.print(f"\n  [run {self.run_id}: " + _retry_line(
+            {"role": role, "reason": reason, "next_attempt": attempt, "max_attempts": of})[1:],
+            style="yellow", markup=False)
+
     def __call__(self, node: str, update: dict[str, Any]) -> None:
         self.inner(node, update)
         if node == "evaluate" and update.get("last"):
@@ -387,6 +394,12 @@ class _LazyBackend:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._session.backend(), name)
+
+
+def _retry_line(event: dict[str, Any]) -> str:
+    """``[retry planner: <reason>; attempt 2 of 3]`` for a ``model_retry`` event."""
+    return (f"[retry {event.get('role')}: {event.get('reason')}; attempt "
+            f"{event.get('next_attempt')} of {event.get('max_attempts')}]")
 
 
 def _parse_budget(text: str, current: Any) -> Any:
