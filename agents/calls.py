@@ -18,7 +18,8 @@ One call, step by step:
    Anything else (bad key, bad request, a quota used up) fails at once. Every retry is an event
    (``model_retry``, with its reason) and a progress line. After the last attempt the error
    becomes `ModelCallFailed`; one whose cause is the endpoint (`agents.endpoint.classify`:
-   refused, DNS, TLS, 5xx, timeout) or is not transient ends the run (``ends_run``).
+   refused, DNS, TLS, 5xx, no first byte in time) or is not transient ends the run
+   (``ends_run``); an answer cut by the timeout once it streamed fails only its iteration.
 4. Count it. Tokens come from the answer's ``usage_metadata``. A failed attempt is counted as
    its estimated prompt tokens (plus what had streamed) and priced so: conservative, since a
    provider may bill a request that then failed. A server that reports no usage is charged the
@@ -359,6 +360,11 @@ class ModelCaller:
                 self._retry(call, exc, reason)
 
     def _failed(self, call: _Call, exc: BaseException) -> ModelCallFailed:
+        if call.streamed and is_read_timeout(exc):
+            # The endpoint answers, this answer took too long: the iteration fails, not the run.
+            text = f"the answer was cut after {call.timeout_s:g} s (raise --request-timeout)"
+            return ModelCallFailed(call.role, call.cfg.model, text, call.attempts,
+                                   transient=True)
         problem = endpoint_problem(exc, call.cfg.base_url)
         if problem is not None and problem.kind == "timeout" \
                 and not isinstance(exc, StreamTimeout):

@@ -58,7 +58,7 @@ class _Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     usage: bool = True
-    stall_s: float = 0.0  # a streamed answer stops this long after its first chunk
+    stall_s: float = 0.0  # a streamed answer stops this long after its first piece
 
 
 class FakeOpenAI:
@@ -98,7 +98,7 @@ class FakeOpenAI:
     def reply(self, content: str, *, prompt_tokens: int = 100, completion_tokens: int = 20,
               usage: bool = True, delay_s: float = 0.0, stall_s: float = 0.0) -> None:
         """Queue a plain text answer with this usage, sent after ``delay_s`` seconds (streamed:
-        stalling ``stall_s`` seconds after the first chunk)."""
+        stalling ``stall_s`` seconds after its first piece of content)."""
         self._queue_completion({"role": "assistant", "content": content}, "stop",
                                prompt_tokens, completion_tokens, usage, delay_s)
         self._replies[-1].stall_s = stall_s
@@ -254,7 +254,7 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             for n, chunk in enumerate(chunks):
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 self.wfile.flush()
-                if n == 0 and stall_s:
+                if n == 1 and stall_s:  # after the role chunk and the first piece
                     time.sleep(stall_s)
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
