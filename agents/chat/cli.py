@@ -148,7 +148,7 @@ class ChatSession:
     def _on_event(self, event: dict[str, Any]) -> None:
         if event.get("type") == "model_retry":
             self.console.print(_retry_line(event), style="yellow", markup=False)
-        elif not event.get("ok", True):
+        elif event.get("type") == "model_call" and not event.get("ok", True):
             self.console.print(f"[model call failed: {event.get('error')}]", style="red",
                                markup=False)
 
@@ -265,7 +265,8 @@ class ChatSession:
         try:
             self.graph.invoke(payload, self.config)
         except (ModelCallFailed, BudgetExhausted) as exc:
-            self.console.print(f"error: {exc}", style="red", markup=False)
+            self.console.print(f"error: {getattr(exc, 'reason', exc)}", style="red",
+                               markup=False)
             return
         self._show_new(seen)
         pending = self._pending()
