@@ -165,3 +165,15 @@ def test_a_models_file_gives_one_role_its_own_request_timeout(tmp_path: Path) ->
     assert run_json["config"]["models"]["planner"]["request_timeout_s"] == 3
     assert run_json["config"]["models"]["coder"]["request_timeout_s"] == 600
     print(f"models file run: {time.monotonic() - started:.1f} s")
+
+
+def test_chat_with_a_dead_endpoint_says_why_and_goes_on(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator.cli", "chat", "--model", "m", "--base-url", url,
+         "--runs-dir", str(tmp_path / "runs")],
+        cwd=ROOT, input="hello\n/quit\n", capture_output=True, text=True, timeout=120,
+        check=False, env={**os.environ, "COLUMNS": "300"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"error: model endpoint {url}: connection refused" in proc.stdout
+    assert proc.stdout.count("[retry planner:") == 2 and "session saved" in proc.stdout
