@@ -59,6 +59,7 @@ class _Reply:
     delay_s: float = 0.0
     usage: bool = True
     stall_s: float = 0.0  # a streamed answer stops this long after its first piece
+    chunk_delay_s: float = 0.0  # a slow stream: this long between chunks
 
 
 class FakeOpenAI:
@@ -105,14 +106,17 @@ class FakeOpenAI:
 
     def reply_tool_calls(self, calls: list[tuple[str, dict[str, Any]]], *,
                          content: str | None = None, prompt_tokens: int = 100,
-                         completion_tokens: int = 20, delay_s: float = 0.0) -> None:
-        """Queue an answer that calls these tools, given as (name, arguments)."""
+                         completion_tokens: int = 20, delay_s: float = 0.0,
+                         chunk_delay_s: float = 0.0) -> None:
+        """Queue an answer that calls these tools, given as (name, arguments); streamed, one
+        chunk every ``chunk_delay_s`` seconds."""
         n = len(self.requests) + len(self._replies)
         tool_calls = [{"id": f"call_{n}_{i}", "type": "function",
                        "function": {"name": name, "arguments": json.dumps(args)}}
                       for i, (name, args) in enumerate(calls)]
         self._queue_completion({"role": "assistant", "content": content, "tool_calls": tool_calls},
                                "tool_calls", prompt_tokens, completion_tokens, True, delay_s)
+        self._replies[-1].chunk_delay_s = chunk_delay_s
 
     def fail(self, status: int, message: str = "failure injected by the test",
              headers: dict[str, str] | None = None, code: str | None = None) -> None:
@@ -226,7 +230,8 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             try:
                 if reply.status == 200 and request.body.get("stream"):
                     include = bool((request.body.get("stream_options") or {}).get("include_usage"))
-                    self._send_stream(server.stream_events(reply, include), reply.stall_s)
+                    self._send_stream(server.stream_events(reply, include), reply.stall_s,
+                                      reply.chunk_delay_s)
                 else:
                     body = dict(reply.body)
                     if reply.status == 200 and not reply.usage:
@@ -245,7 +250,8 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
-        def _send_stream(self, chunks: list[dict[str, Any]], stall_s: float) -> None:
+        def _send_stream(self, chunks: list[dict[str, Any]], stall_s: float,
+                         chunk_delay_s: float) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
@@ -256,6 +262,8 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
                 if n == 1 and stall_s:  # after the role chunk and the first piece
                     time.sleep(stall_s)
+                if chunk_delay_s:
+                    time.sleep(chunk_delay_s)
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
             self.close_connection = True

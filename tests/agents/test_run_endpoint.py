@@ -177,3 +177,24 @@ def test_chat_with_a_dead_endpoint_says_why_and_goes_on(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"error: model endpoint {url}: connection refused" in proc.stdout
     assert proc.stdout.count("[retry planner:") == 2 and "session saved" in proc.stdout
+
+
+def test_on_a_terminal_a_streaming_answer_is_counted_as_it_arrives(tmp_path: Path) -> None:
+    import pexpect
+
+    with FakeOpenAI() as server:
+        server.reply_tool_calls([("Objective", OBJECTIVE.model_dump(mode="json"))],
+                                prompt_tokens=100_000, completion_tokens=50,
+                                chunk_delay_s=0.15)  # ~30 chunks over ~4 s
+        child = pexpect.spawn(
+            sys.executable, ["-m", "simulator.cli", "run", "--model", "fake-model",
+                             "--base-url", server.base_url, "--suite", "small", "--sandbox",
+                             "local", "--runs-dir", str(tmp_path / "runs"), "--max-tokens",
+                             "50000"],
+            cwd=str(ROOT), encoding="utf-8", timeout=240,
+            env={**os.environ, "COLUMNS": "160", "TERM": "xterm",
+                 "OPENAI_API_KEY": "sk-test-not-a-real-key-0123"})
+        child.expect(r"setting the objective: \d+ characters in \d+ s")
+        child.expect(pexpect.EOF)
+        child.close()
+    assert child.exitstatus == 3  # the token budget, as arranged
