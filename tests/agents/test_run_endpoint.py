@@ -198,3 +198,19 @@ def test_on_a_terminal_a_streaming_answer_is_counted_as_it_arrives(tmp_path: Pat
         child.expect(pexpect.EOF)
         child.close()
     assert child.exitstatus == 3  # the token budget, as arranged
+
+
+def test_an_endpoint_always_slower_than_the_request_timeout_is_retried_once_then_exit_1(
+        tmp_path: Path) -> None:
+    with FakeOpenAI() as server:
+        for _ in range(3):
+            slow_objective(server, 6.0)
+        proc, _ = run(server.base_url, tmp_path / "runs", "--request-timeout", "3")
+        posts = len(server.requests)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert posts == 2 and proc.stdout.count("retry planner:") == 1
+    assert error_line(proc) == (f"error: model endpoint {server.base_url}: no answer within 3 s "
+                                "(raise --request-timeout) (planner call, 2 attempts)")
+    run_json, log = events(tmp_path / "runs")
+    assert run_json["status"] == "failed" and "no answer within 3 s" in run_json["stop_reason"]
+    assert len([e for e in log if e["type"] == "model_retry"]) == 1
