@@ -65,14 +65,12 @@ def instrument(name: str, fn: NodeFn, ctx: RunContext) -> Any:
 
 def _model_failed(ctx: RunContext, state: RunState, name: str,
                   exc: ModelCallFailed) -> dict[str, Any]:
-    """A model call that failed for good: a failed iteration, or the end of the run when the
-    failure is not transient (authentication, a bad request: trying again would not help)."""
-    from agents.calls import is_transient
-
+    """A model call that failed for good: a failed iteration, or the end of the run when trying
+    again would not help (a dead or failing endpoint, a bad key, a bad request)."""
     message = str(exc)
     ctx.event("error", state, role=name, message=message)
-    if exc.__cause__ is not None and not is_transient(exc.__cause__):
-        return {"stop_reason": f"error: {name} {message}"[:300]}
+    if exc.ends_run:
+        return {"stop_reason": f"error: {exc.reason}"[:300]}
     ctx.caller.spend = ctx.caller.spend.model_copy(
         update={"iterations": ctx.caller.spend.iterations + 1})
     return {"verdict": {"accept": False, "reasons": [message], "hint": ""}, "pending": None,

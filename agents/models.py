@@ -1,24 +1,33 @@
 """Which chat model each role uses, and building it (`ChatOpenAI`, OpenAI or a compatible server).
 
-``--model M`` sets every role's model, ``--role-model ROLE=M`` overrides one role. The models
+``--model M`` sets every role's model, ``--role-model ROLE=M`` overrides one role, and a models
+file (``--models FILE``, `read_models_file`) can set anything per role. The models
 never retry on their own (``max_retries=0``): `agents.calls.ModelCaller` retries, so every
-attempt is counted and priced.
+attempt is counted and priced. They stream, asking the server for the usage
+(``stream_usage``); ``request_timeout_s`` (``--request-timeout``, default
+`DEFAULT_REQUEST_TIMEOUT_S`) bounds each attempt, cut by the caller to what is left of the
+wall-clock budget.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import tomllib
 from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from langchain_core.language_models import BaseChatModel
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.errors import AgentError
 
 ROLES = ("planner", "coder", "critic", "reviewer")
 NO_KEY_NEEDED = "not-needed"  # what a local server gets when no key is set; most ignore it
+# Reasoning models routinely think for minutes before their first token: 10 minutes per call.
+DEFAULT_REQUEST_TIMEOUT_S = 600.0
 
 
 class ModelConfigError(AgentError):
@@ -35,8 +44,17 @@ class RoleModelConfig(BaseModel):
     api_key_env: str = "OPENAI_API_KEY"
     temperature: float | None = None
     reasoning_effort: str | None = None
-    timeout_s: float = Field(default=120, gt=0)
+    request_timeout_s: float = Field(default=DEFAULT_REQUEST_TIMEOUT_S, gt=0)  # per attempt
     max_tokens: int = Field(default=4096, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_fixed_timeout(cls, data: Any) -> Any:
+        """run.json of runs before ``--request-timeout`` holds ``timeout_s``: the fixed 120 s
+        nobody chose. A resumed run gets the default instead."""
+        if isinstance(data, dict) and "timeout_s" in data:
+            data = {k: v for k, v in data.items() if k != "timeout_s"}
+        return data
 
 
 def is_local_url(base_url: str | None) -> bool:
@@ -73,8 +91,9 @@ def make_chat_model(cfg: RoleModelConfig) -> BaseChatModel:
     options: dict[str, object] = {
         "model": cfg.model,
         "api_key": api_key_for(cfg),
-        "timeout": cfg.timeout_s,
+        "timeout": cfg.request_timeout_s,
         "max_tokens": cfg.max_tokens,
+        "stream_usage": True,  # streamed answers carry their usage, priced like any other
         "max_retries": 0,  # ModelCaller retries, so every attempt is counted and priced
         # OpenAI-compatible servers speak chat completions; the Responses API is OpenAI's own.
         "use_responses_api": False,
@@ -109,28 +128,88 @@ def resolve_role_models(
     api_key_env: str = "OPENAI_API_KEY",
     temperature: float | None = None,
     reasoning_effort: str | None = None,
-    timeout_s: float = 120,
+    request_timeout_s: float | None = None,
     max_tokens: int = 4096,
+    models_file: str | Path | None = None,
 ) -> dict[str, RoleModelConfig]:
     """Every role's config: ``model`` for all roles, ``role_models`` overriding single roles.
 
     ``role_models`` is a mapping role → model or the raw ``ROLE=MODEL`` strings of
-    ``--role-model``. Every other setting applies to every role.
+    ``--role-model``. Every other setting applies to every role; ``request_timeout_s`` None
+    means `DEFAULT_REQUEST_TIMEOUT_S`. A ``models_file`` (`read_models_file`) overrides all of
+    them: its top level for every role, its ``[roles.NAME]`` tables for one.
     """
+    timeout = DEFAULT_REQUEST_TIMEOUT_S if request_timeout_s is None else request_timeout_s
     overrides = (dict(role_models) if isinstance(role_models, Mapping)
                  else dict(parse_role_model(spec) for spec in role_models))
     for role in overrides:
         _check_role(role)
+    shared, per_role = read_models_file(Path(models_file)) if models_file else ({}, {})
     configs: dict[str, RoleModelConfig] = {}
     for role in ROLES:
-        chosen = overrides.get(role, model)
-        if not chosen:
+        settings: dict[str, Any] = {
+            "model": overrides.get(role, model), "base_url": base_url,
+            "api_key_env": api_key_env, "temperature": temperature,
+            "reasoning_effort": reasoning_effort, "request_timeout_s": timeout,
+            "max_tokens": max_tokens, **shared, **per_role.get(role, {})}
+        if not settings["model"]:
             raise ModelConfigError(f"no model for role {role!r}: pass --model MODEL for every "
-                                   f"role or --role-model {role}=MODEL")
-        configs[role] = RoleModelConfig(
-            model=chosen, base_url=base_url, api_key_env=api_key_env, temperature=temperature,
-            reasoning_effort=reasoning_effort, timeout_s=timeout_s, max_tokens=max_tokens)
+                                   f"role or --role-model {role}=MODEL"
+                                   + (f", or set model in {models_file}" if models_file else ""))
+        configs[role] = RoleModelConfig(**settings)
     return configs
+
+
+def read_models_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The settings of a models file (TOML): those for every role, and those per role.
+
+    ::
+
+        base_url = "http://127.0.0.1:8000/v1"    # every role
+        model = "qwen2.5-coder-32b"
+        request_timeout_s = 900
+
+        [roles.critic]                           # one role: overrides the lines above
+        model = "llama3.1-8b"
+        request_timeout_s = 300
+
+    Keys are `RoleModelConfig`'s fields; `ModelConfigError` names the file and the field.
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelConfigError(f"{path}: models file not found") from None
+    except OSError as exc:
+        raise ModelConfigError(f"{path}: cannot read models file: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelConfigError(f"{path}: not valid TOML: {exc}") from exc
+    roles = data.pop("roles", {})
+    if not isinstance(roles, dict):
+        raise ModelConfigError(f"{path}: roles: expected [roles.NAME] tables, got {roles!r}")
+    shared = _check_settings(path, "", data)
+    per_role: dict[str, dict[str, Any]] = {}
+    for role, table in roles.items():
+        if role not in ROLES:
+            raise ModelConfigError(f"{path}: roles.{role}: unknown role; roles are "
+                                   + ", ".join(ROLES))
+        if not isinstance(table, dict):
+            raise ModelConfigError(f"{path}: roles.{role}: expected a table of settings")
+        per_role[role] = _check_settings(path, f"roles.{role}.", table)
+    return shared, per_role
+
+
+def _check_settings(path: Path, prefix: str, table: dict[str, Any]) -> dict[str, Any]:
+    fields = RoleModelConfig.model_fields
+    for key, value in table.items():
+        if key not in fields:
+            raise ModelConfigError(f"{path}: {prefix}{key}: unknown setting (expected one of "
+                                   f"{', '.join(fields)})")
+        try:
+            RoleModelConfig.model_validate({"model": "m", key: value})
+        except ValueError as exc:
+            first = str(exc).splitlines()[-1].strip() if str(exc) else "invalid"
+            raise ModelConfigError(f"{path}: {prefix}{key}: {first}") from None
+    return dict(table)
 
 
 def _check_role(role: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+STREAM_LINE_S = 30.0  # without a terminal, a long answer says how far it got this often
 
 class Progress:
     """Receives ``(node, update)`` after every graph step."""
@@ -51,7 +52,7 @@ class Progress:
         """A step begins: on a terminal, a spinner says which role works (and since when)."""
         if self.quiet or not self.tty:
             return
-        what = {"prepare": "running the built-in baselines and bounds",
+        what = self._what = {"prepare": "running the built-in baselines and bounds",
                 "objective": "setting the objective", "planner": "planner thinking",
                 "coder": "coder writing a policy",
                 "tools": "coder's tool calls", "evaluate": "evaluating in the sandbox",
@@ -65,6 +66,32 @@ class Progress:
             self._console = Console(file=self.stream, highlight=False)
         self._status = self._console.status(what)
         self._status.start()
+
+    # --- what the model caller reports (agents.calls.ModelCaller.observer) -------------------
+
+    def model_retry(self, role: str, reason: str, attempt: int, of: int, wait_s: float) -> None:
+        """A model call is tried again: say why, even with --quiet (it explains a slow run)."""
+        self._print(f"  retry {role}: {reason}; attempt {attempt} of {of} in {wait_s:.3g} s",
+                    "yellow")
+
+    def model_streaming(self, role: str, chars: int, seconds: float) -> None:
+        """An answer is arriving: the spinner counts it; a log gets a line every 30 s."""
+        if self.quiet:
+            return
+        if self.tty:
+            if getattr(self, "_status", None) is not None:
+                what = getattr(self, "_what", role)
+                self._status.update(f"{what}: {chars:,} characters in {seconds:.0f} s")
+            return
+        last = getattr(self, "_streamed_at", 0.0)
+        if seconds - last >= STREAM_LINE_S or seconds < last:
+            self._streamed_at = seconds
+            if seconds >= STREAM_LINE_S:
+                self._print(f"  {role} answering: {chars:,} characters in {seconds:.0f} s")
+
+    def notice(self, text: str) -> None:
+        """Anything else worth a line (a preflight warning)."""
+        self._print(f"  {text}", "yellow")
 
     def close(self) -> None:
         """Stop any spinner (the run ended early, e.g. interrupted)."""
@@ -166,6 +193,9 @@ class Progress:
         else:
             for k, v in rows:
                 print(f"{k:<15} {v}", file=self.stream)
+        if outcome.status == "failed" and outcome.stop_reason:
+            reason = outcome.stop_reason.removeprefix("error: ")
+            print(f"error: {reason}", file=sys.stderr, flush=True)
 
 
 def _num(v: Any) -> str:

@@ -163,6 +163,7 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
 
     ctx = _context(config, store, backend, chat_models)
     ctx.cancel = cancel
+    ctx.caller.observer = progress  # retries and streaming answers shown as they happen
     if progress is not None and hasattr(progress, "attach"):
         progress.attach(store.path, config.budget)
     conn = sqlite3.connect(store.checkpoint_path, check_same_thread=False)

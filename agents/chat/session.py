@@ -89,10 +89,12 @@ class ChatSession:
         from agents.pricing import PriceTable
 
         model = self.args.model or ("scripted" if self.scripted else None)
-        if not model or model == "heuristic":
+        if (not model and not self.args.models) or model == "heuristic":
             raise ValueError("no model: chat needs a language model (--model)")
         configs = resolve_role_models(model, self.args.role_model, self.args.base_url,
-                                      api_key_env=self.args.api_key_env)
+                                      api_key_env=self.args.api_key_env,
+                                      request_timeout_s=self.args.request_timeout,
+                                      models_file=self.args.models)
         models = ({r: self.scripted[r] for r in configs if r in self.scripted}
                   if self.scripted else {"planner": make_chat_model(configs["planner"])})
         return ModelCaller(models, configs, PriceTable.load(), BudgetLimits(), Spend(),
@@ -113,7 +115,9 @@ class ChatSession:
         return self._backend
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        if not event.get("ok", True):
+        if event.get("type") == "model_retry":
+            self.console.print(_retry_line(event), style="yellow", markup=False)
+        elif event.get("type") == "model_call" and not event.get("ok", True):
             self.console.print(f"[model call failed: {event.get('error')}]", style="red",
                                markup=False)
 
@@ -245,7 +249,8 @@ class ChatSession:
         try:
             self.graph.invoke(payload, self.config)
         except (ModelCallFailed, BudgetExhausted) as exc:
-            self.console.print(f"error: {exc}", style="red", markup=False)
+            self.console.print(f"error: {getattr(exc, 'reason', exc)}", style="red",
+                               markup=False)
             return
         self._show_new(seen)
         pending = self._pending()
@@ -375,6 +380,11 @@ class _ChatProgress:
         elif node == "evaluate":
             self.say(f"  [run {self.run_id}: evaluating a candidate in the sandbox]")
 
+    def model_retry(self, role: str, reason: str, attempt: int, of: int, wait_s: float) -> None:
+        self.say(f"  [run {self.run_id}: " + _retry_line(
+            {"role": role, "reason": reason, "next_attempt": attempt, "max_attempts": of})[1:],
+            style="yellow")
+
     def __call__(self, node: str, update: dict[str, Any]) -> None:
         self.inner(node, update)
         if node == "evaluate" and update.get("last"):
@@ -391,6 +401,12 @@ class _LazyBackend:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._session.backend(), name)
+
+
+def _retry_line(event: dict[str, Any]) -> str:
+    """``[retry planner: <reason>; attempt 2 of 3]`` for a ``model_retry`` event."""
+    return (f"[retry {event.get('role')}: {event.get('reason')}; attempt "
+            f"{event.get('next_attempt')} of {event.get('max_attempts')}]")
 
 
 def _parse_budget(text: str, current: Any) -> Any:

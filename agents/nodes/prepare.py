@@ -11,6 +11,7 @@ def prepare(state: RunState, ctx: RunContext) -> dict[str, Any]:
     """The built-in baselines and bounds on the search suite (in-process: trusted code)."""
     from agents.baselines import builtin_baselines
 
+    ctx.caller.preflight()  # a dead model endpoint ends the run here, before any work
     stored = ctx.store.read_baselines() or {}
     if "search" not in stored:
         stored["search"] = builtin_baselines(ctx.config.suite, "search")

@@ -224,6 +224,12 @@ def _describe(e: Event) -> str:
             return f"finished: {f('status', '?')} ({f('stop_reason', '?')})"
         case "error":
             return f"error: {one_line(f('message', ''))}"
+        case "model_retry":
+            return (f"retry {f('role', '?')} (attempt {f('next_attempt', '?')} of "
+                    f"{f('max_attempts', '?')}): {one_line(f('reason', ''))}")
+        case "preflight":
+            ok = "ok" if f("ok", True) else f"FAILED ({one_line(f('error', ''))})"
+            return f"endpoint check {f('url', '?')} {ok}"
     return e.type
 
 

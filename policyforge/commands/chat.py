@@ -20,6 +20,9 @@ def _parser() -> argparse.ArgumentParser:
                                        "--model)")
     p.add_argument("--base-url")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY")
+    p.add_argument("--request-timeout", type=float, metavar="S",
+                   help="limit per model call attempt in seconds (default 600)")
+    p.add_argument("--models", metavar="FILE", help="TOML settings for every role and per role")
     p.add_argument("--suite", default="small")
     p.add_argument("--sandbox", choices=SANDBOX_KINDS, default="auto")
     p.add_argument("--runs-dir", default="runs", metavar="DIR")

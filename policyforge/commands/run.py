@@ -36,12 +36,18 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--role-model", action="append", default=[], metavar="ROLE=M",
                    help="model for one role (planner, coder, critic, reviewer)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--models", metavar="FILE",
+                   help="TOML settings for every role and per role ([roles.coder] ...); "
+                        "they override the flags")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY",
                    help="environment variable holding the API key (default OPENAI_API_KEY)")
     p.add_argument("--temperature", type=float)
     p.add_argument("--reasoning-effort", choices=("minimal", "low", "medium", "high"))
     p.add_argument("--max-output-tokens", type=int, default=8192, metavar="N",
                    help="answer length per model call (default 8192; budgets reserve it)")
+    p.add_argument("--request-timeout", type=float, metavar="S",
+                   help="limit per model call attempt in seconds (default 600; cut to what is "
+                        "left of --max-minutes)")
     p.add_argument("--prices", metavar="FILE", help="TOML price table extending the built-in one")
     p.add_argument("--max-iterations", type=int, metavar="N")
     p.add_argument("--max-usd", type=float, metavar="X")
@@ -66,7 +72,7 @@ def run_main(argv: list[str]) -> int:
     from agents.budget import BudgetLimits
 
     for name in ("max_iterations", "max_tokens", "max_usd", "max_minutes", "timeout",
-                 "max_output_tokens"):
+                 "max_output_tokens", "request_timeout"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             return print_error(f"--{name.replace('_', '-')} must be positive", EXIT_BAD_INPUT)
@@ -129,7 +135,7 @@ def _config(args: argparse.Namespace, budget: Any) -> Any:
         parse_role_model(spec)  # a bad ROLE=MODEL is an error even where it would not be used
     models = {}
     if not heuristic:
-        if not args.model and not args.role_model:
+        if not args.model and not args.role_model and not args.models:
             print(NO_MODEL, file=sys.stderr)
             return EXIT_BAD_INPUT
         from agents.models import resolve_role_models
@@ -138,7 +144,9 @@ def _config(args: argparse.Namespace, budget: Any) -> Any:
                                      api_key_env=args.api_key_env,
                                      temperature=args.temperature,
                                      reasoning_effort=args.reasoning_effort,
-                                     max_tokens=args.max_output_tokens)
+                                     request_timeout_s=args.request_timeout,
+                                     max_tokens=args.max_output_tokens,
+                                     models_file=args.models)
         _check_keys(models)
         if budget.max_usd is not None:
             _check_prices(models, args.prices)

@@ -56,14 +56,28 @@ def connection_error() -> openai.APIConnectionError:
     return openai.APIConnectionError(request=httpx.Request("POST", "https://example.invalid"))
 
 
+class Events(list[dict[str, Any]]):
+    """The ``model_call`` events a caller sent; its other events by type beside them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.retries: list[dict[str, Any]] = []
+        self.other: list[dict[str, Any]] = []
+
+    def record(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        (self if kind == "model_call" else self.retries if kind == "model_retry"
+         else self.other).append(event)
+
+
 def make_caller(script: list[Any], limits: BudgetLimits | None = None, max_tokens: int = 50,
                 api_key_env: str = "OPENAI_API_KEY", spend: Spend | None = None,
                 ) -> tuple[ModelCaller, ScriptedChatModel, list[dict[str, Any]]]:
     model = ScriptedChatModel(script, label="coder")
     cfg = RoleModelConfig(model="scripted", max_tokens=max_tokens, api_key_env=api_key_env)
-    events: list[dict[str, Any]] = []
+    events = Events()
     caller = ModelCaller({"coder": model}, {"coder": cfg}, PRICES, limits or BudgetLimits(),
-                         spend or Spend(), events.append, max_attempts=3, wait_base_s=0.001)
+                         spend or Spend(), events.record, max_attempts=3, wait_base_s=0.001)
     return caller, model, events
 
 
@@ -133,7 +147,8 @@ def test_budget_is_checked_again_before_a_retry() -> None:
                                         BudgetLimits(max_tokens=200))
     with pytest.raises(BudgetExhausted, match="max_tokens"):
         caller.invoke("coder", PROMPT)
-    assert len(model.calls) == 1 and len(events) == 1 and caller.spend.input_tokens == 104
+    assert len(model.calls) == 1 and caller.spend.input_tokens == 104
+    assert len(events) == 1 and len(events.retries) == 1
 
 
 # --- retries -----------------------------------------------------------------------------------

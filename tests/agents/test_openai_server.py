@@ -16,6 +16,7 @@ from agents.calls import MalformedOutput, ModelCaller, ModelCallFailed
 from agents.models import RoleModelConfig, make_chat_model
 from agents.pricing import Price, PriceTable
 from tests.agents.fake_openai import FakeOpenAI
+from tests.agents.test_calls import Events
 
 CANARY_ENV = "POLICYFORGE_TEST_CANARY_CRED"  # no secret-looking suffix: found via api_key_env
 CANARY = "sk-canary-8f3e2a91c7d4b605"
@@ -43,13 +44,14 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
 
 
 def make_caller(server: FakeOpenAI, limits: BudgetLimits | None = None,
-                max_tokens: int = 200) -> tuple[ModelCaller, list[dict[str, Any]]]:
+                max_tokens: int = 200, request_timeout_s: float = 10,
+                observer: Any = None) -> tuple[ModelCaller, Events]:
     cfg = RoleModelConfig(model="fake-model", base_url=server.base_url, api_key_env=CANARY_ENV,
-                          max_tokens=max_tokens, timeout_s=10)
-    events: list[dict[str, Any]] = []
+                          max_tokens=max_tokens, request_timeout_s=request_timeout_s)
+    events = Events()
     caller = ModelCaller({"coder": make_chat_model(cfg)}, {"coder": cfg}, PRICES,
-                         limits or BudgetLimits(), Spend(), events.append, max_attempts=3,
-                         wait_base_s=0.01)
+                         limits or BudgetLimits(), Spend(), events.record, max_attempts=3,
+                         wait_base_s=0.01, observer=observer)
     return caller, events
 
 
@@ -151,8 +153,9 @@ def test_api_key_is_sent_but_never_reaches_an_event(server: FakeOpenAI) -> None:
     caller, events = make_caller(server)
     caller.invoke("coder", [HumanMessage(f"my key is {CANARY}")])
     assert all(r.headers["authorization"] == f"Bearer {CANARY}" for r in server.requests)
-    dumped = json.dumps(events)
-    assert len(events) == 2 and CANARY not in dumped and "[redacted]" in dumped
+    dumped = json.dumps([events, events.retries])
+    assert len(events) == 2 and len(events.retries) == 1
+    assert CANARY not in dumped and "[redacted]" in dumped
 
 
 @pytest.mark.parametrize("limits, kind", [
@@ -180,3 +183,133 @@ def test_a_compatible_server_gets_the_answer_limit_under_both_names() -> None:
         model.invoke("hello")
         body = server.requests[0].body
     assert body["max_completion_tokens"] == 123 and body["max_tokens"] == 123
+
+
+# --- streaming, timeouts, retries --------------------------------------------------------------
+
+
+class Watcher:
+    """An observer that keeps what the caller told it."""
+
+    def __init__(self) -> None:
+        self.retries: list[tuple[str, str, int, int, float]] = []
+        self.streaming: list[tuple[str, int, float]] = []
+        self.notices: list[str] = []
+
+    def model_retry(self, role: str, reason: str, attempt: int, of: int, wait_s: float) -> None:
+        self.retries.append((role, reason, attempt, of, wait_s))
+
+    def model_streaming(self, role: str, chars: int, seconds: float) -> None:
+        self.streaming.append((role, chars, seconds))
+
+    def notice(self, text: str) -> None:
+        self.notices.append(text)
+
+
+def test_every_call_streams_and_asks_for_its_usage(server: FakeOpenAI) -> None:
+    server.reply("Streamed in pieces of seven characters.", prompt_tokens=77,
+                 completion_tokens=9)
+    caller, events = make_caller(server)
+    answer = caller.invoke("coder", PROMPT)
+    assert answer.content == "Streamed in pieces of seven characters."
+    body = server.requests[0].body
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert (caller.spend.input_tokens, caller.spend.output_tokens) == (77, 9)
+    assert "usage_estimated" not in events[0]
+
+
+def test_a_stream_without_usage_is_charged_the_estimate_and_marked(server: FakeOpenAI) -> None:
+    server.reply("no usage here", usage=False)
+    caller, events = make_caller(server)
+    caller.invoke("coder", PROMPT)
+    assert events[0]["usage_estimated"] is True
+    assert events[0]["input_tokens"] > 0 and events[0]["output_tokens"] > 0
+    assert caller.spend.usd == pytest.approx(
+        (events[0]["input_tokens"] * 1.0 + events[0]["output_tokens"] * 2.0) / 1e6)
+
+
+def test_a_slow_first_byte_is_retried_once_and_the_retry_shown(server: FakeOpenAI) -> None:
+    server.reply("too late", delay_s=1.5)
+    server.reply("in time", prompt_tokens=50, completion_tokens=5)
+    watcher = Watcher()
+    caller, events = make_caller(server, request_timeout_s=0.5, observer=watcher)
+    answer = caller.invoke("coder", PROMPT)
+    assert answer.content == "in time" and len(server.requests) == 2
+    [retry] = events.retries
+    assert "request timeout" in retry["reason"] and "0.5 s" in retry["reason"]
+    assert (retry["attempt"], retry["next_attempt"]) == (1, 2)
+    assert [e["ok"] for e in events] == [False, True]
+    assert [(r[0], r[2]) for r in watcher.retries] == [("coder", 2)]
+    assert caller.spend.failed_calls == 1 and caller.spend.model_calls == 2
+
+
+def test_a_second_read_timeout_is_not_retried_and_names_the_timeout(server: FakeOpenAI) -> None:
+    server.reply("late", delay_s=1.5)
+    server.reply("late again", delay_s=1.5)
+    server.reply("never asked")
+    caller, events = make_caller(server, request_timeout_s=0.5)
+    with pytest.raises(ModelCallFailed) as failure:
+        caller.invoke("coder", PROMPT)
+    assert len(server.requests) == 2 and len(events.retries) == 1
+    assert failure.value.ends_run and failure.value.problem is not None
+    assert failure.value.problem.kind == "timeout"
+    assert "no answer within 0.5 s" in failure.value.reason
+    assert "--request-timeout" in failure.value.reason
+
+
+def test_a_timeout_after_the_answer_began_to_stream_is_not_retried(server: FakeOpenAI) -> None:
+    server.reply("begins, then stalls", stall_s=1.5)
+    server.reply("never asked")
+    caller, events = make_caller(server, request_timeout_s=0.5)
+    with pytest.raises(ModelCallFailed) as failure:
+        caller.invoke("coder", PROMPT)
+    assert len(server.requests) == 1 and events.retries == []
+    # The endpoint is alive, this answer was too slow: the iteration fails, not the run.
+    assert not failure.value.ends_run and failure.value.problem is None
+    assert "cut after 0.5 s (raise --request-timeout)" in failure.value.reason
+    assert events[0]["streamed_chars"] > 0 and events[0]["usage_estimated"]
+    assert events[0]["output_tokens"] > 0  # what had streamed is charged
+
+
+def test_the_wall_clock_budget_cuts_the_timeout_and_ends_the_run_as_budget(
+        server: FakeOpenAI) -> None:
+    server.reply("too slow for the budget", delay_s=1.5)
+    server.reply("never asked")
+    caller, events = make_caller(server, limits=BudgetLimits(max_minutes=0.5 / 60),
+                                 request_timeout_s=600)
+    with pytest.raises(BudgetExhausted) as refused:
+        caller.invoke("coder", PROMPT)
+    assert refused.value.limit == "max_minutes" and len(server.requests) == 1
+    assert events[0]["timeout_s"] <= 0.5 and events.retries == []
+
+
+def test_a_server_answering_500_every_time_ends_the_run_after_three_attempts(
+        server: FakeOpenAI) -> None:
+    for _ in range(4):
+        server.fail(500, message="model crashed")
+    watcher = Watcher()
+    caller, events = make_caller(server, observer=watcher)
+    with pytest.raises(ModelCallFailed) as failure:
+        caller.invoke("coder", PROMPT)
+    assert len(server.requests) == 3 and len(events.retries) == 2 and len(watcher.retries) == 2
+    assert failure.value.ends_run and failure.value.problem.kind == "server_error"  # type: ignore
+    assert "HTTP 500: model crashed" in failure.value.reason
+    assert server.base_url in failure.value.reason and "3 attempts" in failure.value.reason
+
+
+def test_a_rate_limit_on_every_attempt_fails_the_call_but_not_the_run(server: FakeOpenAI) -> None:
+    for _ in range(3):
+        server.fail(429, headers={"Retry-After": "0"})
+    caller, _ = make_caller(server)
+    with pytest.raises(ModelCallFailed) as failure:
+        caller.invoke("coder", PROMPT)
+    assert not failure.value.ends_run and failure.value.problem is None
+
+
+def test_a_long_answer_tells_the_observer_as_it_streams(server: FakeOpenAI) -> None:
+    server.reply("x" * 70, stall_s=0.7)  # the stall is after the first chunk: time passes
+    watcher = Watcher()
+    caller, _ = make_caller(server, observer=watcher)
+    caller.invoke("coder", PROMPT)
+    assert watcher.streaming and watcher.streaming[-1][0] == "coder"
+    assert watcher.streaming[-1][2] >= 0.5
