@@ -10,7 +10,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from policyforge.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED
@@ -28,6 +28,20 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Nam
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
 
 
+def print_json(data: Any, *, indent: int | None = None, notes: Mapping[str, str] | None = None,
+               allow_nan: bool = False) -> None:
+    """Print ``data`` as strict JSON (RFC 8259): a number that is not finite becomes ``null``
+    with a sibling ``<key>_note`` saying why (``notes`` by key, else a generic reason), so any
+    parser reads it. ``allow_nan`` prints NaN and Infinity as Python's and Eudoxia's own JSON
+    does (``simulate --eudoxia-json``)."""
+    if allow_nan:
+        print(json.dumps(data, indent=indent))
+        return
+    from simulator.strict_json import dumps
+
+    print(dumps(data, notes, indent=indent))
+
+
 def print_error(error: BaseException | str, code: int, *, as_json: bool = False,
                 message: str | None = None, prefix: str = "error") -> int:
     """Report ``error`` and return ``code``.
@@ -40,7 +54,7 @@ def print_error(error: BaseException | str, code: int, *, as_json: bool = False,
     if as_json:
         to_dict = getattr(error, "to_dict", None)
         payload = to_dict() if callable(to_dict) else {"message": text}
-        print(json.dumps({"error": payload}))
+        print_json({"error": payload})
         return code
     lead = f"{prefix}:"
     print(text if text.startswith(lead) else f"{lead} {text}", file=sys.stderr)

@@ -131,3 +131,15 @@ class SimulatorStats(NamedTuple):
         return self.adjusted_latency()
 
 
+# Why a figure of `SimulationResult.stats_json` is not a finite number, for strict JSON output
+# (`simulator.strict_json`): the sibling ``<key>_note``.
+NOT_FINITE_NOTES = {
+    "mean_latency_seconds": "no pipeline of this class completed",
+    "p99_latency_seconds": "no pipeline of this class completed",
+    "adjusted_latency": "no pipeline completed (Eudoxia divides by the completion rate)",
+    "p99_latency": "no container completed",
+    "mean_memory_allocated_percent": "no tick was simulated",
+    "mean_memory_consumed_percent": "no tick was simulated",
+    "median_latency_seconds": "no pipeline completed",
+}
+

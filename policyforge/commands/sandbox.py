@@ -12,11 +12,10 @@ failed, timeout, unverifiable) or the sandbox could not be made ready; 2 bad usa
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
-from policyforge.console import parse_args, print_error
+from policyforge.console import parse_args, print_error, print_json
 from policyforge.exit_codes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from sandbox.registry import KINDS as SANDBOX_KINDS
 
@@ -43,7 +42,7 @@ def main(argv: list[str]) -> int:
         if args.command == "status":
             from sandbox.image import image_status
 
-            print(json.dumps(image_status().to_dict(), indent=1))
+            print_json(image_status().to_dict(), indent=1)
             return EXIT_OK
         if args.command == "up":
             _up()
@@ -136,7 +135,9 @@ def _suite_errors() -> type[Exception]:
 
 def _print(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     if as_json:
-        print(report.to_json())
+        from simulator.stats import NOT_FINITE_NOTES
+
+        print_json(report.model_dump(mode="python"), notes=NOT_FINITE_NOTES)
         return
     print(f"{report.policy} on {report.suite} ({report.part}): {report.status}")
     if report.reason:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from policyforge.console import print_error
+from policyforge.console import print_error, print_json
 from policyforge.exit_codes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 
 
@@ -25,7 +25,12 @@ def add_parsers(sub: Any) -> None:
         metavar="NAME|FILE.py",
         help="built-in key or policy file (default: the params' scheduler_algo)",
     )
-    sim.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    sim.add_argument("--json", action="store_true",
+                     help="print one JSON object on stdout (strict JSON: a figure that is not a "
+                          "number, such as a latency with no completions, is null with a _note)")
+    sim.add_argument("--eudoxia-json", action="store_true",
+                     help="with --json: NaN and Infinity as bare words, exactly as Eudoxia's own "
+                          "JSON (not valid strict JSON)")
     sim.add_argument("--decisions", metavar="OUT.jsonl", help="record every decision here")
     sim.add_argument(
         "--replay",
@@ -64,6 +69,8 @@ def simulate(args: argparse.Namespace) -> int:
     try:
         if args.replay and args.policy:
             raise InputFileError("--replay and --policy exclude each other", field="--policy")
+        if args.eudoxia_json and not args.json:
+            raise InputFileError("--eudoxia-json goes with --json", field="--eudoxia-json")
         if args.plot and not args.profile:
             raise InputFileError("--plot needs --profile OUT.json", field="--plot")
         replay = read_decision_log(args.replay) if args.replay else None
@@ -100,7 +107,9 @@ def simulate(args: argparse.Namespace) -> int:
             print(f"error: cannot write the profile: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
     if args.json:
-        print(json.dumps(result.stats_json()))
+        from simulator.stats import NOT_FINITE_NOTES
+
+        print_json(result.stats_json(), notes=NOT_FINITE_NOTES, allow_nan=args.eudoxia_json)
     else:
         print(format_report(result.stats, result.params))
     return EXIT_OK

@@ -6,13 +6,12 @@ Heavy modules (numpy, the generator, matplotlib) load when a command runs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from policyforge.console import parse_args, print_error
+from policyforge.console import parse_args, print_error, print_json
 from policyforge.exit_codes import EXIT_BAD_INPUT
 
 
@@ -123,7 +122,7 @@ def suites_command(argv: list[str]) -> int:
     except SuiteError as exc:
         return print_error(exc, EXIT_BAD_INPUT)
     if args.json:
-        print(json.dumps([_info_json(i) for i in infos], indent=2))
+        print_json([_info_json(i) for i in infos], indent=2)
     elif args.name:
         _print_cases(suites[0], infos[0])
     else:
@@ -233,7 +232,7 @@ def profile_command(argv: list[str]) -> int:
                 f"cannot write plot '{args.plot}': {getattr(exc, 'strerror', None) or exc}"
             )
     if args.json:
-        print(json.dumps(profile.to_dict(), indent=2))
+        print_json(profile.to_dict(), indent=2)
     else:
         print(format_profile(profile, args.trace))
         if args.plot:
@@ -297,7 +296,7 @@ def bounds_command(argv: list[str]) -> int:
         if fractions is not None:
             out["policy"] = args.policy
             out["fractions_of_bound"] = fractions
-        print(json.dumps(out, indent=2))
+        print_json(out, indent=2)
     else:
         print(format_bounds(bounds, pipelines, params["ticks_per_second"]))
         if fractions is not None:

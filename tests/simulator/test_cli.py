@@ -87,9 +87,10 @@ def expected(case: Path) -> dict[str, Any]:
 
 
 def simulate_json(case: Path, *extra: str | Path, params: Path | None = None) -> CliRun:
-    """``simulate CASE/params.toml -w CASE/trace.csv --json EXTRA…``."""
+    """``simulate CASE/params.toml -w CASE/trace.csv --json --eudoxia-json EXTRA…``: the
+    statistics exactly as Eudoxia writes them (NaN as NaN), to compare with its fixtures."""
     return run_cli("simulate", params or case / "params.toml", "-w", case / "trace.csv", "--json",
-                   *extra)
+                   "--eudoxia-json", *extra)
 
 
 def assert_matches_expected(run: CliRun, case: Path) -> dict[str, Any]:
@@ -153,6 +154,24 @@ def test_simulate_json_keeps_nan_and_replaying_its_decision_log_gives_identical_
     replayed = simulate_json(SUSPENSIONS, "--replay", log)
     assert replayed.code == 0, replayed.stderr
     assert replayed.stdout == first.stdout
+
+
+def test_simulate_json_is_strict_json_by_default_with_a_note_for_each_missing_figure() -> None:
+    run = run_cli("simulate", SUSPENSIONS / "params.toml", "-w", SUSPENSIONS / "trace.csv",
+                  "--json")
+    assert run.code == 0, run.stderr
+    out = json.loads(run.stdout, parse_constant=_refuse)
+    nan_classes = [k for k, v in expected(SUSPENSIONS).items()
+                   if isinstance(v, dict) and v.get("mean_latency_seconds") != v.get(
+                       "mean_latency_seconds")]
+    assert nan_classes, "the fixture has a class with no completions"
+    for key in nan_classes:
+        assert out[key]["mean_latency_seconds"] is None
+        assert out[key]["mean_latency_seconds_note"] == "no pipeline of this class completed"
+
+
+def _refuse(name: str) -> float:
+    raise AssertionError(f"{name} is not JSON")
 
 
 def test_decisions_then_replay_reproduces_the_naive_fixture_exactly(tmp_path: Path) -> None:
