@@ -139,6 +139,25 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return doc
 
 
+def unknown_keys(path: str | Path) -> list[ParamsError]:
+    """One `ParamsError` per key of a params file that Eudoxia does not know (a typo, most
+    likely), naming its line and the closest known key. Eudoxia ignores such keys and so do we;
+    the command line warns, and refuses them with ``--strict``."""
+    import difflib
+
+    source = Path(path)
+    found = []
+    for key in _read_toml(source):
+        if key in DEFAULTS:
+            continue
+        close = difflib.get_close_matches(key, list(DEFAULTS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        found.append(ParamsError(f"unknown params key {key!r}{hint}",
+                                 file=str(source), field=key,
+                                 line=_line_of(source.read_text("utf-8", "replace"), key)))
+    return found
+
+
 def _line_of(text: str, key: str) -> int | None:
     """Line of ``key = …`` (or ``[key]``) in a TOML text, if it is there."""
     for i, line in enumerate(text.splitlines(), start=1):

@@ -31,6 +31,8 @@ def add_parsers(sub: Any) -> None:
     sim.add_argument("--eudoxia-json", action="store_true",
                      help="with --json: NaN and Infinity as bare words, exactly as Eudoxia's own "
                           "JSON (not valid strict JSON)")
+    sim.add_argument("--strict", action="store_true",
+                     help="refuse a params key Eudoxia does not know (default: warn and ignore)")
     sim.add_argument("--decisions", metavar="OUT.jsonl", help="record every decision here")
     sim.add_argument(
         "--replay",
@@ -73,6 +75,7 @@ def simulate(args: argparse.Namespace) -> int:
             raise InputFileError("--eudoxia-json goes with --json", field="--eudoxia-json")
         if args.plot and not args.profile:
             raise InputFileError("--plot needs --profile OUT.json", field="--plot")
+        _check_keys(args.params, strict=args.strict)
         replay = read_decision_log(args.replay) if args.replay else None
         result = run_simulation(
             args.params,
@@ -114,6 +117,20 @@ def simulate(args: argparse.Namespace) -> int:
         print(format_report(result.stats, result.params))
     return EXIT_OK
 
+
+
+def _check_keys(params_file: str, *, strict: bool) -> None:
+    """Warn about (or with ``strict``, refuse) params keys Eudoxia does not know."""
+    from simulator.params import unknown_keys
+
+    if not Path(params_file).is_file():
+        return  # load_params says what is wrong with the path
+    problems = unknown_keys(params_file)
+    if problems and strict:
+        raise problems[0]
+    for problem in problems:
+        print(f"warning: {problem}; ignored, as Eudoxia does (--strict refuses it)",
+              file=sys.stderr)
 
 
 def format_report(stats: Any, params: dict[str, Any]) -> str:

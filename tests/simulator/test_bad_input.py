@@ -364,3 +364,18 @@ def test_empty_pools_are_a_params_error_not_a_crash(tmp_path: Path, key: str) ->
     params, trace = small_inputs(tmp_path, params=f"{key} = 0\n")
     run = run_cli("simulate", params, "-w", trace)
     assert_input_error(run, params, 1, None, f"{key} must be positive")
+
+
+def test_an_unknown_params_key_is_a_warning_and_with_strict_an_error(tmp_path: Path) -> None:
+    params, trace = small_inputs(tmp_path)
+    typo = write(tmp_path / "typo.toml", params.read_text() + "tick_per_second = 100\n")
+    warned = run_cli("simulate", typo, "-w", trace)
+    assert warned.code == 0, warned.stderr
+    assert (f"warning: {typo}:7: unknown params key 'tick_per_second'; did you mean "
+            "'ticks_per_second'?") in warned.stderr
+    assert "ignored" in warned.stderr
+    refused = run_cli("simulate", typo, "-w", trace, "--strict")
+    assert refused.code == 2 and refused.stdout == ""
+    assert refused.stderr.startswith(f"error: {typo}:7: unknown params key 'tick_per_second'")
+    clean = run_cli("simulate", params, "-w", trace, "--strict")
+    assert clean.code == 0 and clean.stderr == ""
