@@ -339,6 +339,19 @@ def load_run_info(root: Path) -> RunInfo:
     return read_run_info(root)[0]
 
 
+def _live_status(root: Path, run: RunInfo, warnings: list[str]) -> RunInfo:
+    """A run whose run.json says ``running`` but whose process is gone (no live holder of its
+    lock: killed, or the machine restarted) is ``interrupted``, and resumable."""
+    from agents.run_lock import holder_alive
+
+    if run.status != "running" or holder_alive(root):
+        return run
+    warnings.append("run.json says running, but no process holds the run: it was interrupted "
+                    "(resume it with `policyforge run --resume`)")
+    return run.model_copy(update={"status": "interrupted",
+                                  "stop_reason": run.stop_reason or "its process is gone"})
+
+
 def read_run_info(root: Path) -> tuple[RunInfo, list[str]]:
     """``run.json`` and what of it was ignored: null or missing fields take their defaults,
     a field of the wrong type is dropped with a warning, a missing ``run_id`` is the folder's
@@ -353,7 +366,7 @@ def read_run_info(root: Path) -> tuple[RunInfo, list[str]]:
         data["run_id"] = root.name
     for _ in range(len(RunInfo.model_fields) + 1):
         try:
-            return RunInfo.model_validate(data), warnings
+            return _live_status(root, RunInfo.model_validate(data), warnings), warnings
         except ValidationError as exc:
             for error in exc.errors():
                 key = error["loc"][0] if error["loc"] else None

@@ -17,6 +17,7 @@ from agents.review.html import render_html
 from agents.review.json_report import review_document, runs_document, to_json
 from agents.review.rundir import RunDirError, list_runs, load_run
 from agents.review.terminal import render_runs_table, render_terminal
+from agents.run_lock import RunLock
 from tests.agents.review.rundir_factory import (
     AUTH_ERROR,
     FAILED_OBJECTIVE_RUN,
@@ -79,7 +80,21 @@ def test_a_running_run_without_objective_yet_says_so(tmp_path: Path) -> None:
     run = json.loads((root / "run.json").read_text())
     (root / "run.json").write_text(json.dumps({**run, "status": "running",
                                                "stop_reason": None}))
-    assert "Objective  not set yet" in terminal(load_run(root))
+    with RunLock(root):  # a live process works on it
+        assert "Objective  not set yet" in terminal(load_run(root))
+
+
+def test_a_running_run_whose_process_is_gone_is_listed_as_interrupted(tmp_path: Path) -> None:
+    root = write_failed_objective_run(tmp_path / "runs")
+    run = json.loads((root / "run.json").read_text())
+    (root / "run.json").write_text(json.dumps({**run, "status": "running",
+                                               "stop_reason": None}))
+    with RunLock(root):
+        [live] = list_runs(tmp_path / "runs")
+        assert live.run is not None and live.run.status == "running"
+    [gone] = list_runs(tmp_path / "runs")  # the holder released the lock: as if it died
+    assert gone.run is not None and gone.run.status == "interrupted"
+    assert any("no process holds the run" in w for w in gone.warnings)
 
 
 # --- damaged candidates ------------------------------------------------------------------------
