@@ -106,7 +106,11 @@ def evaluate_main(argv: list[str]) -> int:
     from sandbox.errors import SandboxError
     from sandbox.evaluation import evaluate_policy, policy_input, suite_inputs
     from sandbox.protocol import EvaluationReport
+    from sandbox.reaper import reap_orphans
 
+    reaped = reap_orphans()  # what evaluations killed earlier left behind
+    if reaped:
+        print(reaped.summary(), file=sys.stderr)
     t0 = time.monotonic()
     try:
         policy = policy_input(args.policy)
@@ -183,7 +187,8 @@ def _print(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
                          if v is not None)
         print(f"  median fraction of the bound (1 = no policy can do better): {frac}")
     v = report.verification
-    print(f"  verified {v.verified} of {v.compared} on the host; determinism: {v.determinism}")
+    determinism = f"; determinism: {v.determinism}" if v.determinism else ""
+    print(f"  verified {v.verified} of {v.compared} on the host{determinism}")
     if report.sandbox:
         print(f"  sandbox: {report.sandbox.backend}, "
               f"{report.sandbox.timings.get('evaluate_total', 0):.2f} s")
