@@ -13,13 +13,9 @@ from sandbox.docker_runner import DockerBackend, container_config
 from sandbox.errors import ImageMissing
 from sandbox.evaluation import CaseInput, PolicyInput, evaluate_policy
 from sandbox.reaper import LABEL, OWNER_HOST_LABEL, OWNER_LABEL, OWNER_START_LABEL, Owner
-from tests.sandbox.helpers import small_case
+from tests.sandbox.helpers import own_sandbox_containers, small_case
 
 pytestmark = pytest.mark.usefixtures("sandbox_image")
-
-
-def sandbox_containers() -> list:
-    return docker.from_env().containers.list(all=True, filters={"label": f"{LABEL}=1"})
 
 
 def cases(n: int = 3) -> list[CaseInput]:
@@ -65,7 +61,7 @@ def test_an_honest_batch_is_verified_and_leaves_no_container():
     assert report.aggregate["completed_pipelines"] is not None
     assert {"create", "start", "transfer_and_run", "remove", "host_replay"} <= set(
         report.sandbox.timings)
-    assert sandbox_containers() == []
+    assert own_sandbox_containers() == []
 
 
 def test_the_host_kills_a_batch_at_its_wall_clock_limit():
@@ -77,7 +73,7 @@ def test_the_host_kills_a_batch_at_its_wall_clock_limit():
                              limits, static_checks=False)
     assert report.status == "timeout"
     assert time.monotonic() - t0 < limits.timeout_seconds + 3
-    assert sandbox_containers() == []
+    assert own_sandbox_containers() == []
 
 
 def test_a_missing_image_fails_at_once_and_says_to_run_sandbox_up(monkeypatch):

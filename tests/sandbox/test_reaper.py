@@ -199,11 +199,13 @@ def test_containers_of_dead_or_hung_owners_go_and_live_ones_stay(client, sandbox
            for name, labels in made.items()}
     try:
         report = reaper.reap_orphans(client)
+        orphans = {"dead", "hung", "foreign_late", "old_version"}
         removed = {name for name, cid in ids.items() if cid[:12] in report.containers}
-        assert removed == {"dead", "hung", "foreign_late", "old_version"}, report
-        left = {c["Id"] for c in sandbox_containers(client)}
-        assert ids["live"] in left and ids["foreign_live"] in left
-        assert not left & {ids[n] for n in removed}
+        assert removed <= orphans and report.errors == [], report
+        left = {name for name, cid in ids.items() if cid in {
+            c["Id"] for c in sandbox_containers(client)}}
+        # (another process on this engine may have reaped an orphan first: gone either way)
+        assert left == {"live", "foreign_live"}
     finally:
         for cid in ids.values():
             remove_container(client, cid)
