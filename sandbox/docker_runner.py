@@ -25,12 +25,10 @@ from typing import Any
 from sandbox.backend import Limits, OutputBuffer, RawRun
 from sandbox.engine import docker_client, retry_transient
 from sandbox.image import image_tag, require_image
-from sandbox.reaper import (  # noqa: F401 - the label names, re-exported for callers
+from sandbox.reaper import (  # noqa: F401 - the label names that were defined here
     DEADLINE_LABEL,
     LABEL,
-    OWNER_HOST_LABEL,
     OWNER_LABEL,
-    OWNER_START_LABEL,
     owner_labels,
     reap_containers,
     remove_container,
