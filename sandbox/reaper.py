@@ -285,9 +285,14 @@ def reap_local_runners(folder: Path | None = None) -> ReapReport:
     """Kill the process groups of recorded local runners whose owner is gone or whose deadline is
     long past, and delete their records."""
     report = ReapReport()
-    folder = runners_dir() if folder is None else folder
+    try:
+        folder = runners_dir() if folder is None else folder
+        paths = sorted(folder.glob("*.json"))
+    except OSError as exc:
+        report.errors.append(f"could not read the local-runner records: {exc}")
+        return report
     now = time.time()
-    for path in sorted(folder.glob("*.json")):
+    for path in paths:
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
             parent, runner = Owner(**record["parent"]), Owner(**record["runner"])

@@ -168,6 +168,18 @@ def test_an_unreadable_record_is_removed_and_named(state: Path):
     assert len(report.errors) == 1 and "1-2.json" in report.errors[0]
 
 
+def test_with_no_engine_and_no_state_dir_reaping_is_a_warning_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("POLICYFORGE_STATE", str(blocker / "state"))  # cannot be created
+    report = reaper.reap_orphans()
+    assert report.containers == [] and report.local_runners == []
+    assert len(report.errors) == 1 and "local-runner records" in report.errors[0]
+    monkeypatch.setenv("POLICYFORGE_STATE", str(tmp_path / "state"))
+    assert not reaper.reap_orphans()  # nothing to do, nothing to say
+
+
 # --- Docker -------------------------------------------------------------------------------------
 
 
