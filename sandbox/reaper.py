@@ -170,8 +170,8 @@ class ReapReport:
                          f"left by processes that are gone: {', '.join(self.containers)}")
         if self.local_runners:
             pids = ", ".join(str(p) for p in self.local_runners)
-            lines.append(f"note: stopped {len(self.local_runners)} orphaned local sandbox "
-                         f"runner(s) left by processes that are gone (process groups {pids})")
+            lines.append(f"note: cleaned up {len(self.local_runners)} local sandbox runner(s) "
+                         f"whose parent is gone (process groups {pids} killed)")
         lines += [f"warning: {e}" for e in self.errors]
         return "\n".join(lines)
 
