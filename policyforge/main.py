@@ -26,6 +26,9 @@ _FAMILIES = {
     "chat": "policyforge.commands.chat:chat_main",
 }
 
+# The commands that start sandboxes: each start first removes what a killed one left running.
+_SANDBOX_USERS = {"evaluate", "run", "chat", "sandbox"}
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``policyforge`` console script."""
@@ -46,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in _FAMILIES:
+        if argv[0] in _SANDBOX_USERS and not {"-h", "--help"} & set(argv):
+            _reap_orphans()
         module_name, func_name = _FAMILIES[argv[0]].split(":")
         import importlib
 
@@ -80,3 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("export", help="write a run's accepted (or best) policy as a file")
     return parser
 
+
+def _reap_orphans() -> None:
+    """Remove sandboxes (containers, local runners) whose policyforge process is gone or whose
+    deadline passed, and say so on stderr. Never fails the command: problems are reported."""
+    from sandbox.reaper import reap_orphans
+
+    reaped = reap_orphans()
+    if reaped:
+        print(reaped.summary(), file=sys.stderr)

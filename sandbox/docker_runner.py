@@ -9,53 +9,32 @@ namespace's init from inside), and, as the runner makes itself non-dumpable, can
 memory or the container's stdout through /proc. An init such as Docker's would be reachable, and
 so would the stdout it shares with the runner. The request goes in on stdin; the host keeps a
 wall-clock deadline and removes the container in every case. Containers carry the label
-``policyforge.sandbox=1`` plus their owner's pid and deadline, so `reap_leftovers` can remove
-those a killed evaluation left behind without touching a live one.
+``policyforge.sandbox=1`` plus their owner (pid, its start time, the host) and deadline, so
+`sandbox.reaper` can remove those a killed evaluation left behind without touching a live one.
 
 Transient engine errors (5xx, a dropped connection) on create, start and remove are retried.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 import time
 from typing import Any
 
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
-
 from sandbox.backend import Limits, OutputBuffer, RawRun
-from sandbox.engine import docker_client
+from sandbox.engine import docker_client, retry_transient
 from sandbox.image import image_tag, require_image
-
-LABEL = "policyforge.sandbox"
-OWNER_LABEL = "policyforge.owner-pid"
-DEADLINE_LABEL = "policyforge.deadline"
-REAP_GRACE_SECONDS = 60.0
-COMMAND = ["python3", "-I", "-m", "sandbox.runner"]
-
-
-def _transient(exc: BaseException) -> bool:
-    from docker.errors import APIError
-    from requests.exceptions import ConnectionError as RequestsConnectionError
-
-    if isinstance(exc, APIError):
-        return (exc.is_server_error() and exc.status_code != 500) or _busy(exc)
-    return isinstance(exc, RequestsConnectionError)
-
-
-def _busy(exc: Any) -> bool:
-    text = str(getattr(exc, "explanation", "") or exc).lower()
-    return any(s in text for s in ("try again", "is restarting", "resource temporarily"))
-
-
-_retry = retry(
-    retry=retry_if_exception(_transient),
-    stop=stop_after_attempt(4),
-    wait=wait_exponential(multiplier=0.2, max=2.0),
-    reraise=True,
+from sandbox.reaper import (  # noqa: F401 - the label names that were defined here
+    DEADLINE_LABEL,
+    LABEL,
+    OWNER_LABEL,
+    owner_labels,
+    reap_containers,
+    remove_container,
 )
+
+COMMAND = ["python3", "-I", "-m", "sandbox.runner"]
 
 
 class DockerBackend:
@@ -71,7 +50,7 @@ class DockerBackend:
         self.client = client or docker_client(timeout=60)
         self.image: str | None = image_tag()
         self.image_id = require_image(self.client)
-        reap_leftovers(self.client)
+        self.reaped = reap_containers(self.client)  # orphans of evaluations killed earlier
 
     def run(self, request: bytes, limits: Limits) -> RawRun:
         """Run one batch in a fresh container; the container is gone when this returns."""
@@ -141,39 +120,25 @@ def container_config(image: str, limits: Limits, deadline_epoch: float) -> dict[
         "ipc_mode": "none",
         "log_config": {"type": "none", "config": {}},
         "ulimits": [Ulimit(name="core", soft=0, hard=0), Ulimit(name="nofile", soft=256, hard=256)],
-        "labels": {
-            LABEL: "1",
-            OWNER_LABEL: str(os.getpid()),
-            DEADLINE_LABEL: f"{deadline_epoch:.0f}",
-        },
+        "labels": owner_labels(deadline_epoch),
     }
 
 
-@_retry
+@retry_transient
 def _create(client: Any, image_id: str, limits: Limits, deadline: float) -> Any:
     deadline_epoch = time.time() + (deadline - time.monotonic())
     return client.containers.create(**container_config(image_id, limits, deadline_epoch))
 
 
-@_retry
+@retry_transient
 def _start(container: Any) -> None:
     container.start()
-
-
-@_retry
-def _remove_once(container: Any) -> None:
-    from docker.errors import NotFound
-
-    try:
-        container.remove(force=True)
-    except NotFound:
-        pass
 
 
 def _remove(container: Any) -> str | None:
     """Remove the container; a failure becomes a note (the next reap retries it)."""
     try:
-        _remove_once(container)
+        remove_container(container.client, container.id)
     except Exception as exc:  # noqa: BLE001 - returned as a note, reaped later
         return (f"could not remove sandbox container {container.short_id}: {exc}; "
                 "the next evaluation reaps it")
@@ -235,36 +200,3 @@ def _exit_code(container: Any, deadline: float) -> int | None:
     except (ReadTimeout, RequestsConnectionError):
         return None
     return int(status.get("StatusCode", -1))
-
-
-def reap_leftovers(client: Any | None = None) -> list[str]:
-    """Remove sandbox containers whose owner process is gone or whose deadline is long past."""
-    client = client or docker_client(timeout=30)
-    removed = []
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
-        labels = container.labels or {}
-        if _owner_alive(labels.get(OWNER_LABEL)) and not _long_past(labels.get(DEADLINE_LABEL)):
-            continue
-        try:
-            _remove_once(container)
-        except Exception:  # noqa: BLE001 - the next reap tries again
-            continue
-        removed.append(container.short_id)
-    return removed
-
-
-def _owner_alive(pid: str | None) -> bool:
-    try:
-        os.kill(int(pid or ""), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _long_past(deadline: str | None) -> bool:
-    try:
-        return time.time() > float(deadline or "0") + REAP_GRACE_SECONDS
-    except ValueError:
-        return True

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
 from sandbox.errors import EngineUnavailable
 
 DOCKERD_ARGS = ("--bridge=none", "--iptables=false")
@@ -44,6 +46,31 @@ def docker_client(timeout: float = 60.0) -> Any:
             "(as root it installs and starts one) or start dockerd yourself"
         ) from None
     return client
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether an engine error is worth retrying: a 5xx other than 500, a busy engine, a dropped
+    connection."""
+    from docker.errors import APIError
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+
+    if isinstance(exc, APIError):
+        return (exc.is_server_error() and exc.status_code != 500) or _busy(exc)
+    return isinstance(exc, RequestsConnectionError)
+
+
+def _busy(exc: Any) -> bool:
+    text = str(getattr(exc, "explanation", "") or exc).lower()
+    return any(s in text for s in ("try again", "is restarting", "resource temporarily"))
+
+
+retry_transient = retry(
+    retry=retry_if_exception(transient),
+    stop=stop_after_attempt(4),
+    wait=wait_exponential(multiplier=0.2, max=2.0),
+    reraise=True,
+)
+"""Decorator: retry an engine call on transient errors (a few times, backing off)."""
 
 
 def engine_answers(timeout: float = 3.0) -> bool:

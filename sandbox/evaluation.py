@@ -197,8 +197,9 @@ def _verify(report: EvaluationReport, cases: list[CaseInput],
                                     ("unverifiable", f"{case.name}: {verdict.reason}"))
     first = by_name.get(cases[0].name) if cases else None
     nondeterministic = determinism_problem(first, result.determinism)
-    verification.determinism = "same decisions" if result.determinism and not nondeterministic \
-        else nondeterministic
+    repeated = (first is not None and first.status == "ok" and result.determinism is not None
+                and result.determinism.status == "ok")  # both runs went to the end
+    verification.determinism = nondeterministic or ("same decisions" if repeated else None)
     if nondeterministic:
         status, reason = _worse((status, reason), ("unverifiable", nondeterministic))
     report.verification = verification

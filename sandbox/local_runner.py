@@ -10,6 +10,13 @@ checkout whose simulator replays its decisions, nor anywhere else on the host) e
 private ``/tmp``, ``/run`` and ``/dev/shm``. It still reads whatever files the invoking user can
 read, the process limit does not bind root, and a policy is root in that user namespace (it can
 reach the runner's memory): it says so every time it is used. Prefer Docker.
+
+The runner dies with its parent: the kernel sends it SIGKILL when the thread that started it ends
+(``PR_SET_PDEATHSIG``; `LocalBackend.run` blocks until the batch is over, so that thread outlives
+a batch that ends normally), and with a PID namespace its workers die with it. It leads its own
+process group, recorded in the state directory until the batch ends, so that whatever a killed
+parent left behind (workers, without a PID namespace) is killed by `sandbox.reaper` at the next
+start.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from sandbox.backend import Limits, OutputBuffer, RawRun
+from sandbox.reaper import reap_local_runners, register_local_runner
 
 WARNING = (
     "warning: local sandbox: the policy runs as a local process with resource limits{ns}; it can "
@@ -36,6 +44,7 @@ WARNING = (
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1"}
 ADDRESS_SPACE_SLACK_MB = 256  # numpy and the interpreter map more than they touch
 FILE_SIZE_BYTES = 16 * 1024 * 1024
+PR_SET_PDEATHSIG = 1
 
 
 # Inside its own user and mount namespaces the runner gets empty tmpfs mounts over these (so no
@@ -118,6 +127,7 @@ class LocalBackend:
         self.isolation = WARNING.format(ns=ns)
         if warn:
             print(self.isolation, file=sys.stderr)
+        self.reaped = reap_local_runners()  # what evaluations killed earlier left behind
 
     def run(self, request: bytes, limits: Limits) -> RawRun:
         """Run one batch; the process group is killed and the temp dir removed on return."""
@@ -129,22 +139,34 @@ class LocalBackend:
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=workdir, env={**ENV, "TMPDIR": "/tmp" if "/tmp" in self.masks else workdir},
             start_new_session=True,
-            preexec_fn=_limiter(limits),  # noqa: PLW1509 - rlimits need it; no threads run here
+            preexec_fn=_child_setup(limits),  # noqa: PLW1509 - rlimits need it; no threads here
         )
         buf = OutputBuffer(limits.output_bytes)
+        record, notes = None, []
         try:
+            try:  # before the request goes in, so before any worker exists
+                record = register_local_runner(proc.pid, time.time() + limits.timeout_seconds)
+            except OSError as exc:
+                notes.append(f"could not record the local runner for the reaper: {exc}")
             timed_out = _exchange(proc, request, buf, t0 + limits.timeout_seconds)
         finally:
             _kill(proc)
             shutil.rmtree(workdir, ignore_errors=True)
+            if record is not None:
+                record.unlink(missing_ok=True)
         exit_code = None if timed_out or buf.overflow else proc.returncode
         timings = {"total": time.monotonic() - t0}
-        return RawRun(buf.stdout, buf.stderr_tail, exit_code, timed_out, buf.overflow, timings)
+        return RawRun(buf.stdout, buf.stderr_tail, exit_code, timed_out, buf.overflow, timings,
+                      notes)
 
 
-def _limiter(limits: Limits):  # type: ignore[no-untyped-def]
+def _child_setup(limits: Limits):  # type: ignore[no-untyped-def]
+    """What the runner's process does between fork and exec: resource limits, and SIGKILL when
+    its parent dies."""
     cpu = int(limits.timeout_seconds * max(1.0, limits.cpus)) + 1
     memory = (limits.memory_mb + ADDRESS_SPACE_SLACK_MB) * 1024 * 1024  # per process
+    parent = os.getpid()
+    die_with_parent = _parent_death_signal()  # made before the fork: the child only calls it
 
     def apply() -> None:
         for name, value in (
@@ -156,8 +178,33 @@ def _limiter(limits: Limits):  # type: ignore[no-untyped-def]
             (resource.RLIMIT_CORE, 0),
         ):
             resource.setrlimit(name, (value, value))
+        if die_with_parent is not None:
+            die_with_parent()
+            if os.getppid() != parent:  # the parent died before the line above took effect
+                os.kill(os.getpid(), signal.SIGKILL)
 
     return apply
+
+
+def _parent_death_signal():  # type: ignore[no-untyped-def]
+    """A function that has the kernel SIGKILL the calling process when its parent dies (Linux
+    ``prctl(PR_SET_PDEATHSIG)``), or None where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    # prctl reads unsigned longs after the option: pass them at their full width.
+    args = (ctypes.c_int(PR_SET_PDEATHSIG),
+            *(ctypes.c_ulong(v) for v in (signal.SIGKILL, 0, 0, 0)))
+
+    def arm() -> None:
+        prctl(*args)
+
+    return arm
 
 
 def _exchange(proc: subprocess.Popen[bytes], request: bytes, buf: OutputBuffer,

@@ -161,7 +161,8 @@ def _print(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
                          if v is not None)
         print(f"  median fraction of the bound (1 = no policy can do better): {frac}")
     v = report.verification
-    print(f"  verified {v.verified} of {v.compared} on the host; determinism: {v.determinism}")
+    determinism = f"; determinism: {v.determinism}" if v.determinism else ""
+    print(f"  verified {v.verified} of {v.compared} on the host{determinism}")
     if report.sandbox:
         print(f"  sandbox: {report.sandbox.backend}, "
               f"{report.sandbox.timings.get('evaluate_total', 0):.2f} s")

@@ -162,6 +162,9 @@ def _merge(shapes: list[Any]) -> Any:
 
 def _normalise(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp), "<TMP>").replace(str(ROOT), "<ROOT>")
+    # what a start reaps depends on what other processes left behind, not on the command
+    text = "".join(line for line in text.splitlines(keepends=True)
+                   if not line.startswith(("note: removed", "note: cleaned up")))
     return re.sub(r"\d+\.\d+ s\b", "<S> s", text)
 
 

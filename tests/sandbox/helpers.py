@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,17 @@ def small_case(name: str = "tiny", pipelines: int = 6, seconds: int = 20) -> dic
         rows.append(f"p{i},{i * 0.7:.1f},{prios[i % 3]},op1,,{1 + i % 3},const,,0")
         rows.append(f"p{i},,,op2,op1,1,const,,0")
     return {"name": name, "params": params, "trace_csv_text": "\n".join(rows) + "\n"}
+
+
+def own_sandbox_containers() -> list[dict[str, Any]]:
+    """Sandbox containers this process started (the engine is shared: other processes' are not
+    ours to count). The low-level list, which a concurrent removal cannot make fail."""
+    import docker
+
+    from sandbox.reaper import LABEL, OWNER_LABEL
+
+    wanted = [f"{LABEL}=1", f"{OWNER_LABEL}={os.getpid()}"]
+    return docker.from_env().api.containers(all=True, filters={"label": wanted})
 
 
 def policy_text(name: str) -> str:

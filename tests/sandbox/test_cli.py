@@ -94,3 +94,15 @@ def test_sandbox_up_is_idempotent_and_status_reports_an_up_to_date_image():
 
 def test_sandbox_without_a_command_is_usage_error():
     assert policyforge("sandbox").returncode == 2
+
+
+def test_determinism_is_reported_only_when_the_repeat_ran_to_the_end():
+    failing = str(ROOT / "tests" / "sandbox" / "hostile" / "raise_error.py")
+    proc = policyforge("evaluate", "--policy", failing, "--suite", "small", "--sandbox", "local")
+    assert proc.returncode == 1 and ": failed" in proc.stdout, proc.stdout + proc.stderr
+    assert "verified 0 of 0 on the host\n" in proc.stdout and "determinism" not in proc.stdout
+    proc = policyforge("evaluate", "--policy", failing, "--suite", "small", "--sandbox", "local",
+                       "--json")
+    assert json.loads(proc.stdout)["verification"]["determinism"] is None
+    proc = policyforge("evaluate", "--policy", "naive", "--suite", "small", "--sandbox", "local")
+    assert "verified 3 of 3 on the host; determinism: same decisions" in proc.stdout

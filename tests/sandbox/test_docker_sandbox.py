@@ -3,31 +3,19 @@ an honest batch verifies on the host, and no container outlives its batch."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 
 import docker
 import pytest
 
 from sandbox.backend import Limits
-from sandbox.docker_runner import (
-    DEADLINE_LABEL,
-    LABEL,
-    OWNER_LABEL,
-    DockerBackend,
-    container_config,
-    reap_leftovers,
-)
+from sandbox.docker_runner import DockerBackend, container_config
 from sandbox.errors import ImageMissing
 from sandbox.evaluation import CaseInput, PolicyInput, evaluate_policy
-from tests.sandbox.helpers import small_case
+from sandbox.reaper import LABEL, OWNER_HOST_LABEL, OWNER_LABEL, OWNER_START_LABEL, Owner
+from tests.sandbox.helpers import own_sandbox_containers, small_case
 
 pytestmark = pytest.mark.usefixtures("sandbox_image")
-
-
-def sandbox_containers() -> list:
-    return docker.from_env().containers.list(all=True, filters={"label": f"{LABEL}=1"})
 
 
 def cases(n: int = 3) -> list[CaseInput]:
@@ -57,7 +45,10 @@ def test_the_container_is_created_with_every_restriction(sandbox_image):
     assert host["LogConfig"]["Type"] == "none" and host["IpcMode"] == "none"
     assert config["User"] == "65534:65534"
     assert not [e for e in config["Env"] or [] if not e.startswith("PATH=")]  # nothing from host
-    assert config["Labels"][LABEL] == "1" and config["Labels"][OWNER_LABEL] == str(os.getpid())
+    me = Owner.of()
+    assert config["Labels"][LABEL] == "1" and config["Labels"][OWNER_LABEL] == str(me.pid)
+    assert config["Labels"][OWNER_START_LABEL] == str(me.start)
+    assert config["Labels"][OWNER_HOST_LABEL] == me.host
 
 
 def test_an_honest_batch_is_verified_and_leaves_no_container():
@@ -70,7 +61,7 @@ def test_an_honest_batch_is_verified_and_leaves_no_container():
     assert report.aggregate["completed_pipelines"] is not None
     assert {"create", "start", "transfer_and_run", "remove", "host_replay"} <= set(
         report.sandbox.timings)
-    assert sandbox_containers() == []
+    assert own_sandbox_containers() == []
 
 
 def test_the_host_kills_a_batch_at_its_wall_clock_limit():
@@ -82,28 +73,7 @@ def test_the_host_kills_a_batch_at_its_wall_clock_limit():
                              limits, static_checks=False)
     assert report.status == "timeout"
     assert time.monotonic() - t0 < limits.timeout_seconds + 3
-    assert sandbox_containers() == []
-
-
-def test_reap_removes_orphans_and_spares_live_batches(sandbox_image):
-    client = docker.from_env()
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    future = time.time() + 600
-    orphan = client.containers.create(sandbox_image, ["true"], labels={
-        LABEL: "1", OWNER_LABEL: str(dead.pid), DEADLINE_LABEL: f"{future:.0f}"})
-    live = client.containers.create(sandbox_image, ["true"], labels={
-        LABEL: "1", OWNER_LABEL: str(os.getpid()), DEADLINE_LABEL: f"{future:.0f}"})
-    try:
-        removed = reap_leftovers(client)
-        assert orphan.short_id in removed and live.short_id not in removed
-        assert [c.id for c in sandbox_containers()] == [live.id]
-    finally:
-        for c in (orphan, live):
-            try:
-                c.remove(force=True)
-            except docker.errors.NotFound:
-                pass
+    assert own_sandbox_containers() == []
 
 
 def test_a_missing_image_fails_at_once_and_says_to_run_sandbox_up(monkeypatch):

@@ -19,14 +19,13 @@ import sys
 import time
 from pathlib import Path
 
-import docker
 import pytest
 
 from sandbox.backend import Limits
-from sandbox.docker_runner import LABEL, DockerBackend
+from sandbox.docker_runner import DockerBackend
 from sandbox.evaluation import CaseInput, PolicyInput, evaluate_policy
 from sandbox.local_runner import LocalBackend, masked_dirs, namespace_prefix
-from tests.sandbox.helpers import HOSTILE, ROOT, small_case
+from tests.sandbox.helpers import HOSTILE, ROOT, own_sandbox_containers, small_case
 
 POLICIES = sorted(HOSTILE.glob("*.py"))
 LIMITS = Limits(timeout_seconds=4, memory_mb=512, cpus=2, pids=64,
@@ -139,8 +138,7 @@ def _processes_with(argument: bytes) -> list[int]:
 @pytest.mark.parametrize("path", POLICIES, ids=[p.stem for p in POLICIES])
 def test_docker_contains_hostile_policy(path, canaries):
     run_hostile(path, DockerBackend(), canaries)
-    left = docker.from_env().containers.list(all=True, filters={"label": f"{LABEL}=1"})
-    assert left == []
+    assert own_sandbox_containers() == []
 
 
 @pytest.mark.parametrize("path", [p for p in POLICIES if p.stem not in LOCAL_SKIP],
