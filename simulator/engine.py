@@ -45,12 +45,13 @@ from simulator.executor import Assignment, ExecutionResult, Executor, Suspend
 from simulator.params import load_params
 from simulator.policy_loader import LoadedPolicy, eudoxia_names, policy_line, resolve_policy
 from simulator.scheduling import Scheduler
-from simulator.state_compare import freeze_policy_state
+from simulator.state_compare import StateProbe
 from simulator.stats import SimulatorStats, compute_pipeline_stats
 from simulator.trace_io import TracePipeline, delivery_ticks, read_trace
 from simulator.workload import Pipeline, Priority, Segment
 
 _SIM_DIR = str(Path(__file__).resolve().parent)
+_NONE: list[Any] = []  # an empty decision list, never mutated
 
 
 @dataclass
@@ -69,6 +70,7 @@ class RunCounters:
     policy_calls: int = 0
     quiet_calls: int = 0
     events: int = 0
+    elided_calls: int = 0
     wall_seconds: float = 0.0
 
 
@@ -160,6 +162,10 @@ class Simulation:
         self.pipelines: list[Pipeline] = []
         self._skip_checks = 0
         self._check_backoff = 1
+        self._probe: StateProbe | None = None
+        # The snapshot after the last clean quiet call, while nothing the policy can hold by
+        # value has changed since (only skipped ticks and quiet executor ticks in between).
+        self._clean_snap: Any = None
         self.profiler: Any = None
         if profile:
             from simulator.profile import RunProfiler
@@ -245,6 +251,7 @@ class Simulation:
         results: list[ExecutionResult] = []
         t = 0
         last = -1
+        idle = False
         while t < self.max_ticks:
             k = t - 1 - last
             if k > 0:
@@ -256,8 +263,28 @@ class Simulation:
                 new.append(self._arrive(arrivals[ai], ai))
                 ai += 1
             quiet = not new and not results
-            sus, asg, clean = self._call_policy(results, new, quiet)
+            if quiet and idle and self.event_driven:
+                # The last call was clean and nothing changed since: this call would be the
+                # same quiet no-op (a deadline can flip has_timed_out(), so those ticks call).
+                deadlines = self.deadlines
+                while deadlines and deadlines[0][0] < t:
+                    heapq.heappop(deadlines)
+                while fi < len(forced) and forced[fi] < t:
+                    fi += 1
+                call = (deadlines and deadlines[0][0] == t) or (
+                    fi < len(forced) and forced[fi] == t
+                )
+            else:
+                call = True
+            if call:
+                sus, asg, clean = self._call_policy(results, new, quiet)
+            else:
+                sus, asg, clean = _NONE, _NONE, True
+                self.counters.elided_calls += 1
             results, changed = self._executor_tick(sus, asg)
+            idle = clean and not changed and not results
+            if not idle:
+                self._clean_snap = None
             if self.profiler is not None:
                 self.profiler.on_tick(self, t, sus, asg, results)
             self._bookkeeping(t, new, sus, asg, results, tps)
@@ -324,7 +351,14 @@ class Simulation:
             # keeps policies that are busy every tick as cheap as Eudoxia's per-tick calls.
             self._skip_checks -= 1
             check_state = False
-        before = freeze_policy_state(self.s, self.policy.module) if check_state else None
+        before = None
+        if check_state:
+            if self._probe is None:
+                self._probe = StateProbe(self.s, self.policy.module)
+            before = self._clean_snap
+            if before is None:
+                before = self._probe.snapshot()
+        self._clean_snap = None
         self.tracker.reads = 0
         self.counters.policy_calls += 1
         if quiet:
@@ -338,7 +372,10 @@ class Simulation:
         sus, asg = self._unpack(out)
         clean = quiet and not sus and not asg and self.tracker.reads == 0 and not skip_check
         if clean and check_state:
-            clean = freeze_policy_state(self.s, self.policy.module) == before
+            after = self._probe.snapshot()  # type: ignore[union-attr]
+            clean = after == before
+            if clean:
+                self._clean_snap = after
         if check_state:
             if clean:
                 self._check_backoff = 1

@@ -15,6 +15,7 @@ import numpy as np
 
 from simulator.clock import ReadTracker, SimClock
 from simulator.errors import PolicyDecisionError, WorkloadError
+from simulator.identity import token
 from simulator.workload import (
     DISK_SCAN_GB_SEC,
     Operator,
@@ -54,6 +55,7 @@ class Assignment:
         self.container_id = container_id
         self.is_resume = is_resume
         self.force_run = force_run
+        self._snap = token()
         for op in ops:
             op.transition(OperatorState.ASSIGNED)
 
@@ -70,6 +72,7 @@ class Suspend:
     def __init__(self, container_id: str, pool_id: int) -> None:
         self.container_id = container_id
         self.pool_id = pool_id
+        self._snap = token()
 
     def __repr__(self) -> str:
         return f"Suspend(container_id={self.container_id!r}, pool_id={self.pool_id!r})"
@@ -95,6 +98,7 @@ class ExecutionResult:
         self.pool_id = pool_id
         self.container_id = container_id
         self.error = error
+        self._snap = token()
 
     def failed(self) -> bool:
         """True when the container was killed (OOM or timeout)."""
@@ -172,6 +176,7 @@ class Container:
 
     def __init__(self, container_id: str, assignment: Assignment, pool: ResourcePool) -> None:
         self.container_id = container_id
+        self._snap = token()
         self.assignment = assignment
         self.pool = pool
         self.operators = assignment.ops
@@ -355,6 +360,7 @@ class ResourcePool:
         id_source: list[int] | None = None,
     ) -> None:
         self.clock = clock
+        self._snap = token()
         self.pool_id = pool_id
         self.max_cpu_pool = cpu_pool
         self.max_ram_pool = ram_pool
@@ -665,6 +671,7 @@ class Executor:
         **kwargs: Any,
     ) -> None:
         self.clock = clock
+        self._snap = token()
         self.num_pools = num_pools
         self.cpus_per_pool = cpus_per_pool
         self.ram_gb_per_pool = ram_gb_per_pool

@@ -8,12 +8,15 @@ reads of time-varying values are noticed (see `simulator.engine`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from simulator.identity import token
 
 if TYPE_CHECKING:
     from simulator.clock import SimClock
@@ -59,7 +62,8 @@ class OperatorState(Enum):
 
 
 ASSIGNABLE_STATES = frozenset({OperatorState.PENDING, OperatorState.FAILED})
-VALID_TRANSITIONS: dict[OperatorState, frozenset[OperatorState]] = {
+# Read-only (Eudoxia has a dict): no policy can change the simulator's transition rules.
+VALID_TRANSITIONS: Mapping[OperatorState, frozenset[OperatorState]] = MappingProxyType({
     OperatorState.PENDING: frozenset({OperatorState.ASSIGNED}),
     OperatorState.ASSIGNED: frozenset(
         {OperatorState.RUNNING, OperatorState.SUSPENDING, OperatorState.FAILED}
@@ -68,7 +72,7 @@ VALID_TRANSITIONS: dict[OperatorState, frozenset[OperatorState]] = {
     OperatorState.SUSPENDING: frozenset({OperatorState.PENDING}),
     OperatorState.COMPLETED: frozenset(),
     OperatorState.FAILED: frozenset({OperatorState.ASSIGNED}),
-}
+})
 
 
 # --- CPU scaling functions (n = CPUs of the container, b = baseline seconds) -------------------
@@ -134,6 +138,7 @@ class Segment:
         "memory_gb",
         "scaling_func",
         "storage_read_gb",
+        "_snap",
     )
 
     def __init__(
@@ -156,6 +161,7 @@ class Segment:
         self.baseline_cpu_seconds = baseline_cpu_seconds
         self.memory_gb = memory_gb
         self.storage_read_gb = storage_read_gb
+        self._snap = token()
 
     def get_io_seconds(self) -> float:
         """Seconds to read the segment's input from storage."""
@@ -197,6 +203,7 @@ class Node:
         self.id = uuid.uuid4()
         self.parents: list[Any] = []
         self.children: list[Any] = []
+        self._snap = token()
 
 
 class DAG:
@@ -204,6 +211,7 @@ class DAG:
 
     def __init__(self) -> None:
         self.dag_id = uuid.uuid4()
+        self._snap = token()
         self.node_ids: list[Any] = []
         self.node_lookup: dict[Any, Any] = {}
         self.roots: list[Any] = []
@@ -351,6 +359,7 @@ class PipelineRuntimeStatus:
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
+        self._snap = token()
         ops = pipeline.values.ordered()
         self.operator_states: dict[Operator, OperatorState] = {
             op: OperatorState.PENDING for op in ops
