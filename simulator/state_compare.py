@@ -279,10 +279,7 @@ class StateProbe:
     def _globals(self) -> tuple[tuple[str, ...], list[Any]]:
         """The data globals; re-split whenever a name is added, removed or rebound to code."""
         d = vars(self.module)
-        if (
-            getattr(self, "_glen", -1) != len(d)
-            or list(map(d.get, self._ex_keys)) != self._ex_vals
-        ):
+        if getattr(self, "_glen", -1) != len(d) or list(map(d.get, self._ex_keys)) != self._ex_vals:
             self._split_globals()
         try:
             return self._gkeys, list(map(d.__getitem__, self._gkeys))

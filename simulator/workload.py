@@ -63,16 +63,18 @@ class OperatorState(Enum):
 
 ASSIGNABLE_STATES = frozenset({OperatorState.PENDING, OperatorState.FAILED})
 # Read-only (Eudoxia has a dict): no policy can change the simulator's transition rules.
-VALID_TRANSITIONS: Mapping[OperatorState, frozenset[OperatorState]] = MappingProxyType({
-    OperatorState.PENDING: frozenset({OperatorState.ASSIGNED}),
-    OperatorState.ASSIGNED: frozenset(
-        {OperatorState.RUNNING, OperatorState.SUSPENDING, OperatorState.FAILED}
-    ),
-    OperatorState.RUNNING: frozenset({OperatorState.COMPLETED, OperatorState.FAILED}),
-    OperatorState.SUSPENDING: frozenset({OperatorState.PENDING}),
-    OperatorState.COMPLETED: frozenset(),
-    OperatorState.FAILED: frozenset({OperatorState.ASSIGNED}),
-})
+VALID_TRANSITIONS: Mapping[OperatorState, frozenset[OperatorState]] = MappingProxyType(
+    {
+        OperatorState.PENDING: frozenset({OperatorState.ASSIGNED}),
+        OperatorState.ASSIGNED: frozenset(
+            {OperatorState.RUNNING, OperatorState.SUSPENDING, OperatorState.FAILED}
+        ),
+        OperatorState.RUNNING: frozenset({OperatorState.COMPLETED, OperatorState.FAILED}),
+        OperatorState.SUSPENDING: frozenset({OperatorState.PENDING}),
+        OperatorState.COMPLETED: frozenset(),
+        OperatorState.FAILED: frozenset({OperatorState.ASSIGNED}),
+    }
+)
 
 
 # --- CPU scaling functions (n = CPUs of the container, b = baseline seconds) -------------------
