@@ -9,6 +9,7 @@ floating-point value is bit-identical to adding the deltas one tick at a time.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -171,6 +172,19 @@ class _Phase:
         return None
 
 
+def _container_deadline(ops: list[Operator]) -> float:
+    """Earliest tick at which ``has_timed_out()`` can hold for a pipeline of ``ops``."""
+    best = math.inf
+    for op in ops:
+        p = op.pipeline
+        if p is None:
+            continue
+        st = p.runtime_status()
+        if st.max_job_ticks > 0 and st.arrival_tick is not None and st.clock is not None:
+            best = min(best, st.arrival_tick + st.max_job_ticks)
+    return best
+
+
 class Container:
     """A running allocation of (cpu, ram) in a pool that executes its operators in order."""
 
@@ -196,6 +210,8 @@ class Container:
         self._suspended = False
         self._elapsed = 0
         self._suspend_left = 0
+        # the first tick any of its pipelines can time out (their statuses never change it)
+        self._deadline = _container_deadline(self.operators)
 
     # --- what policies call ----------------------------------------------------------------
 
@@ -306,8 +322,17 @@ class Container:
             changed = True
         phase = self._phases[self._seg]
         j = self._i
-        self._set_mem(phase.memory(j, self.pool.tick_length_secs))
-        if self._mem > self._ram:
+        # phase.memory(j) and _set_mem, inlined (this runs once per container and tick)
+        pool = self.pool
+        if phase.fixed is not None:
+            new = phase.fixed
+        elif j < phase.io:
+            new = (j + 1) * pool.tick_length_secs * DISK_SCAN_GB_SEC
+        else:
+            new = phase.storage
+        pool._consumed += new - self._mem
+        self._mem = new
+        if new > self._ram:
             self._elapsed += 1
             return True
         self._can_suspend = False
@@ -379,6 +404,7 @@ class ResourcePool:
         self._tracker = tracker or ReadTracker()
         self._ids = id_source if id_source is not None else [0]
         self._mjt = 0
+        self._next_deadline = math.inf  # no live container can time out before this tick
         self._ff_plan: tuple[np.ndarray, int, int] | None = None
 
     @property
@@ -510,6 +536,8 @@ class ResourcePool:
                 self.avail_cpu_pool -= a.cpu
                 self.avail_ram_pool -= a.ram
                 self.active_containers.append(c)
+                if c._deadline < self._next_deadline:
+                    self._next_deadline = c._deadline
             changed = True
         if self.suspending_containers:
             done = []
@@ -527,13 +555,15 @@ class ResourcePool:
                 c._suspended = True
                 changed = True
         active = self.active_containers
+        ticked = False  # a container changed discretely (an over-allocation always does)
         for c in active:
             if c._tick():
-                changed = True
-        for c in active:
-            if not c._completed and c._mem > c._ram:
-                c.kill("OOM")
-                changed = True
+                ticked = True
+        if ticked:
+            changed = True
+            for c in active:
+                if not c._completed and c._mem > c._ram:
+                    c.kill("OOM")
         if self._consumed > self.max_ram_pool:
             victims = [c for c in active if not c._completed and c._mem > 0]
             victims.sort(key=lambda c: c._mem * (c._mem / c._ram), reverse=True)
@@ -542,16 +572,25 @@ class ResourcePool:
                     break
                 c.kill("OOM")
                 changed = True
-        if self._mjt > 0:
+        if self._mjt > 0 and self.clock._ticks >= self._next_deadline:
+            now = self.clock._ticks
+            nxt = math.inf
             for c in active:
-                if not c._completed and any(
-                    op.pipeline is not None and op.pipeline.runtime_status().has_timed_out()
-                    for op in c.operators
+                if (
+                    c._deadline <= now
+                    and not c._completed
+                    and any(
+                        op.pipeline is not None and op.pipeline.runtime_status().has_timed_out()
+                        for op in c.operators
+                    )
                 ):
                     c.kill("timeout")
                     changed = True
+                elif not c._completed and c._deadline < nxt:
+                    nxt = c._deadline
+            self._next_deadline = nxt
         results: list[ExecutionResult] = []
-        if any(c._completed for c in active):
+        if changed and any(c._completed for c in active):
             keep = []
             for c in active:
                 if c._completed:

@@ -7,6 +7,7 @@ reads of time-varying values are noticed (see `simulator.engine`).
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ class Priority(Enum):
     QUERY = 1
     INTERACTIVE = 2
     BATCH_PIPELINE = 3
+
+    # Members are singletons compared by identity: hash them in C, not by Enum's Python-level
+    # hash(name) (set iteration order over members was never stable: str hashes are salted).
+    __hash__ = object.__hash__
 
 
 class DagShape(Enum):
@@ -59,6 +64,31 @@ class OperatorState(Enum):
     SUSPENDING = "suspending"
     COMPLETED = "completed"
     FAILED = "failed"
+
+    __hash__ = object.__hash__  # as for Priority
+
+
+class _MemberField:
+    """Stands in for Enum's ``value`` / ``name`` properties on our two enums.
+
+    Each member also holds its value and name in its own ``__dict__``, which wins over this
+    non-data descriptor, so ``p.priority.value`` is a plain attribute load instead of a call
+    into `enum.property` (policies read it in sort keys on every call).
+    """
+
+    def __init__(self, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, obj: Any, cls: Any = None) -> Any:
+        return self if obj is None else getattr(obj, self.attr)
+
+
+for _enum in (Priority, OperatorState):
+    type.__setattr__(_enum, "value", _MemberField("_value_"))
+    type.__setattr__(_enum, "name", _MemberField("_name_"))
+    for _member in _enum:
+        _member.__dict__["value"] = _member._value_
+        _member.__dict__["name"] = _member._name_
 
 
 ASSIGNABLE_STATES = frozenset({OperatorState.PENDING, OperatorState.FAILED})
@@ -337,6 +367,8 @@ class Pipeline(Node):
         """The mutable status, created on first use (the arrival tick in the simulator)."""
         if self._status is None:
             self._status = PipelineRuntimeStatus(self)
+            # from now on a C-level callable returning the status, shadowing this method
+            self.runtime_status = itertools.repeat(self._status).__next__  # type: ignore[method-assign]
         return self._status
 
     def to_dict(self) -> dict[str, Any]:
@@ -356,6 +388,10 @@ class Pipeline(Node):
         return f"<Pipeline {self.pipeline_id} {self.priority.name}>"
 
 
+# get_ops arguments that are hashable by value and cannot change afterwards
+_CACHEABLE = (frozenset, OperatorState, tuple)
+
+
 class PipelineRuntimeStatus:
     """Per-operator states and counts of one pipeline, plus its arrival and finish ticks."""
 
@@ -369,6 +405,10 @@ class PipelineRuntimeStatus:
         self.state_counts: dict[OperatorState, int] = {s: 0 for s in OperatorState}
         self.state_counts[OperatorState.PENDING] = len(self.operator_states)
         self._num_ops = len(ops)
+        # parents not yet COMPLETED, per operator (COMPLETED is final, so this only goes down)
+        self._blocked: dict[Operator, int] = {op: len(op.parents) for op in ops}
+        # get_ops answers by (states, require_parents_complete), until the next transition
+        self._ops_cache: dict[Any, list[Operator]] = {}
         self.arrival_tick: int | None = None
         self.finish_tick: int | None = None
         self.max_job_ticks = 0
@@ -428,12 +468,15 @@ class PipelineRuntimeStatus:
         counts[self.operator_states[op]] -= 1
         counts[new_state] += 1
         self.operator_states[op] = new_state
-        if (
-            new_state is OperatorState.COMPLETED
-            and counts[new_state] == self._num_ops
-            and self._on_complete is not None
-        ):
-            self._on_complete(self.pipeline)
+        if self._ops_cache:
+            self._ops_cache.clear()
+        if new_state is OperatorState.COMPLETED:
+            blocked = self._blocked
+            for child in op.children:
+                if child in blocked:
+                    blocked[child] -= 1
+            if counts[new_state] == self._num_ops and self._on_complete is not None:
+                self._on_complete(self.pipeline)
 
     def get_ops(
         self,
@@ -441,14 +484,22 @@ class PipelineRuntimeStatus:
         require_parents_complete: bool = False,
     ) -> list[Operator]:
         """Operators in DAG order whose state is one of ``states``."""
+        key = None
+        if type(states) in _CACHEABLE:
+            key = (states, bool(require_parents_complete))
+            try:
+                hit = self._ops_cache.get(key)
+            except TypeError:  # a tuple holding something unhashable
+                hit = key = None
+            if hit is not None:
+                return hit.copy()
         wanted = {states} if isinstance(states, OperatorState) else set(states)
-        op_states = self.operator_states
-        out = []
-        for op, st in op_states.items():
-            if st in wanted:
-                if require_parents_complete and any(
-                    op_states[p] is not OperatorState.COMPLETED for p in op.parents
-                ):
-                    continue
-                out.append(op)
+        if require_parents_complete:
+            blocked = self._blocked
+            items = self.operator_states.items()
+            out = [op for op, st in items if st in wanted and not blocked[op]]
+        else:
+            out = [op for op, st in self.operator_states.items() if st in wanted]
+        if key is not None:
+            self._ops_cache[key] = out.copy()
         return out
