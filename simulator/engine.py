@@ -473,12 +473,16 @@ class Simulation:
                     status.record_finish()
                     self.latencies[p.priority].append(status.get_latency_ticks())
                     del self.outstanding[p.pipeline_id]
+                    if self.profiler is not None:
+                        self.profiler.on_leave(p)
             self.newly_complete.clear()
         if self.mjt > 0 and (t % tps == 0 or t == self.max_ticks - 1):
             for pid, p in list(self.outstanding.items()):
                 if p.runtime_status().has_timed_out():
                     self.timeouts[p.priority] += 1
                     del self.outstanding[pid]
+                    if self.profiler is not None:
+                        self.profiler.on_leave(p)
         if t % tps == 0:
             pools = self.executor.pools
             total = self.params["num_pools"] * self.params["ram_gb_per_pool"]

@@ -232,30 +232,62 @@ class Node:
     """A DAG node: parents and children in edge-insertion order."""
 
     def __init__(self) -> None:
-        self.id = uuid.uuid4()
+        self._id: uuid.UUID | None = None
         self.parents: list[Any] = []
         self.children: list[Any] = []
         self._snap = token()
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A random UUID, drawn on first use (most runs never ask)."""
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
+
+    @id.setter
+    def id(self, value: uuid.UUID) -> None:
+        self._id = value
 
 
 class DAG:
     """Operators of a pipeline; iterates breadth-first from the roots (spec §6.1)."""
 
     def __init__(self) -> None:
-        self.dag_id = uuid.uuid4()
+        self._dag_id: uuid.UUID | None = None
         self._snap = token()
-        self.node_ids: list[Any] = []
-        self.node_lookup: dict[Any, Any] = {}
+        self._nodes: list[Any] = []
+        self._members: set[int] = set()
+        self._lookup: dict[Any, Any] | None = None
         self.roots: list[Any] = []
         self._order: list[Any] | None = None
+
+    @property
+    def dag_id(self) -> uuid.UUID:
+        """A random UUID, drawn on first use."""
+        if self._dag_id is None:
+            self._dag_id = uuid.uuid4()
+        return self._dag_id
+
+    @property
+    def node_ids(self) -> list[Any]:
+        """Node ids in insertion order."""
+        return [node.id for node in self._nodes]
+
+    @property
+    def node_lookup(self) -> dict[Any, Any]:
+        """Nodes by id."""
+        if self._lookup is None or len(self._lookup) != len(self._nodes):
+            self._lookup = {node.id: node for node in self._nodes}
+        return self._lookup
 
     def add_node(self, node: Any, parents: list[Any] | None = None) -> None:
         """Add ``node`` below ``parents`` (which must already be in the DAG)."""
         for parent in parents or []:
-            if parent.id not in self.node_lookup:
+            if id(parent) not in self._members:
                 raise KeyError(f"parent {parent.id} is not in the DAG")
-        self.node_ids.append(node.id)
-        self.node_lookup[node.id] = node
+        self._nodes.append(node)
+        self._members.add(id(node))
+        self._lookup = None
         if parents:
             for parent in parents:
                 node.parents.append(parent)
@@ -290,7 +322,7 @@ class DAG:
         return iter(self.ordered())
 
     def __len__(self) -> int:
-        return len(self.node_ids)
+        return len(self._nodes)
 
 
 DAGIterator = Iterator
@@ -409,6 +441,8 @@ class PipelineRuntimeStatus:
         self._blocked: dict[Operator, int] = {op: len(op.parents) for op in ops}
         # get_ops answers by (states, require_parents_complete), until the next transition
         self._ops_cache: dict[Any, list[Operator]] = {}
+        # a set this status adds itself to on every transition (the run profiler's), or None
+        self._watch: set[PipelineRuntimeStatus] | None = None
         self.arrival_tick: int | None = None
         self.finish_tick: int | None = None
         self.max_job_ticks = 0
@@ -470,6 +504,8 @@ class PipelineRuntimeStatus:
         self.operator_states[op] = new_state
         if self._ops_cache:
             self._ops_cache.clear()
+        if self._watch is not None:
+            self._watch.add(self)
         if new_state is OperatorState.COMPLETED:
             blocked = self._blocked
             for child in op.children:
