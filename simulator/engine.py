@@ -23,11 +23,14 @@ compare against.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 import math
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,33 @@ from simulator.workload import Pipeline, Priority, Segment
 
 _SIM_DIR = str(Path(__file__).resolve().parent)
 _NONE: list[Any] = []  # an empty decision list, never mutated
+_GC_EVERY = (1 << 13) - 1  # a young-generation collection every 8192 full ticks
+_gc_lock = threading.Lock()
+_gc_depth = [0, False]  # runs in progress, and whether the collector was enabled before them
+
+
+@contextlib.contextmanager
+def _no_automatic_gc() -> Iterator[None]:
+    """No automatic cyclic garbage collection while a run is in progress.
+
+    A run allocates many long-lived objects (pipelines, operators, containers); the automatic
+    collector would rescan them over and over (a third of a short run). Reference counting still
+    frees everything acyclic at once, and the loop collects the youngest generation every
+    8192 full ticks, so a policy that makes cycles cannot grow memory without bound. Nested and
+    concurrent runs share one switch; the first to start turns it off, the last to end restores it.
+    """
+    with _gc_lock:
+        if _gc_depth[0] == 0:
+            _gc_depth[1] = gc.isenabled()
+            gc.disable()
+        _gc_depth[0] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth[0] -= 1
+            if _gc_depth[0] == 0 and _gc_depth[1]:
+                gc.enable()
 
 
 @dataclass
@@ -221,7 +251,7 @@ class Simulation:
     def run(self) -> SimulationResult:
         """Simulate every tick of ``duration`` and compute the statistics."""
         started = time.perf_counter()
-        with eudoxia_names():
+        with eudoxia_names(), _no_automatic_gc():
             self._setup()
             self._loop()
         stats = self._stats()
@@ -290,6 +320,8 @@ class Simulation:
             self._bookkeeping(t, new, sus, asg, results, tps)
             last = t
             self.counters.full_ticks += 1
+            if not self.counters.full_ticks & _GC_EVERY:
+                gc.collect(0)  # the cyclic garbage of the youngest objects (see _no_automatic_gc)
             if not self.event_driven or changed or results or not clean:
                 t += 1
                 continue
@@ -639,6 +671,28 @@ def run_simulation(
 ) -> SimulationResult:
     """Run one simulation and return statistics, counters, and optionally the decision log
     and the run profile (`simulator.profile`)."""
+    with _no_automatic_gc():
+        return _run_simulation(
+            params,
+            trace,
+            policy,
+            record_decisions=record_decisions,
+            replay=replay,
+            event_driven=event_driven,
+            profile=profile,
+        )
+
+
+def _run_simulation(
+    params: str | Path | dict[str, Any],
+    trace: str | Path | list[TracePipeline] | None,
+    policy: str | Path | LoadedPolicy | None,
+    *,
+    record_decisions: bool,
+    replay: list[dict[str, Any]] | None,
+    event_driven: bool,
+    profile: bool,
+) -> SimulationResult:
     p = load_params(params)
     if replay is not None:
         loaded = replay_policy(replay)
