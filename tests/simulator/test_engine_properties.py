@@ -34,7 +34,7 @@ RANDOM_POLICY = textwrap.dedent(
     SUSPEND_P = {suspend_p}
     DEFER = {defer}
     AGING = {aging}
-    OVERBOOK = {overbook}
+    OVERBOOK = 0  # more RAM than the pool has, in pools' sizes (OVERBOOK_POLICY sets it)
 
     @register_scheduler_init(key="random-fit")
     def init(s):
@@ -97,6 +97,8 @@ RANDOM_POLICY = textwrap.dedent(
         return suspensions, assignments
     """
 )
+
+OVERBOOK_POLICY = RANDOM_POLICY.replace("OVERBOOK = 0 ", "OVERBOOK = {overbook} ", 1)
 
 
 @st.composite
@@ -217,7 +219,6 @@ def test_event_engine_equals_tick_stepping_for_random_policies(
             suspend_p=suspend_p,
             defer=defer,
             aging=aging,
-            overbook=0,
         )
     )
     params = _params(data.draw, tps, allow_memory_overcommit=overcommit)
@@ -288,7 +289,7 @@ def test_random_policies_at_10000_ticks_per_second(
 ) -> None:
     path = Path(tmp_path_factory.mktemp("pol")) / "random_fit.py"
     path.write_text(
-        RANDOM_POLICY.format(
+        OVERBOOK_POLICY.format(
             seed=seed,
             clock_every=clock_every,
             suspend_p=suspend_p,
@@ -321,7 +322,7 @@ def test_overcommit_and_the_pool_oom_killer(
     """Random policies that promise more RAM than a pool has, so the pool's OOM killer fires."""
     path = Path(tmp_path_factory.mktemp("pol")) / "random_fit.py"
     path.write_text(
-        RANDOM_POLICY.format(
+        OVERBOOK_POLICY.format(
             seed=seed,
             clock_every=0,
             suspend_p=suspend_p,
@@ -345,7 +346,9 @@ def test_the_overbooking_policy_reaches_the_pool_oom_killer(tmp_path: Path) -> N
 
     path = tmp_path / "random_fit.py"
     path.write_text(
-        RANDOM_POLICY.format(seed=3, clock_every=0, suspend_p=0.0, defer=False, aging=0, overbook=3)
+        OVERBOOK_POLICY.format(
+            seed=3, clock_every=0, suspend_p=0.0, defer=False, aging=0, overbook=3
+        )
     )
     ops = [TraceOperator("op1", [], 2.0, "const", None, 35.0)]
     trace = [TracePipeline(f"p{i}", 0.0, "BATCH_PIPELINE", ops) for i in range(8)]
