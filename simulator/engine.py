@@ -453,6 +453,9 @@ class Simulation:
         line = policy_line(exc, path) if path else None
         policy_frames = [f for f in frames if not f.filename.startswith(_SIM_DIR)]
         tb_text = "".join(traceback.format_list(policy_frames[-5:]))
+        # Drop the finished frames' locals now: the error object keeps the exception as its
+        # context, and a policy's locals can be huge (it may have died of MemoryError).
+        traceback.clear_frames(exc.__traceback__)
         if (
             isinstance(exc, AssertionError)
             and inner is not None
