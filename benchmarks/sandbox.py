@@ -38,14 +38,8 @@ from simulator.trace_io import read_trace  # noqa: E402
 
 POLICY = "priority"
 # Report timing keys, in the order a batch goes through them.
-PHASES = (
-    ("create", "create"),
-    ("start", "start"),
-    ("in + out", None),
-    ("run inside", "run_inside"),
-    ("remove", "remove"),
-    ("host replay", "host_replay"),
-)
+PHASES = (("create", "create"), ("start", "start"), ("in + out", None),
+          ("run inside", "run_inside"), ("remove", "remove"), ("host replay", "host_replay"))
 
 
 def in_process(cases: list[CaseInput]) -> float:
@@ -60,9 +54,8 @@ def in_process(cases: list[CaseInput]) -> float:
 def in_docker(cases: list[CaseInput], backend: DockerBackend) -> dict[str, float]:
     """One evaluation through Docker: its phase timings and its end-to-end time."""
     t0 = time.perf_counter()
-    report = evaluate_policy(
-        PolicyInput(POLICY, builtin=POLICY), cases, backend, default_limits(600)
-    )
+    report = evaluate_policy(PolicyInput(POLICY, builtin=POLICY), cases, backend,
+                             default_limits(600))
     end_to_end = time.perf_counter() - t0
     if report.status != "ok" or report.sandbox is None:
         raise SystemExit(f"the Docker evaluation did not pass: {report.status}: {report.reason}")
@@ -83,10 +76,8 @@ def main() -> None:
     parser.add_argument("--suites", default="small,paper")
     args = parser.parse_args()
     backend = DockerBackend()
-    print(
-        f"`{POLICY}` on each suite's search part: in-process vs the Docker sandbox; "
-        f"median of {args.repeat} runs after a warm-up\n"
-    )
+    print(f"`{POLICY}` on each suite's search part: in-process vs the Docker sandbox; "
+          f"median of {args.repeat} runs after a warm-up\n")
     for suite in args.suites.split(","):
         cases = suite_inputs(suite, "search")
         load = os.getloadavg()[0]
@@ -95,18 +86,14 @@ def main() -> None:
         runs = [in_docker(cases, backend) for _ in range(args.repeat)]
         total = median_of(runs, "end_to_end")
         without_replay = statistics.median(r["end_to_end"] - r["host_replay"] for r in runs)
-        print(
-            f"{suite}: {len(cases)} cases, {median_of(runs, 'output_mb'):.1f} MB of result "
-            f"(load average before: {load:.2f})"
-        )
+        print(f"{suite}: {len(cases)} cases, {median_of(runs, 'output_mb'):.1f} MB of result "
+              f"(load average before: {load:.2f})")
         print(f"  in-process run_simulation          {local:7.3f} s")
         print(f"  Docker, end to end                 {total:7.3f} s  (x{total / local:.2f})")
         for label, key in PHASES:
             print(f"    {label:<32} {median_of(runs, key or label):7.3f} s")
-        print(
-            f"  Docker without the host replay     {without_replay:7.3f} s  "
-            f"(x{without_replay / local:.2f})"
-        )
+        print(f"  Docker without the host replay     {without_replay:7.3f} s  "
+              f"(x{without_replay / local:.2f})")
         print(f"  overhead per batch, replay excluded {without_replay - local:6.3f} s\n")
 
 
