@@ -23,11 +23,14 @@ compare against.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 import math
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,12 +48,40 @@ from simulator.executor import Assignment, ExecutionResult, Executor, Suspend
 from simulator.params import load_params
 from simulator.policy_loader import LoadedPolicy, eudoxia_names, policy_line, resolve_policy
 from simulator.scheduling import Scheduler
-from simulator.state_compare import freeze_policy_state
+from simulator.state_compare import StateProbe
 from simulator.stats import SimulatorStats, compute_pipeline_stats
 from simulator.trace_io import TracePipeline, delivery_ticks, read_trace
 from simulator.workload import Pipeline, Priority, Segment
 
 _SIM_DIR = str(Path(__file__).resolve().parent)
+_NONE: list[Any] = []  # an empty decision list, never mutated
+_GC_EVERY = (1 << 13) - 1  # a young-generation collection every 8192 full ticks
+_gc_lock = threading.Lock()
+_gc_depth = [0, False]  # runs in progress, and whether the collector was enabled before them
+
+
+@contextlib.contextmanager
+def _no_automatic_gc() -> Iterator[None]:
+    """No automatic cyclic garbage collection while a run is in progress.
+
+    A run allocates many long-lived objects (pipelines, operators, containers); the automatic
+    collector would rescan them over and over (a third of a short run). Reference counting still
+    frees everything acyclic at once, and the loop collects the youngest generation every
+    8192 full ticks, so a policy that makes cycles cannot grow memory without bound. Nested and
+    concurrent runs share one switch; the first to start turns it off, the last to end restores it.
+    """
+    with _gc_lock:
+        if _gc_depth[0] == 0:
+            _gc_depth[1] = gc.isenabled()
+            gc.disable()
+        _gc_depth[0] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth[0] -= 1
+            if _gc_depth[0] == 0 and _gc_depth[1]:
+                gc.enable()
 
 
 @dataclass
@@ -69,6 +100,7 @@ class RunCounters:
     policy_calls: int = 0
     quiet_calls: int = 0
     events: int = 0
+    elided_calls: int = 0
     wall_seconds: float = 0.0
 
 
@@ -174,6 +206,10 @@ class Simulation:
         self.pipelines: list[Pipeline] = []
         self._skip_checks = 0
         self._check_backoff = 1
+        self._probe: StateProbe | None = None
+        # The snapshot after the last clean quiet call, while nothing the policy can hold by
+        # value has changed since (only skipped ticks and quiet executor ticks in between).
+        self._clean_snap: Any = None
         self.profiler: Any = None
         if profile:
             from simulator.profile import RunProfiler
@@ -229,7 +265,7 @@ class Simulation:
     def run(self) -> SimulationResult:
         """Simulate every tick of ``duration`` and compute the statistics."""
         started = time.perf_counter()
-        with eudoxia_names():
+        with eudoxia_names(), _no_automatic_gc():
             self._setup()
             self._loop()
         stats = self._stats()
@@ -259,6 +295,7 @@ class Simulation:
         results: list[ExecutionResult] = []
         t = 0
         last = -1
+        idle = False
         while t < self.max_ticks:
             k = t - 1 - last
             if k > 0:
@@ -270,13 +307,35 @@ class Simulation:
                 new.append(self._arrive(arrivals[ai], ai))
                 ai += 1
             quiet = not new and not results
-            sus, asg, clean = self._call_policy(results, new, quiet)
+            if quiet and idle and self.event_driven:
+                # The last call was clean and nothing changed since: this call would be the
+                # same quiet no-op (a deadline can flip has_timed_out(), so those ticks call).
+                deadlines = self.deadlines
+                while deadlines and deadlines[0][0] < t:
+                    heapq.heappop(deadlines)
+                while fi < len(forced) and forced[fi] < t:
+                    fi += 1
+                call = (deadlines and deadlines[0][0] == t) or (
+                    fi < len(forced) and forced[fi] == t
+                )
+            else:
+                call = True
+            if call:
+                sus, asg, clean = self._call_policy(results, new, quiet)
+            else:
+                sus, asg, clean = _NONE, _NONE, True
+                self.counters.elided_calls += 1
             results, changed = self._executor_tick(sus, asg)
+            idle = clean and not changed and not results
+            if not idle:
+                self._clean_snap = None
             if self.profiler is not None:
                 self.profiler.on_tick(self, t, sus, asg, results)
             self._bookkeeping(t, new, sus, asg, results, tps)
             last = t
             self.counters.full_ticks += 1
+            if not self.counters.full_ticks & _GC_EVERY:
+                gc.collect(0)  # the cyclic garbage of the youngest objects (see _no_automatic_gc)
             if not self.event_driven or changed or results or not clean:
                 t += 1
                 continue
@@ -338,7 +397,14 @@ class Simulation:
             # keeps policies that are busy every tick as cheap as Eudoxia's per-tick calls.
             self._skip_checks -= 1
             check_state = False
-        before = freeze_policy_state(self.s, self.policy.module) if check_state else None
+        before = None
+        if check_state:
+            if self._probe is None:
+                self._probe = StateProbe(self.s, self.policy.module)
+            before = self._clean_snap
+            if before is None:
+                before = self._probe.snapshot()
+        self._clean_snap = None
         self.tracker.reads = 0
         self.counters.policy_calls += 1
         if quiet:
@@ -352,7 +418,10 @@ class Simulation:
         sus, asg = self._unpack(out)
         clean = quiet and not sus and not asg and self.tracker.reads == 0 and not skip_check
         if clean and check_state:
-            clean = freeze_policy_state(self.s, self.policy.module) == before
+            after = self._probe.snapshot()  # type: ignore[union-attr]
+            clean = after == before
+            if clean:
+                self._clean_snap = after
         if check_state:
             if clean:
                 self._check_backoff = 1
@@ -398,6 +467,9 @@ class Simulation:
         line = policy_line(exc, path) if path else None
         policy_frames = [f for f in frames if not f.filename.startswith(_SIM_DIR)]
         tb_text = "".join(traceback.format_list(policy_frames[-5:]))
+        # Drop the finished frames' locals now: the error object keeps the exception as its
+        # context, and a policy's locals can be huge (it may have died of MemoryError).
+        traceback.clear_frames(exc.__traceback__)
         if (
             isinstance(exc, AssertionError)
             and inner is not None
@@ -450,12 +522,16 @@ class Simulation:
                     status.record_finish()
                     self.latencies[p.priority].append(status.get_latency_ticks())
                     del self.outstanding[p.pipeline_id]
+                    if self.profiler is not None:
+                        self.profiler.on_leave(p)
             self.newly_complete.clear()
         if self.mjt > 0 and (t % tps == 0 or t == self.max_ticks - 1):
             for pid, p in list(self.outstanding.items()):
                 if p.runtime_status().has_timed_out():
                     self.timeouts[p.priority] += 1
                     del self.outstanding[pid]
+                    if self.profiler is not None:
+                        self.profiler.on_leave(p)
         if t % tps == 0:
             pools = self.executor.pools
             total = self.params["num_pools"] * self.params["ram_gb_per_pool"]
@@ -612,6 +688,28 @@ def run_simulation(
 ) -> SimulationResult:
     """Run one simulation and return statistics, counters, and optionally the decision log
     and the run profile (`simulator.profile`)."""
+    with _no_automatic_gc():
+        return _run_simulation(
+            params,
+            trace,
+            policy,
+            record_decisions=record_decisions,
+            replay=replay,
+            event_driven=event_driven,
+            profile=profile,
+        )
+
+
+def _run_simulation(
+    params: str | Path | dict[str, Any],
+    trace: str | Path | list[TracePipeline] | None,
+    policy: str | Path | LoadedPolicy | None,
+    *,
+    record_decisions: bool,
+    replay: list[dict[str, Any]] | None,
+    event_driven: bool,
+    profile: bool,
+) -> SimulationResult:
     p = load_params(params)
     if replay is not None:
         loaded = replay_policy(replay)

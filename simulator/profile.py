@@ -55,12 +55,28 @@ class RunProfiler:
     suspensions: int = 0
     suspension_cpu_seconds: float = 0.0
     suspension_gb_seconds: float = 0.0
+    # Pipelines with ready work among the outstanding ones, kept up to date from the statuses
+    # that changed since the last sample (each status adds itself to `_dirty` on a transition).
+    _dirty: set[Any] = field(default_factory=set)
+    _ready: dict[int, str] = field(default_factory=dict)
+    _ready_counts: dict[str, int] = field(default_factory=dict)
+    _left: set[int] = field(default_factory=set)
 
     def on_arrival(self, p: Pipeline, tick: int) -> None:
         """A pipeline was delivered."""
         self.tracks[id(p)] = _PipelineTrack(
             p.pipeline_id, p.priority.name, tick, len(p.runtime_status().operator_states)
         )
+        status = p.runtime_status()
+        status._watch = self._dirty
+        self._dirty.add(status)
+
+    def on_leave(self, p: Pipeline) -> None:
+        """A pipeline completed or timed out: it no longer counts as waiting."""
+        self._left.add(id(p))
+        name = self._ready.pop(id(p), None)
+        if name is not None:
+            self._ready_counts[name] -= 1
 
     def on_tick(
         self,
@@ -115,12 +131,23 @@ class RunProfiler:
         self.cpu_allocated.append(float(sum(p.max_cpu_pool - p.avail_cpu_pool for p in pools)))
         self.ram_allocated.append(float(sum(p.max_ram_pool - p.avail_ram_pool for p in pools)))
         self.ram_used.append(float(sum(p._consumed for p in pools)))
-        ready = 0
-        queued = {pr.name: 0 for pr in Priority}
-        for p in sim.outstanding.values():
+        ready_map, counts, left = self._ready, self._ready_counts, self._left
+        for status in self._dirty:
+            p = status.pipeline
+            key = id(p)
+            if key in left:
+                continue
+            name = p.priority.name
             if _has_ready_work(p):
-                ready += 1
-                queued[p.priority.name] += 1
+                if key not in ready_map:
+                    ready_map[key] = name
+                    counts[name] = counts.get(name, 0) + 1
+            elif key in ready_map:
+                del ready_map[key]
+                counts[name] -= 1
+        self._dirty.clear()
+        ready = len(ready_map)
+        queued = {pr.name: counts.get(pr.name, 0) for pr in Priority}
         self.ready_ops.append(ready)
         for name, count in queued.items():
             self.queued_by_priority.setdefault(name, []).append(count)
@@ -236,13 +263,8 @@ def _has_ready_work(p: Pipeline) -> bool:
     counts = status.state_counts
     if counts[OperatorState.PENDING] == 0 and counts[OperatorState.FAILED] == 0:
         return False
-    states = status.operator_states
-    for op, st in states.items():
-        if st in ASSIGNABLE_STATES and all(
-            states[q] is OperatorState.COMPLETED for q in op.parents
-        ):
-            return True
-    return False
+    # get_ops keeps its answer until the pipeline's next transition (most samples hit it)
+    return bool(status.get_ops(ASSIGNABLE_STATES, require_parents_complete=True))
 
 
 def _mean(values: list[float]) -> float:

@@ -7,13 +7,17 @@ reads of time-varying values are noticed (see `simulator.engine`).
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from simulator.identity import token
 
 if TYPE_CHECKING:
     from simulator.clock import SimClock
@@ -29,6 +33,10 @@ class Priority(Enum):
     QUERY = 1
     INTERACTIVE = 2
     BATCH_PIPELINE = 3
+
+    # Members are singletons compared by identity: hash them in C, not by Enum's Python-level
+    # hash(name) (set iteration order over members was never stable: str hashes are salted).
+    __hash__ = object.__hash__
 
 
 class DagShape(Enum):
@@ -57,18 +65,46 @@ class OperatorState(Enum):
     COMPLETED = "completed"
     FAILED = "failed"
 
+    __hash__ = object.__hash__  # as for Priority
+
+
+class _MemberField:
+    """Stands in for Enum's ``value`` / ``name`` properties on our two enums.
+
+    Each member also holds its value and name in its own ``__dict__``, which wins over this
+    non-data descriptor, so ``p.priority.value`` is a plain attribute load instead of a call
+    into `enum.property` (policies read it in sort keys on every call).
+    """
+
+    def __init__(self, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, obj: Any, cls: Any = None) -> Any:
+        return self if obj is None else getattr(obj, self.attr)
+
+
+for _enum in (Priority, OperatorState):
+    type.__setattr__(_enum, "value", _MemberField("_value_"))
+    type.__setattr__(_enum, "name", _MemberField("_name_"))
+    for _member in _enum:
+        _member.__dict__["value"] = _member._value_
+        _member.__dict__["name"] = _member._name_
+
 
 ASSIGNABLE_STATES = frozenset({OperatorState.PENDING, OperatorState.FAILED})
-VALID_TRANSITIONS: dict[OperatorState, frozenset[OperatorState]] = {
-    OperatorState.PENDING: frozenset({OperatorState.ASSIGNED}),
-    OperatorState.ASSIGNED: frozenset(
-        {OperatorState.RUNNING, OperatorState.SUSPENDING, OperatorState.FAILED}
-    ),
-    OperatorState.RUNNING: frozenset({OperatorState.COMPLETED, OperatorState.FAILED}),
-    OperatorState.SUSPENDING: frozenset({OperatorState.PENDING}),
-    OperatorState.COMPLETED: frozenset(),
-    OperatorState.FAILED: frozenset({OperatorState.ASSIGNED}),
-}
+# Read-only (Eudoxia has a dict): no policy can change the simulator's transition rules.
+VALID_TRANSITIONS: Mapping[OperatorState, frozenset[OperatorState]] = MappingProxyType(
+    {
+        OperatorState.PENDING: frozenset({OperatorState.ASSIGNED}),
+        OperatorState.ASSIGNED: frozenset(
+            {OperatorState.RUNNING, OperatorState.SUSPENDING, OperatorState.FAILED}
+        ),
+        OperatorState.RUNNING: frozenset({OperatorState.COMPLETED, OperatorState.FAILED}),
+        OperatorState.SUSPENDING: frozenset({OperatorState.PENDING}),
+        OperatorState.COMPLETED: frozenset(),
+        OperatorState.FAILED: frozenset({OperatorState.ASSIGNED}),
+    }
+)
 
 
 # --- CPU scaling functions (n = CPUs of the container, b = baseline seconds) -------------------
@@ -134,6 +170,7 @@ class Segment:
         "memory_gb",
         "scaling_func",
         "storage_read_gb",
+        "_snap",
     )
 
     def __init__(
@@ -156,6 +193,7 @@ class Segment:
         self.baseline_cpu_seconds = baseline_cpu_seconds
         self.memory_gb = memory_gb
         self.storage_read_gb = storage_read_gb
+        self._snap = token()
 
     def get_io_seconds(self) -> float:
         """Seconds to read the segment's input from storage."""
@@ -194,28 +232,62 @@ class Node:
     """A DAG node: parents and children in edge-insertion order."""
 
     def __init__(self) -> None:
-        self.id = uuid.uuid4()
+        self._id: uuid.UUID | None = None
         self.parents: list[Any] = []
         self.children: list[Any] = []
+        self._snap = token()
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A random UUID, drawn on first use (most runs never ask)."""
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
+
+    @id.setter
+    def id(self, value: uuid.UUID) -> None:
+        self._id = value
 
 
 class DAG:
     """Operators of a pipeline; iterates breadth-first from the roots (spec §6.1)."""
 
     def __init__(self) -> None:
-        self.dag_id = uuid.uuid4()
-        self.node_ids: list[Any] = []
-        self.node_lookup: dict[Any, Any] = {}
+        self._dag_id: uuid.UUID | None = None
+        self._snap = token()
+        self._nodes: list[Any] = []
+        self._members: set[int] = set()
+        self._lookup: dict[Any, Any] | None = None
         self.roots: list[Any] = []
         self._order: list[Any] | None = None
+
+    @property
+    def dag_id(self) -> uuid.UUID:
+        """A random UUID, drawn on first use."""
+        if self._dag_id is None:
+            self._dag_id = uuid.uuid4()
+        return self._dag_id
+
+    @property
+    def node_ids(self) -> list[Any]:
+        """Node ids in insertion order."""
+        return [node.id for node in self._nodes]
+
+    @property
+    def node_lookup(self) -> dict[Any, Any]:
+        """Nodes by id."""
+        if self._lookup is None or len(self._lookup) != len(self._nodes):
+            self._lookup = {node.id: node for node in self._nodes}
+        return self._lookup
 
     def add_node(self, node: Any, parents: list[Any] | None = None) -> None:
         """Add ``node`` below ``parents`` (which must already be in the DAG)."""
         for parent in parents or []:
-            if parent.id not in self.node_lookup:
+            if id(parent) not in self._members:
                 raise KeyError(f"parent {parent.id} is not in the DAG")
-        self.node_ids.append(node.id)
-        self.node_lookup[node.id] = node
+        self._nodes.append(node)
+        self._members.add(id(node))
+        self._lookup = None
         if parents:
             for parent in parents:
                 node.parents.append(parent)
@@ -250,7 +322,7 @@ class DAG:
         return iter(self.ordered())
 
     def __len__(self) -> int:
-        return len(self.node_ids)
+        return len(self._nodes)
 
 
 DAGIterator = Iterator
@@ -327,6 +399,8 @@ class Pipeline(Node):
         """The mutable status, created on first use (the arrival tick in the simulator)."""
         if self._status is None:
             self._status = PipelineRuntimeStatus(self)
+            # from now on a C-level callable returning the status, shadowing this method
+            self.runtime_status = itertools.repeat(self._status).__next__  # type: ignore[method-assign]
         return self._status
 
     def to_dict(self) -> dict[str, Any]:
@@ -346,11 +420,16 @@ class Pipeline(Node):
         return f"<Pipeline {self.pipeline_id} {self.priority.name}>"
 
 
+# get_ops arguments that are hashable by value and cannot change afterwards
+_CACHEABLE = (frozenset, OperatorState, tuple)
+
+
 class PipelineRuntimeStatus:
     """Per-operator states and counts of one pipeline, plus its arrival and finish ticks."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
+        self._snap = token()
         ops = pipeline.values.ordered()
         self.operator_states: dict[Operator, OperatorState] = {
             op: OperatorState.PENDING for op in ops
@@ -358,6 +437,12 @@ class PipelineRuntimeStatus:
         self.state_counts: dict[OperatorState, int] = {s: 0 for s in OperatorState}
         self.state_counts[OperatorState.PENDING] = len(self.operator_states)
         self._num_ops = len(ops)
+        # parents not yet COMPLETED, per operator (COMPLETED is final, so this only goes down)
+        self._blocked: dict[Operator, int] = {op: len(op.parents) for op in ops}
+        # get_ops answers by (states, require_parents_complete), until the next transition
+        self._ops_cache: dict[Any, list[Operator]] = {}
+        # a set this status adds itself to on every transition (the run profiler's), or None
+        self._watch: set[PipelineRuntimeStatus] | None = None
         self.arrival_tick: int | None = None
         self.finish_tick: int | None = None
         self.max_job_ticks = 0
@@ -417,12 +502,17 @@ class PipelineRuntimeStatus:
         counts[self.operator_states[op]] -= 1
         counts[new_state] += 1
         self.operator_states[op] = new_state
-        if (
-            new_state is OperatorState.COMPLETED
-            and counts[new_state] == self._num_ops
-            and self._on_complete is not None
-        ):
-            self._on_complete(self.pipeline)
+        if self._ops_cache:
+            self._ops_cache.clear()
+        if self._watch is not None:
+            self._watch.add(self)
+        if new_state is OperatorState.COMPLETED:
+            blocked = self._blocked
+            for child in op.children:
+                if child in blocked:
+                    blocked[child] -= 1
+            if counts[new_state] == self._num_ops and self._on_complete is not None:
+                self._on_complete(self.pipeline)
 
     def get_ops(
         self,
@@ -430,14 +520,22 @@ class PipelineRuntimeStatus:
         require_parents_complete: bool = False,
     ) -> list[Operator]:
         """Operators in DAG order whose state is one of ``states``."""
+        key = None
+        if type(states) in _CACHEABLE:
+            key = (states, bool(require_parents_complete))
+            try:
+                hit = self._ops_cache.get(key)
+            except TypeError:  # a tuple holding something unhashable
+                hit = key = None
+            if hit is not None:
+                return hit.copy()
         wanted = {states} if isinstance(states, OperatorState) else set(states)
-        op_states = self.operator_states
-        out = []
-        for op, st in op_states.items():
-            if st in wanted:
-                if require_parents_complete and any(
-                    op_states[p] is not OperatorState.COMPLETED for p in op.parents
-                ):
-                    continue
-                out.append(op)
+        if require_parents_complete:
+            blocked = self._blocked
+            items = self.operator_states.items()
+            out = [op for op, st in items if st in wanted and not blocked[op]]
+        else:
+            out = [op for op, st in self.operator_states.items() if st in wanted]
+        if key is not None:
+            self._ops_cache[key] = out.copy()
         return out

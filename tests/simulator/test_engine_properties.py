@@ -34,6 +34,7 @@ RANDOM_POLICY = textwrap.dedent(
     SUSPEND_P = {suspend_p}
     DEFER = {defer}
     AGING = {aging}
+    OVERBOOK = 0  # more RAM than the pool has, in pools' sizes (OVERBOOK_POLICY sets it)
 
     @register_scheduler_init(key="random-fit")
     def init(s):
@@ -64,6 +65,9 @@ RANDOM_POLICY = textwrap.dedent(
         assignments = []
         for pool in s.executor.pools:
             cpu, ram = pool.avail_cpu_pool, pool.avail_ram_pool
+            if OVERBOOK and s.params["allow_memory_overcommit"]:
+                # promise more RAM than the pool has: the pool's OOM killer must step in
+                ram = max(ram, 0) + OVERBOOK * pool.max_ram_pool
             ready = [
                 op
                 for p in s.queue
@@ -93,6 +97,8 @@ RANDOM_POLICY = textwrap.dedent(
         return suspensions, assignments
     """
 )
+
+OVERBOOK_POLICY = RANDOM_POLICY.replace("OVERBOOK = 0 ", "OVERBOOK = {overbook} ", 1)
 
 
 @st.composite
@@ -208,9 +214,167 @@ def test_event_engine_equals_tick_stepping_for_random_policies(
     path = Path(tmp_path_factory.mktemp("pol")) / "random_fit.py"
     path.write_text(
         RANDOM_POLICY.format(
-            seed=seed, clock_every=clock_every, suspend_p=suspend_p, defer=defer, aging=aging
+            seed=seed,
+            clock_every=clock_every,
+            suspend_p=suspend_p,
+            defer=defer,
+            aging=aging,
         )
     )
     params = _params(data.draw, tps, allow_memory_overcommit=overcommit)
     trace = data.draw(traces(tps))
+    _check_equivalent(params, trace, str(path))
+
+
+@st.composite
+def short_traces(draw: st.DrawFn, tps: int) -> list[TracePipeline]:
+    """Pipelines arriving within the first second, with operators of tens of milliseconds."""
+    n = draw(st.integers(1, 6))
+    arrivals = sorted(draw(st.lists(st.integers(0, tps), min_size=n, max_size=n)))
+    out = []
+    for i, tick in enumerate(arrivals):
+        n_ops = draw(st.integers(1, 4))
+        ops = [
+            TraceOperator(
+                f"op{j + 1}",
+                [f"op{j}"] if j else [],
+                draw(st.sampled_from([0.01, 0.05, 0.2])),
+                draw(st.sampled_from(SCALINGS)),
+                draw(st.one_of(st.none(), st.sampled_from([2.0, 30.0, 70.0]))),
+                draw(st.sampled_from([0.5, 3.0, 20.0, 45.0])),
+            )
+            for j in range(n_ops)
+        ]
+        out.append(TracePipeline(f"p{i + 1}", tick / tps, draw(st.sampled_from(PRIORITIES)), ops))
+    return out
+
+
+def _short_params(draw: st.DrawFn, tps: int, **extra: Any) -> dict[str, Any]:
+    params = _params(draw, tps, **extra)
+    params["duration"] = draw(st.sampled_from([1, 2]))
+    params["max_job_seconds"] = draw(st.sampled_from([0, 0, 0.5, 1.25]))
+    return params
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), policy=POLICY_CHOICES)
+def test_event_engine_equals_tick_stepping_at_10000_ticks_per_second(
+    data: st.DataObject, policy: str
+) -> None:
+    tps = 10_000
+    extra: dict[str, Any] = {}
+    if policy == "priority-pool":
+        extra = {"num_pools": 2, "multi_operator_containers": True}
+    if policy == "overbook":
+        extra = {"allow_memory_overcommit": True, "multi_operator_containers": False}
+    params = _short_params(data.draw, tps, **extra)
+    _check_equivalent(params, data.draw(short_traces(tps)), policy)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    seed=st.integers(0, 10_000),
+    clock_every=st.sampled_from([0, 0, 50]),
+    suspend_p=st.sampled_from([0.0, 0.5]),
+    overbook=st.sampled_from([0, 2]),
+)
+def test_random_policies_at_10000_ticks_per_second(
+    tmp_path_factory: Any,
+    data: st.DataObject,
+    seed: int,
+    clock_every: int,
+    suspend_p: float,
+    overbook: int,
+) -> None:
+    path = Path(tmp_path_factory.mktemp("pol")) / "random_fit.py"
+    path.write_text(
+        OVERBOOK_POLICY.format(
+            seed=seed,
+            clock_every=clock_every,
+            suspend_p=suspend_p,
+            defer=False,
+            aging=0,
+            overbook=overbook,
+        )
+    )
+    tps = 10_000
+    params = _short_params(data.draw, tps, allow_memory_overcommit=bool(overbook))
+    _check_equivalent(params, data.draw(short_traces(tps)), str(path))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    tps=st.sampled_from([10, 100, 1000]),
+    seed=st.integers(0, 10_000),
+    suspend_p=st.sampled_from([0.0, 0.5]),
+    overbook=st.sampled_from([1, 3]),
+)
+def test_overcommit_and_the_pool_oom_killer(
+    tmp_path_factory: Any,
+    data: st.DataObject,
+    tps: int,
+    seed: int,
+    suspend_p: float,
+    overbook: int,
+) -> None:
+    """Random policies that promise more RAM than a pool has, so the pool's OOM killer fires."""
+    path = Path(tmp_path_factory.mktemp("pol")) / "random_fit.py"
+    path.write_text(
+        OVERBOOK_POLICY.format(
+            seed=seed,
+            clock_every=0,
+            suspend_p=suspend_p,
+            defer=False,
+            aging=0,
+            overbook=overbook,
+        )
+    )
+    params = _params(data.draw, tps, allow_memory_overcommit=True)
+    if tps == 1000:
+        params["duration"] = 4
+        trace = data.draw(short_traces(tps))
+    else:
+        trace = data.draw(traces(tps))
+    _check_equivalent(params, trace, str(path))
+
+
+def test_the_overbooking_policy_reaches_the_pool_oom_killer(tmp_path: Path) -> None:
+    """The overcommit property test exercises the pool-level killer, not only container OOMs."""
+    from simulator import executor
+
+    path = tmp_path / "random_fit.py"
+    path.write_text(
+        OVERBOOK_POLICY.format(
+            seed=3, clock_every=0, suspend_p=0.0, defer=False, aging=0, overbook=3
+        )
+    )
+    ops = [TraceOperator("op1", [], 2.0, "const", None, 35.0)]
+    trace = [TracePipeline(f"p{i}", 0.0, "BATCH_PIPELINE", ops) for i in range(8)]
+    params = {
+        "duration": 10,
+        "ticks_per_second": 100,
+        "num_pools": 1,
+        "cpus_per_pool": 16,
+        "ram_gb_per_pool": 64,
+        "multi_operator_containers": False,
+        "allow_memory_overcommit": True,
+        "max_job_seconds": 0,
+    }
+    fired: list[float] = []
+    original = executor.Container.kill
+
+    def spy(self: Any, error: str) -> None:
+        if error == "OOM" and self._mem <= self._ram:  # within its own RAM: the pool's killer
+            fired.append(self._mem)
+        original(self, error)
+
+    executor.Container.kill = spy  # type: ignore[method-assign]
+    try:
+        result = run_simulation(params, trace, str(path))
+    finally:
+        executor.Container.kill = original  # type: ignore[method-assign]
+    assert result.stats.failures > 0
+    assert fired, "the pool's OOM killer never fired"
     _check_equivalent(params, trace, str(path))
