@@ -12,7 +12,7 @@ from typing import Any
 # rest are internals; tests/house/test_surface.py guards both).
 __all__ = [
     "PipelineStats", "SimulatorStats", "default_params", "load_params", "simulate",
-    "clock", "decision_log", "engine", "errors", "executor", "generator", "params",
+    "clock", "decision_log", "engine", "errors", "executor", "generator", "observer", "params",
     "policy_loader", "profile", "scheduling", "stats", "strict_json", "trace_io", "workload",
 ]
 

@@ -1,7 +1,10 @@
-"""The decision log's file format: a header line, then one JSON line per policy call that decided
-something (tick, assignments, suspensions). `write_decision_log` writes it, `read_decision_log`
-reads it back with errors naming the file, line and field; `simulator.engine` records and replays
-the entries.
+"""The decision log: one entry per policy call that decided something (tick, assignments,
+suspensions), the record the host replays to verify a sandboxed run.
+
+`encode_decisions` turns a call's decisions into an entry (the engine records them as it runs),
+`replay_policy` is the policy that returns exactly the logged decisions at the logged ticks, and
+the file format is a header line then one JSON line per entry: `write_decision_log` writes it,
+`read_decision_log` reads it back with errors naming the file, line and field.
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import InputFileError
+from simulator.errors import InputFileError, ReplayError
+from simulator.executor import Assignment, Suspend
+from simulator.policy_loader import LoadedPolicy
+from simulator.workload import Priority
 
 DECISION_LOG_FORMAT = "policyforge-decisions/1"
 
@@ -101,4 +107,64 @@ def _check_decisions(obj: dict[str, Any], name: str, lineno: int) -> None:
                         line=lineno,
                         field="ops",
                     )
+
+
+def encode_decisions(tick: int, sus: list[Suspend], asg: list[Assignment]) -> dict[str, Any]:
+    """One policy call's decisions as JSON-ready data (operators as [pipeline seq, row])."""
+    return {
+        "tick": tick,
+        "suspensions": [{"container_id": s.container_id, "pool_id": s.pool_id} for s in sus],
+        "assignments": [
+            {
+                "ops": [list(op._ref) for op in a.ops],
+                "cpu": a.cpu,
+                "ram": a.ram,
+                "priority": a.priority.name if isinstance(a.priority, Priority) else a.priority,
+                "pool_id": a.pool_id,
+                "pipeline_id": a.pipeline_id,
+            }
+            for a in asg
+        ],
+    }
+
+
+def replay_policy(log: list[dict[str, Any]]) -> LoadedPolicy:
+    """A policy that returns exactly the logged decisions at the logged ticks."""
+    by_tick = {int(entry["tick"]): entry for entry in log}
+
+    def init(s: Any) -> None:
+        s._replay_ops = {}
+
+    def func(s: Any, results: list[Any], pipelines: list[Any]) -> tuple[list, list]:
+        ops = s._replay_ops
+        for p in pipelines:
+            for op in p.values:
+                ops[op._ref] = op
+        entry = by_tick.get(s.clock._ticks)
+        if entry is None:
+            return [], []
+        sus = [Suspend(d["container_id"], d["pool_id"]) for d in entry["suspensions"]]
+        asg = []
+        for d in entry["assignments"]:
+            try:
+                chosen = [ops[tuple(ref)] for ref in d["ops"]]
+            except KeyError as exc:
+                raise ReplayError(
+                    f"decision log names operator {exc.args[0]} that has not arrived",
+                    tick=s.clock._ticks,
+                ) from None
+            prio = d["priority"]
+            asg.append(
+                Assignment(
+                    chosen,
+                    d["cpu"],
+                    d["ram"],
+                    Priority[prio] if isinstance(prio, str) else prio,
+                    d["pool_id"],
+                    d["pipeline_id"],
+                )
+            )
+        return sus, asg
+
+    return LoadedPolicy("replay", init, func, "<decision log>")
 

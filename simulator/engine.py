@@ -33,11 +33,12 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from simulator.clock import ReadTracker, SimClock
+from simulator.decision_log import encode_decisions, replay_policy
 from simulator.errors import (
     PolicyDecisionError,
     PolicyException,
@@ -52,6 +53,9 @@ from simulator.state_compare import StateProbe
 from simulator.stats import SimulatorStats, compute_pipeline_stats
 from simulator.trace_io import TracePipeline, delivery_ticks, read_trace
 from simulator.workload import Pipeline, Priority, Segment
+
+if TYPE_CHECKING:
+    from simulator.observer import RunObserver
 
 _SIM_DIR = str(Path(__file__).resolve().parent)
 _NONE: list[Any] = []  # an empty decision list, never mutated
@@ -210,7 +214,7 @@ class Simulation:
         # The snapshot after the last clean quiet call, while nothing the policy can hold by
         # value has changed since (only skipped ticks and quiet executor ticks in between).
         self._clean_snap: Any = None
-        self.profiler: Any = None
+        self.profiler: RunObserver | None = None
         if profile:
             from simulator.profile import RunProfiler
 
@@ -592,71 +596,6 @@ def _short(obj: Any, limit: int = 300) -> str:
     except Exception:  # noqa: BLE001 - a hostile __repr__ must not hide the real error
         text = f"<unprintable {type(obj).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# --- decision log ------------------------------------------------------------------------------
-
-
-def encode_decisions(tick: int, sus: list[Suspend], asg: list[Assignment]) -> dict[str, Any]:
-    """One policy call's decisions as JSON-ready data (operators as [pipeline seq, row])."""
-    return {
-        "tick": tick,
-        "suspensions": [{"container_id": s.container_id, "pool_id": s.pool_id} for s in sus],
-        "assignments": [
-            {
-                "ops": [list(op._ref) for op in a.ops],
-                "cpu": a.cpu,
-                "ram": a.ram,
-                "priority": a.priority.name if isinstance(a.priority, Priority) else a.priority,
-                "pool_id": a.pool_id,
-                "pipeline_id": a.pipeline_id,
-            }
-            for a in asg
-        ],
-    }
-
-
-def replay_policy(log: list[dict[str, Any]]) -> LoadedPolicy:
-    """A policy that returns exactly the logged decisions at the logged ticks."""
-    from simulator.errors import ReplayError
-
-    by_tick = {int(entry["tick"]): entry for entry in log}
-
-    def init(s: Any) -> None:
-        s._replay_ops = {}
-
-    def func(s: Any, results: list[Any], pipelines: list[Any]) -> tuple[list, list]:
-        ops = s._replay_ops
-        for p in pipelines:
-            for op in p.values:
-                ops[op._ref] = op
-        entry = by_tick.get(s.clock._ticks)
-        if entry is None:
-            return [], []
-        sus = [Suspend(d["container_id"], d["pool_id"]) for d in entry["suspensions"]]
-        asg = []
-        for d in entry["assignments"]:
-            try:
-                chosen = [ops[tuple(ref)] for ref in d["ops"]]
-            except KeyError as exc:
-                raise ReplayError(
-                    f"decision log names operator {exc.args[0]} that has not arrived",
-                    tick=s.clock._ticks,
-                ) from None
-            prio = d["priority"]
-            asg.append(
-                Assignment(
-                    chosen,
-                    d["cpu"],
-                    d["ram"],
-                    Priority[prio] if isinstance(prio, str) else prio,
-                    d["pool_id"],
-                    d["pipeline_id"],
-                )
-            )
-        return sus, asg
-
-    return LoadedPolicy("replay", init, func, "<decision log>")
 
 
 # --- public entry points -----------------------------------------------------------------------

@@ -4,6 +4,9 @@ Recorded by the engine only when asked for (it costs nothing otherwise): per-sec
 allocated and used capacity, the wait before each pipeline first ran, OOM kills and the CPU time
 they wasted, suspensions and what they held, capacity left idle while ready work waited, and a
 timeline per pipeline. The agents' profiling tool and the review report read this.
+
+`RunProfiler` is a `simulator.observer.RunObserver`: it sees the run only through that
+interface and the untracked ``observed*`` accessors, never the engine's internals.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simulator.executor.assignment import ticks_run
 from simulator.workload import ASSIGNABLE_STATES, OperatorState, Priority
 
 if TYPE_CHECKING:
-    from simulator.engine import Simulation
     from simulator.executor import Assignment, ExecutionResult, Suspend
+    from simulator.observer import ObservedRun
     from simulator.workload import Pipeline
 
 
@@ -67,9 +71,7 @@ class RunProfiler:
         self.tracks[id(p)] = _PipelineTrack(
             p.pipeline_id, p.priority.name, tick, len(p.runtime_status().operator_states)
         )
-        status = p.runtime_status()
-        status._watch = self._dirty
-        self._dirty.add(status)
+        p.runtime_status().watch(self._dirty)
 
     def on_leave(self, p: Pipeline) -> None:
         """A pipeline completed or timed out: it no longer counts as waiting."""
@@ -80,7 +82,7 @@ class RunProfiler:
 
     def on_tick(
         self,
-        sim: Simulation,
+        sim: ObservedRun,
         tick: int,
         sus: list[Suspend],
         asg: list[Assignment],
@@ -106,11 +108,12 @@ class RunProfiler:
             target = c or _find_suspending(sim, s)
             if target is not None:
                 self.suspensions += 1
-                held = target._suspend_left * tl
-                self.suspension_cpu_seconds += target._cpu * held
-                self.suspension_gb_seconds += target._ram * held
+                cpu, ram, left = target.observed()
+                held = left * tl
+                self.suspension_cpu_seconds += cpu * held
+                self.suspension_gb_seconds += ram * held
         for r in results:
-            ticks = getattr(r, "_ticks", 0)
+            ticks = ticks_run(r)
             if r.error == "OOM":
                 self.oom_kills += 1
                 self.oom_cpu_seconds += r.cpu * ticks * tl
@@ -124,13 +127,13 @@ class RunProfiler:
                     if track is not None:
                         track.failures += 1
 
-    def on_sample(self, sim: Simulation, tick: int) -> None:
+    def on_sample(self, sim: ObservedRun, tick: int) -> None:
         """Once per simulated second (the ticks Eudoxia samples memory)."""
         pools = sim.executor.pools
         self.seconds.append(tick / self.tps)
         self.cpu_allocated.append(float(sum(p.max_cpu_pool - p.avail_cpu_pool for p in pools)))
         self.ram_allocated.append(float(sum(p.max_ram_pool - p.avail_ram_pool for p in pools)))
-        self.ram_used.append(float(sum(p._consumed for p in pools)))
+        self.ram_used.append(float(sum(p.observed_consumed_ram_gb() for p in pools)))
         ready_map, counts, left = self._ready, self._ready_counts, self._left
         for status in self._dirty:
             p = status.pipeline
@@ -154,7 +157,7 @@ class RunProfiler:
         idle = float(sum(max(0, p.avail_cpu_pool) for p in pools)) if ready else 0.0
         self.cpu_idle_while_ready.append(idle)
 
-    def finish(self, sim: Simulation) -> None:
+    def finish(self, sim: ObservedRun) -> None:
         """Final states of the pipelines."""
         for p in sim.pipelines:
             track = self.tracks.get(id(p))
@@ -164,7 +167,7 @@ class RunProfiler:
             track.finish_tick = status.finish_tick
             track.timed_out = status.finish_tick is None and status.has_timed_out()
 
-    def to_dict(self, sim: Simulation) -> dict[str, Any]:
+    def to_dict(self, sim: ObservedRun) -> dict[str, Any]:
         """The profile as JSON-ready data."""
         tps = self.tps
         cpu_total = float(sim.params["num_pools"] * sim.params["cpus_per_pool"])
@@ -271,7 +274,7 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else 0.0
 
 
-def _find_suspending(sim: Simulation, s: Suspend) -> Any:
+def _find_suspending(sim: ObservedRun, s: Suspend) -> Any:
     for pool in sim.executor.pools:
         for c in pool.suspending_containers:
             if c.container_id == s.container_id:

@@ -449,6 +449,13 @@ class PipelineRuntimeStatus:
         self.clock: SimClock | None = None
         self._on_complete: Callable[[Pipeline], object] | None = None
 
+
+    def watch(self, changed: set[PipelineRuntimeStatus]) -> None:
+        """Add this status to ``changed`` now and whenever an operator changes state (for the
+        engine's observers: the profiler follows ready work without scanning every pipeline)."""
+        self._watch = changed
+        changed.add(self)
+
     def record_arrival(self, clock: SimClock, max_job_ticks: int = 0) -> None:
         """Remember the arrival tick (once)."""
         assert self.arrival_tick is None, "pipeline arrival recorded twice"

@@ -101,3 +101,10 @@ class ExecutionResult:
             f"ExecutionResult(container_id={self.container_id!r}, pool_id={self.pool_id}, "
             f"error={self.error!r})"
         )
+
+
+def ticks_run(result: ExecutionResult) -> int:
+    """Ticks the container ran before it finished or was killed (0 when not recorded), for the
+    engine's observers; not part of Eudoxia's API, so policies never see it as an attribute."""
+    return int(getattr(result, "_ticks", 0))
+

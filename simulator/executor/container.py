@@ -129,6 +129,10 @@ class Container:
         self.pool._tracker.reads += 1
         return self._elapsed
 
+    def observed(self) -> tuple[float, float, int]:
+        """(CPUs, RAM GB, suspension ticks left), for the engine's observers: not a policy read."""
+        return self._cpu, self._ram, self._suspend_left
+
     @property
     def suspend_ticks(self) -> int:
         """Remaining ticks of an ongoing suspension."""

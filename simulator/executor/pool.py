@@ -56,6 +56,10 @@ class ResourcePool:
         self._next_deadline = math.inf  # no live container can time out before this tick
         self._ff_plan: tuple[np.ndarray, int, int] | None = None
 
+    def observed_consumed_ram_gb(self) -> float:
+        """RAM in use now, for the engine's observers: not a policy read."""
+        return self._consumed
+
     @property
     def consumed_ram_gb(self) -> float:
         """Memory in use in the pool, tracked incrementally as Eudoxia does (it drifts)."""

@@ -76,3 +76,16 @@ def test_every_error_is_in_the_one_tree() -> None:
     # Eudoxia's own exception is part of the policy API, not ours
     assert sorted(roots) == ["simulator.errors.PolicyforgeError",
                              "simulator.workload.EudoxiaException"]
+
+
+def test_the_profiler_sees_the_run_only_through_the_observer_interface() -> None:
+    from tests.house.imports import ROOT
+
+    tree = ast.parse((ROOT / "simulator" / "profile.py").read_text(encoding="utf-8"))
+    private = sorted({ast.unparse(node) for node in ast.walk(tree)
+                      if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                      and not node.attr.startswith("__")
+                      and not (isinstance(node.value, ast.Name) and node.value.id == "self")})
+    assert private == []
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "simulator.engine" not in imported
