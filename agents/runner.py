@@ -53,6 +53,7 @@ def provenance(backend: Any, suite: str) -> dict[str, Any]:
     return {"simulator_hash": content_hash(), "python": platform.python_version(),
             "numpy": numpy.__version__, "sandbox_backend": getattr(backend, "name", None),
             "sandbox_image": image, "suites": {suite: f"v{s.version}"},
+            "suite_hashes": {suite: s.hashes()},
             "policyforge": _version()}
 
 

@@ -17,7 +17,6 @@ case's params beside it as ``<case>.toml``); ``POLICYFORGE_CACHE_DIR`` defaults 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sys
@@ -31,11 +30,12 @@ from simulator.errors import ParamsError
 from simulator.generator import generate_trace
 from simulator.params import load_params, params_to_toml
 from simulator.trace_io import trace_to_text
+from traces import user_suites
+from traces.cases import HELD_OUT, SEARCH, SuiteCase, SuiteInfo, sha256_hex
 from traces.errors import SuiteError
 
 CACHE_ENV = "POLICYFORGE_CACHE_DIR"
 PINS_FILE = Path(__file__).with_name("suite_pins.json")
-SEARCH, HELD_OUT = "search", "held-out"
 
 
 # --- definitions -------------------------------------------------------------------------------
@@ -190,33 +190,6 @@ SUITES: dict[str, SuiteDefinition] = {d.name: d for d in (_paper(), _small(), _m
 
 
 @dataclass(frozen=True)
-class SuiteCase:
-    """One (params, trace) pair of a suite; ``params`` is complete (every Eudoxia key)."""
-
-    name: str
-    params: dict[str, Any]
-    trace_path: Path
-    seed: int
-    pipelines: int = 0
-    sha256: str = ""
-
-
-@dataclass(frozen=True)
-class SuiteInfo:
-    """A suite at a glance: what ``policyforge traces suites`` lists."""
-
-    name: str
-    version: int
-    description: str
-    search_cases: int
-    held_out_cases: int
-    min_pipelines: int
-    max_pipelines: int
-    cache_dir: Path
-    cache_state: str
-
-
-@dataclass(frozen=True)
 class _Pin:
     sha256: str
     pipelines: int
@@ -253,6 +226,8 @@ def trace_bytes(params: dict[str, Any]) -> tuple[bytes, int]:
 
 class Suite:
     """A suite bound to a cache folder; traces are made and checked when cases are asked for."""
+
+    user = False
 
     def __init__(self, definition: SuiteDefinition, cache_root: Path) -> None:
         self.definition = definition
@@ -293,6 +268,12 @@ class Suite:
                 for part, specs in ((SEARCH, self._search), (HELD_OUT, self._held_out))
                 for spec in specs]
 
+    def hashes(self) -> dict[str, str]:
+        """``{"<part>/<case>": pinned trace sha256}`` of every case (a run's provenance)."""
+        return {f"{part}/{spec.name}": self._pins[spec.name].sha256
+                for part, specs in ((SEARCH, self._search), (HELD_OUT, self._held_out))
+                for spec in specs}
+
     def info(self) -> SuiteInfo:
         """Counts, pipelines per case and cache state."""
         counts = [pin.pipelines for pin in self._pins.values()]
@@ -320,7 +301,7 @@ class Suite:
             data = trace_path.read_bytes()
         except OSError:
             return False
-        return _sha256(data) == self._pins[spec.name].sha256
+        return sha256_hex(data) == self._pins[spec.name].sha256
 
     def _materialise(self, spec: _CaseSpec, part: str) -> SuiteCase:
         """The case, with its trace on disk and matching its pinned digest."""
@@ -328,7 +309,7 @@ class Suite:
         trace_path, params_path = self._paths(spec, part)
         if not self._cached_ok(spec, part):
             data, _ = trace_bytes(spec.params)
-            digest = _sha256(data)
+            digest = sha256_hex(data)
             if digest != pin.sha256:
                 raise SuiteError(
                     f"the generator now writes a different trace (sha256 {digest[:12]}…, pinned "
@@ -344,10 +325,6 @@ class Suite:
         return SuiteCase(
             spec.name, dict(spec.params), trace_path, spec.seed, pin.pipelines, pin.sha256
         )
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _same_content(path: Path, data: bytes) -> bool:
@@ -412,7 +389,7 @@ def pin_table() -> dict[str, dict[str, dict[str, Any]]]:
         entries = {}
         for spec in specs:
             data, count = trace_bytes(spec.params)
-            entries[spec.name] = {"sha256": _sha256(data), "pipelines": count}
+            entries[spec.name] = {"sha256": sha256_hex(data), "pipelines": count}
         table[definition.key] = entries
     return table
 
@@ -452,17 +429,55 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "policyforge"
 
 
-def get_suite(name: str, *, cache_dir: str | Path | None = None) -> Suite:
-    """The suite called ``name`` (see ``list_suites``), bound to the cache folder."""
-    definition = SUITES.get(name)
-    if definition is None:
-        raise SuiteError(f"unknown suite {name!r}; expected one of {', '.join(SUITES)}")
-    return Suite(definition, cache_root(cache_dir))
+def get_suite(name: str, *, cache_dir: str | Path | None = None,
+              data_dir: str | Path | None = None) -> Any:
+    """The suite called ``name``: a built-in (a `Suite` bound to the cache folder) or one of the
+    user's own (a `traces.user_suites.UserSuite`: ``NAME`` is its latest version, ``NAME@vN``
+    one version). Both answer ``search_cases``, ``held_out_cases``, ``info``, ``case_rows`` and
+    ``hashes``."""
+    base, _, version = name.partition("@")
+    definition = SUITES.get(base)
+    if definition is not None and (not version or version == f"v{definition.version}"):
+        return Suite(definition, cache_root(cache_dir))
+    if definition is None and base in user_suites.user_suite_names(data_dir):
+        number = None
+        if version:
+            if not (version.startswith("v") and version[1:].isdigit()):
+                raise SuiteError(f"suite {name!r}: expected NAME or NAME@vN")
+            number = int(version[1:])
+        return user_suites.load_user_suite(base, number, data_dir=data_dir)
+    if definition is not None:
+        raise SuiteError(f"built-in suite {base!r} has only version v{definition.version}")
+    mine = user_suites.user_suite_names(data_dir)
+    known = ", ".join(SUITES) + (f"; your suites: {', '.join(mine)}" if mine else "")
+    raise SuiteError(f"unknown suite {name!r}; expected one of {known} (add your own with "
+                     "`policyforge traces suites add`)")
 
 
-def list_suites(*, cache_dir: str | Path | None = None) -> list[SuiteInfo]:
-    """Every defined suite with its version, case counts, pipelines per case and cache state."""
-    return [get_suite(name, cache_dir=cache_dir).info() for name in SUITES]
+def suite_names(data_dir: str | Path | None = None) -> list[str]:
+    """The built-in suites, then the user's own."""
+    return list(SUITES) + user_suites.user_suite_names(data_dir)
+
+
+def add_user_suite(name: str, sources: list[user_suites.CaseSource], *, description: str = "",
+                   data_dir: str | Path | None = None) -> user_suites.UserSuite:
+    """Store the user's suite ``name`` (`traces.user_suites.add_suite`); a built-in's name is
+    refused."""
+    return user_suites.add_suite(name, sources, description=description, data_dir=data_dir,
+                                 reserved=tuple(SUITES))
+
+
+def remove_user_suite(name: str, data_dir: str | Path | None = None) -> list[int]:
+    """Delete every version of the user's suite ``name``; a built-in's name is refused."""
+    return user_suites.remove_suite(name, data_dir, reserved=tuple(SUITES))
+
+
+def list_suites(*, cache_dir: str | Path | None = None,
+                data_dir: str | Path | None = None) -> list[SuiteInfo]:
+    """Every suite (built-in, then the user's) with its version, case counts, pipelines per case
+    and cache state."""
+    return [get_suite(name, cache_dir=cache_dir, data_dir=data_dir).info()
+            for name in suite_names(data_dir)]
 
 
 # --- CLI -------------------------------------------------------------------------------------
