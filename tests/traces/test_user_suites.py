@@ -257,14 +257,14 @@ def _break(kind: str, params: Path, trace: Path, out: Path) -> tuple[Path, Path,
         bad = out / "nonnum.csv"
         bad.write_text("\n".join(lines) + "\n")
         col = header.index("baseline_cpu_seconds") + 1
-        return (params, bad, f"{bad}:3:{col}: baseline_cpu_seconds must be a number, got "
-                f"'fast' (field 'baseline_cpu_seconds')")
+        return (params, bad, (f"{bad}:3:{col}: baseline_cpu_seconds must be a number, got "
+                f"'fast' (field 'baseline_cpu_seconds')"))
     if kind == "unknown params key":
         bad = out / "typo.toml"
         bad.write_text(params.read_text() + "num_pool = 3\n")
         line = len(bad.read_text().splitlines())
-        return (bad, trace, f"{bad}:{line}: unknown params key 'num_pool'; did you mean "
-                "'num_pools'? (field 'num_pool')")
+        return (bad, trace, (f"{bad}:{line}: unknown params key 'num_pool'; did you mean "
+                "'num_pools'? (field 'num_pool')"))
     assert kind == "missing parent"
     row = next(i for i in range(1, len(lines)) if lines[i].split(",")[header.index("parents")])
     cells = lines[row].split(",")
@@ -272,8 +272,8 @@ def _break(kind: str, params: Path, trace: Path, out: Path) -> tuple[Path, Path,
     lines[row] = ",".join(cells)
     bad = out / "orphan.csv"
     bad.write_text("\n".join(lines) + "\n")
-    return (params, bad, f"{bad}:{row + 1}:{header.index('parents') + 1}: unknown parent "
-            "'op99' of operator")
+    return (params, bad, (f"{bad}:{row + 1}:{header.index('parents') + 1}: unknown parent "
+            "'op99' of operator"))
 
 
 def test_end_to_end_a_users_files_become_a_suite_a_heuristic_run_reviewed_and_exported(
