@@ -183,7 +183,106 @@ def _mixed() -> SuiteDefinition:
     )
 
 
-SUITES: dict[str, SuiteDefinition] = {d.name: d for d in (_paper(), _small(), _mixed())}
+# --- the scenario library: settings the paper's problem does not saturate ---------------------
+
+# The saturated 120 s cluster of `small`, the base of `noisy` and `overcommit`.
+_SMALL_BASE: dict[str, Any] = {
+    **_PAPER_BASE, "duration": 120, "num_pipelines": 6, "num_operators": 5,
+    "waiting_seconds_mean": 10.0,
+}
+
+
+def _noisy() -> SuiteDefinition:
+    # Eudoxia's noisy peak-memory estimator: each operator's estimate is its true peak times a
+    # lognormal factor (seeded by random_seed); a policy sees estimates, not true sizes.
+    variants = tuple(SuiteVariant(f"sigma{label}", {"noisy_estimator_sigma": sigma})
+                     for label, sigma in (("0.25", 0.25), ("1", 1.0)))
+    return SuiteDefinition(
+        name="noisy",
+        version=1,
+        description="the saturated 120 s cluster with the noisy peak-memory estimator at sigma "
+        "0.25 and 1 (estimates only)",
+        base={**_SMALL_BASE, "estimator_algo": "noisy"},
+        variants=variants,
+        search_seeds=(31, 32),
+        held_out_seeds=(931, 932),
+    )
+
+
+def _overcommit() -> SuiteDefinition:
+    # Allocations are unchecked; the pool's OOM killer decides when consumption exceeds RAM.
+    variants = tuple(SuiteVariant(f"{k}x", {"num_pipelines": 6 * k}) for k in (1, 2))
+    return SuiteDefinition(
+        name="overcommit",
+        version=1,
+        description="the saturated 120 s cluster with memory overcommit: the pool's OOM killer "
+        "decides; load 1x and 2x",
+        base={**_SMALL_BASE, "allow_memory_overcommit": True},
+        variants=variants,
+        search_seeds=(41, 42),
+        held_out_seeds=(941, 942),
+    )
+
+
+_INTERACTIVE_MIXES = {
+    # interactive / query / batch; each triple sums to exactly 1.0 left to right in float64
+    "interactive-heavy": (0.6, 0.2, 0.2),
+    "interactive-query": (0.5, 0.4, 0.1),
+}
+
+
+def _latency() -> SuiteDefinition:
+    base = {
+        "duration": 120, "ticks_per_second": 1000, "num_pools": 2, "cpus_per_pool": 32,
+        "ram_gb_per_pool": 250, "num_operators": 5, "num_pipelines": 10,
+        "waiting_seconds_mean": 10.0, "multi_operator_containers": True, "max_job_seconds": 30,
+    }
+    variants = tuple(
+        SuiteVariant(mix, {"interactive_prob": i, "query_prob": q, "batch_prob": b})
+        for mix, (i, q, b) in _INTERACTIVE_MIXES.items()
+    )
+    return SuiteDefinition(
+        name="latency",
+        version=1,
+        description="interactive-heavy mixes with 30 s deadlines on 2 pools: latency (adjusted "
+        "and per-class p99) rather than completions",
+        base=base,
+        variants=variants,
+        search_seeds=(51, 52),
+        held_out_seeds=(951, 952),
+    )
+
+
+def _scales() -> SuiteDefinition:
+    # The follow-up work's protocol: one workload on CPUs and RAM x1-x16 of one 64-CPU / 500 GB
+    # pool, 3600 s at 100 ticks/s, 360 s deadlines, single-operator containers. The trace depends
+    # only on the workload keys and the seed, so every size of a seed replays the same trace.
+    base = {
+        "duration": 600, "ticks_per_second": 100, "num_pools": 1, "cpus_per_pool": 64,
+        "ram_gb_per_pool": 500, "num_operators": 5, "num_pipelines": 32,
+        "waiting_seconds_mean": 10.0, "multi_operator_containers": False,
+        "max_job_seconds": 360,
+    }
+    variants = tuple(
+        SuiteVariant(f"x{k}", {"cpus_per_pool": 64 * k, "ram_gb_per_pool": 500 * k})
+        for k in (1, 2, 4, 8, 16)
+    )
+    return SuiteDefinition(
+        name="scales",
+        version=1,
+        description="one workload on 5 cluster sizes (x1-x16 of a 64-CPU / 500 GB pool), 3600 s "
+        "at 100 ticks/s, 360 s deadlines: a policy must scale, not fit one size",
+        base=base,
+        variants=variants,
+        search_seeds=(61,),
+        held_out_seeds=(961,),
+    )
+
+
+SUITES: dict[str, SuiteDefinition] = {
+    d.name: d for d in (_paper(), _small(), _mixed(), _noisy(), _latency(), _scales(),
+                        _overcommit())
+}
 
 
 # --- cases -------------------------------------------------------------------------------------
