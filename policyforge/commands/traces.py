@@ -113,14 +113,21 @@ def suites_command(argv: list[str]) -> int:
     if argv and argv[0] == "remove":
         return suites_remove_command(argv[1:])
     from traces.errors import SuiteError
-    from traces.suites import get_suite, suite_names
+    from traces.suites import SUITES, get_suite, suite_names
 
     args = parse_args(_suites_parser(), argv)
     if isinstance(args, int):
         return args
     try:
         names = [args.name] if args.name else suite_names()
-        suites = [get_suite(n, cache_dir=args.cache_dir) for n in names]
+        suites = []
+        for n in names:
+            try:
+                suites.append(get_suite(n, cache_dir=args.cache_dir))
+            except SuiteError as exc:
+                if args.name or n in SUITES:
+                    raise
+                print(f"warning: your suite {n!r} cannot be read: {exc}", file=sys.stderr)
         if args.generate:
             for suite in suites:
                 suite.search_cases()

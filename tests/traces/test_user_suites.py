@@ -337,11 +337,37 @@ def test_end_to_end_a_users_files_become_a_suite_a_heuristic_run_reviewed_and_ex
     assert sim.returncode == 0, sim.stderr
     assert json.loads(sim.stdout)["pipelines_all"]["arrival_count"] > 0
 
+    # added again with other traces: the run is not continued on them
+    again = policyforge("traces", "suites", "add", "mine", "--generate", str(cases[0][0]),
+                        "--search-seeds", "5", "--held-out-seeds", "6", env=env)
+    assert again.returncode == 0 and "added suite mine v2" in again.stdout, again.stderr
+    resumed = policyforge("run", "--resume", str(run_dir), "--max-iterations", "2",
+                          "--runs-dir", str(runs), "--quiet", env=env)
+    assert resumed.returncode == 2, resumed.stdout + resumed.stderr
+    assert "suite 'mine' now has other traces (v2; this run was made on v1)" in resumed.stderr
+    assert json.loads((run_dir / "run.json").read_text())["status"] == record["status"]
+
     removed = policyforge("traces", "suites", "remove", "mine", env=env)
-    assert removed.returncode == 0 and "removed suite mine (v1)" in removed.stdout
+    assert removed.returncode == 0 and "removed suite mine (v1, v2)" in removed.stdout
     after = policyforge("review", str(run_dir), "--json", env=env)
     assert after.returncode == 0, after.stderr
     assert json.loads(after.stdout)["best_candidate"] == 1
     gone = policyforge("evaluate", "--policy", "naive", "--suite", "mine", "--sandbox", "local",
                        env=env)
     assert gone.returncode == 2 and "unknown suite 'mine'" in gone.stderr
+
+
+def test_a_broken_suite_record_is_a_warning_in_the_listing_and_an_error_on_use(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from policyforge.commands.traces import suites_command
+
+    suite = add_user_suite("mine", files_case(tmp_path))
+    add_user_suite("other", files_case(tmp_path / "again"))
+    (suite.cache_dir / "suite.json").write_text("{not json")
+    assert suites_command(["--json"]) == 0
+    out = capsys.readouterr()
+    assert [s["name"] for s in json.loads(out.out)] == [*SUITES, "other"]
+    assert "warning: your suite 'mine' cannot be read: unreadable suite record" in out.err
+    assert suites_command(["mine"]) == 2
+    assert "unreadable suite record" in capsys.readouterr().err
