@@ -60,6 +60,9 @@ class SuiteDefinition:
     variants: tuple[SuiteVariant, ...]
     search_seeds: tuple[int, ...]
     held_out_seeds: tuple[int, ...]
+    # a policy must work from estimates: reading an operator's true resource profile is a
+    # static-check error on this suite, not a warning (`sandbox.evaluation`)
+    estimates_only: bool = False
 
     def __post_init__(self) -> None:
         shared = set(self.search_seeds) & set(self.held_out_seeds)
@@ -206,6 +209,7 @@ def _noisy() -> SuiteDefinition:
         variants=variants,
         search_seeds=(31, 32),
         held_out_seeds=(931, 932),
+        estimates_only=True,
     )
 
 
@@ -344,6 +348,11 @@ class Suite:
     def version(self) -> int:
         """The suite's version; results record it next to the name."""
         return self.definition.version
+
+    @property
+    def estimates_only(self) -> bool:
+        """Whether reading an operator's true resource profile is an error on this suite."""
+        return self.definition.estimates_only
 
     def search_cases(self) -> list[SuiteCase]:
         """The cases a policy may be tuned on (never a held-out case)."""

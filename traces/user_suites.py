@@ -407,6 +407,7 @@ class UserSuite:
     """A stored user suite version; every case is hash-checked when it is asked for."""
 
     user = True
+    estimates_only = False
 
     def __init__(self, definition: UserSuiteDefinition, folder: Path,
                  cases: list[dict[str, Any]]) -> None:

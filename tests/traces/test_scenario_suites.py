@@ -157,3 +157,41 @@ def test_priority_and_naive_evaluate_in_docker_with_every_fraction_at_most_one(n
         for trace in report["traces"]:
             for key, value in trace["bound_fractions"].items():
                 assert value is not None and 0 <= value <= 1, (name, policy, key, value)
+
+
+ORACLE_POLICY = """\
+@register_scheduler_init(key="peek")
+def init(s):
+    pass
+
+
+@register_scheduler(key="peek")
+def schedule(s, results, pipelines):
+    for p in pipelines:
+        for op in p.values:
+            op.get_segments()
+    return [], []
+"""
+
+
+def test_reading_true_sizes_is_an_error_on_noisy_and_a_warning_elsewhere() -> None:
+    from sandbox.backend import Limits
+    from sandbox.evaluation import PolicyInput, evaluate_policy
+    from sandbox.static_checks import check_policy_source
+
+    class Refuse:  # a rejected policy never reaches the sandbox
+        name = isolation = image = "none"
+
+        def run(self, *_: object) -> None:
+            raise AssertionError("a rejected policy ran")
+
+    checked = check_policy_source(ORACLE_POLICY, "peek.py")
+    assert checked.ok and {f.rule for f in checked.warnings} == {"oracle-info"}
+    assert [get_suite(n).estimates_only for n in SUITES] == [n == "noisy" for n in SUITES]
+
+    policy = PolicyInput("peek.py", source=ORACLE_POLICY, filename="peek.py")
+    report = evaluate_policy(policy, [], Refuse(), Limits(), suite="noisy", part="search")
+    assert report.status == "rejected"
+    assert "[oracle-info]" in report.reason and "estimates-only" in report.reason
+    assert "peek.py:10:" in report.reason and ": error [" in report.reason
+    assert {f["severity"] for f in report.findings if f["rule"] == "oracle-info"} == {"error"}
