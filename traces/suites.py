@@ -12,6 +12,9 @@ case; only ``Suite.held_out_cases()`` gives those, for the critic's final check.
 Cache: ``$POLICYFORGE_CACHE_DIR/traces/<suite>-v<version>/{search,held-out}/<case>.csv`` (with the
 case's params beside it as ``<case>.toml``); ``POLICYFORGE_CACHE_DIR`` defaults to
 ``~/.cache/policyforge``.
+
+A user's own suites (`traces.user_suites`, ``policyforge traces suites add``) are resolved by the
+same `get_suite`: ``NAME`` is the latest stored version, ``NAME@vN`` one version.
 """
 
 from __future__ import annotations

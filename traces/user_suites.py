@@ -324,13 +324,20 @@ def add_suite(name: str, sources: list[CaseSource], *, description: str = "",
                 if not (folder / f"v{version}").exists():  # not a concurrent add: a real error
                     raise
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        _discard(staging, folder)
         raise SuiteError(f"cannot store the suite: {exc.strerror or exc}",
                          path=str(folder)) from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        _discard(staging, folder)
         raise
     return load_user_suite(name, version, data_dir=data_dir)
+
+
+def _discard(staging: Path, folder: Path) -> None:
+    """Remove a half-written version, and the suite's folder if nothing else is in it."""
+    shutil.rmtree(staging, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only succeeds when empty
 
 
 def remove_suite(name: str, data_dir: str | Path | None = None, *,

@@ -371,3 +371,23 @@ def test_a_broken_suite_record_is_a_warning_in_the_listing_and_an_error_on_use(
     assert "warning: your suite 'mine' cannot be read: unreadable suite record" in out.err
     assert suites_command(["mine"]) == 2
     assert "unreadable suite record" in capsys.readouterr().err
+
+
+def test_a_failure_while_writing_leaves_nothing_behind(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = files_case(tmp_path)
+    real = Path.write_bytes
+    calls = []
+
+    def flaky(self: Path, payload: bytes) -> int:
+        calls.append(self)
+        if len(calls) == 4:  # the second case's trace
+            raise OSError(28, "No space left on device")
+        return real(self, payload)
+
+    monkeypatch.setattr(Path, "write_bytes", flaky)
+    with pytest.raises(SuiteError, match="cannot store the suite: No space left on device"):
+        add_user_suite("mine", sources)
+    assert not stored_anything(data)
+    assert user_suites.user_suite_names() == []
