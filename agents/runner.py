@@ -53,6 +53,7 @@ def provenance(backend: Any, suite: str) -> dict[str, Any]:
     return {"simulator_hash": content_hash(), "python": platform.python_version(),
             "numpy": numpy.__version__, "sandbox_backend": getattr(backend, "name", None),
             "sandbox_image": image, "suites": {suite: f"v{s.version}"},
+            "suite_hashes": {suite: s.hashes()},
             "policyforge": _version()}
 
 
@@ -135,6 +136,7 @@ def _resume_locked(run_dir: Path, budget: BudgetLimits | None,
         budget is not None and data.get("status") == "budget_exhausted")
     if data.get("status") in ("accepted", "budget_exhausted", "failed") and not extend:
         return _outcome(RunStore(run_dir))  # finished: nothing to continue
+    _same_suite(config.suite, data)
     fresh = not load_state(run_dir)  # killed before its first checkpoint
     if budget is not None:
         config = config.model_copy(update={"budget": budget})
@@ -151,6 +153,23 @@ def _resume_locked(run_dir: Path, budget: BudgetLimits | None,
     # and a larger budget; any other run continues from its last checkpoint.
     initial = _initial_state(config) if fresh else {"stop_reason": None} if extend else None
     return _drive(config, store, backend, initial, chat_models, progress, cancel)
+
+
+def _same_suite(suite: str, data: dict[str, Any]) -> None:
+    """`SuiteError` if the suite's traces are not those the run recorded (a user suite added
+    again or removed): a run is never continued, nor re-scored, on other traces."""
+    recorded = ((data.get("provenance") or {}).get("suite_hashes") or {}).get(suite)
+    if recorded is None:  # a run made before suite hashes were recorded
+        return
+    from traces.errors import SuiteError
+    from traces.suites import get_suite
+
+    s = get_suite(suite)
+    if s.hashes() != recorded:
+        made_on = ((data.get("provenance") or {}).get("suites") or {}).get(suite, "?")
+        raise SuiteError(f"suite {suite!r} now has other traces (v{s.version}; this run was "
+                         f"made on {made_on}): the run stays reviewable but cannot be resumed "
+                         "on other traces", suite=suite)
 
 
 def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, Any] | None,

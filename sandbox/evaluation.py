@@ -107,6 +107,14 @@ def evaluate_policy(
         if not checked.ok:
             first = checked.errors[0]
             return _end(report, "rejected", f"static checks: {first.format(policy.filename)}")
+        oracle = [f for f in checked.findings if f.rule == "oracle-info"]
+        if oracle and suite and _estimates_only(suite):
+            report.findings = [{**f, "severity": "error"} if f["rule"] == "oracle-info" else f
+                               for f in report.findings]
+            first = oracle[0].model_copy(update={"severity": "error"})
+            return _end(report, "rejected",
+                        f"static checks: {first.format(policy.filename)} (suite {suite} is "
+                        "estimates-only: a policy there sees op.estimate, never the true profile)")
     request = SandboxRequest(
         policy_source=policy.source,
         policy_filename=policy.filename,
@@ -132,6 +140,13 @@ def evaluate_policy(
     if result.seconds is not None:  # the runner's own figure: a timing to show, nothing more
         report_timing(report, "run_inside", result.seconds)
     return _verify(report, cases, result, profile)
+
+
+def _estimates_only(suite: str) -> bool:
+    """Whether suite ``suite`` refuses policies that read true resource profiles."""
+    from traces.suites import get_suite
+
+    return bool(getattr(get_suite(suite), "estimates_only", False))
 
 
 def _batch_problem(raw: RawRun, limits: Limits) -> tuple[str, str] | None:

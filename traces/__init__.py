@@ -2,5 +2,6 @@
 
 # The modules other packages may import (tests/house/test_surface.py guards it).
 __all__ = [
-    "bounds", "builtin_runs", "errors", "generator", "metrics", "plots", "profile", "suites",
+    "bounds", "builtin_runs", "cases", "errors", "generator", "metrics", "plots", "profile",
+    "suites", "user_suites",
 ]

@@ -12,12 +12,14 @@ case; only ``Suite.held_out_cases()`` gives those, for the critic's final check.
 Cache: ``$POLICYFORGE_CACHE_DIR/traces/<suite>-v<version>/{search,held-out}/<case>.csv`` (with the
 case's params beside it as ``<case>.toml``); ``POLICYFORGE_CACHE_DIR`` defaults to
 ``~/.cache/policyforge``.
+
+A user's own suites (`traces.user_suites`, ``policyforge traces suites add``) are resolved by the
+same `get_suite`: ``NAME`` is the latest stored version, ``NAME@vN`` one version.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sys
@@ -31,11 +33,12 @@ from simulator.errors import ParamsError
 from simulator.generator import generate_trace
 from simulator.params import load_params, params_to_toml
 from simulator.trace_io import trace_to_text
+from traces import user_suites
+from traces.cases import HELD_OUT, SEARCH, SuiteCase, SuiteInfo, sha256_hex
 from traces.errors import SuiteError
 
 CACHE_ENV = "POLICYFORGE_CACHE_DIR"
 PINS_FILE = Path(__file__).with_name("suite_pins.json")
-SEARCH, HELD_OUT = "search", "held-out"
 
 
 # --- definitions -------------------------------------------------------------------------------
@@ -60,6 +63,9 @@ class SuiteDefinition:
     variants: tuple[SuiteVariant, ...]
     search_seeds: tuple[int, ...]
     held_out_seeds: tuple[int, ...]
+    # a policy must work from estimates: reading an operator's true resource profile is a
+    # static-check error on this suite, not a warning (`sandbox.evaluation`)
+    estimates_only: bool = False
 
     def __post_init__(self) -> None:
         shared = set(self.search_seeds) & set(self.held_out_seeds)
@@ -183,37 +189,112 @@ def _mixed() -> SuiteDefinition:
     )
 
 
-SUITES: dict[str, SuiteDefinition] = {d.name: d for d in (_paper(), _small(), _mixed())}
+# --- the scenario library: settings the paper's problem does not saturate ---------------------
+
+# The saturated 120 s cluster of `small`, the base of `noisy` and `overcommit`.
+_SMALL_BASE: dict[str, Any] = {
+    **_PAPER_BASE, "duration": 120, "num_pipelines": 6, "num_operators": 5,
+    "waiting_seconds_mean": 10.0,
+}
+
+
+def _noisy() -> SuiteDefinition:
+    # Eudoxia's noisy peak-memory estimator: each operator's estimate is its true peak times a
+    # lognormal factor (seeded by random_seed); a policy sees estimates, not true sizes.
+    variants = tuple(SuiteVariant(f"sigma{label}", {"noisy_estimator_sigma": sigma})
+                     for label, sigma in (("0.25", 0.25), ("1", 1.0)))
+    return SuiteDefinition(
+        name="noisy",
+        version=1,
+        description="the saturated 120 s cluster with the noisy peak-memory estimator at sigma "
+        "0.25 and 1 (estimates only)",
+        base={**_SMALL_BASE, "estimator_algo": "noisy"},
+        variants=variants,
+        search_seeds=(31, 32),
+        held_out_seeds=(931, 932),
+        estimates_only=True,
+    )
+
+
+def _overcommit() -> SuiteDefinition:
+    # Allocations are unchecked; the pool's OOM killer decides when consumption exceeds RAM.
+    variants = tuple(SuiteVariant(f"{k}x", {"num_pipelines": 6 * k}) for k in (1, 2))
+    return SuiteDefinition(
+        name="overcommit",
+        version=1,
+        description="the saturated 120 s cluster with memory overcommit: the pool's OOM killer "
+        "decides; load 1x and 2x",
+        base={**_SMALL_BASE, "allow_memory_overcommit": True},
+        variants=variants,
+        search_seeds=(41, 42),
+        held_out_seeds=(941, 942),
+    )
+
+
+_INTERACTIVE_MIXES = {
+    # interactive / query / batch; each triple sums to exactly 1.0 left to right in float64
+    "interactive-heavy": (0.6, 0.2, 0.2),
+    "interactive-query": (0.5, 0.4, 0.1),
+}
+
+
+def _latency() -> SuiteDefinition:
+    base = {
+        "duration": 120, "ticks_per_second": 1000, "num_pools": 2, "cpus_per_pool": 32,
+        "ram_gb_per_pool": 250, "num_operators": 5, "num_pipelines": 10,
+        "waiting_seconds_mean": 10.0, "multi_operator_containers": True, "max_job_seconds": 30,
+    }
+    variants = tuple(
+        SuiteVariant(mix, {"interactive_prob": i, "query_prob": q, "batch_prob": b})
+        for mix, (i, q, b) in _INTERACTIVE_MIXES.items()
+    )
+    return SuiteDefinition(
+        name="latency",
+        version=1,
+        description="interactive-heavy mixes with 30 s deadlines on 2 pools, for latency "
+        "objectives (adjusted latency, per-class p99)",
+        base=base,
+        variants=variants,
+        search_seeds=(51, 52),
+        held_out_seeds=(951, 952),
+    )
+
+
+def _scales() -> SuiteDefinition:
+    # The follow-up work's protocol: one workload on CPUs and RAM x1-x16 of one 64-CPU / 500 GB
+    # pool at 100 ticks/s, 360 s deadlines, single-operator containers; 600 s instead of its
+    # 3600 s, with a load (32 pipelines every 10 s) that still contends at x16, so the suite stays
+    # quick. The trace depends only on the workload keys and the seed, so every size of a seed
+    # replays the same trace.
+    base = {
+        "duration": 600, "ticks_per_second": 100, "num_pools": 1, "cpus_per_pool": 64,
+        "ram_gb_per_pool": 500, "num_operators": 5, "num_pipelines": 32,
+        "waiting_seconds_mean": 10.0, "multi_operator_containers": False,
+        "max_job_seconds": 360,
+    }
+    variants = tuple(
+        SuiteVariant(f"x{k}", {"cpus_per_pool": 64 * k, "ram_gb_per_pool": 500 * k})
+        for k in (1, 2, 4, 8, 16)
+    )
+    return SuiteDefinition(
+        name="scales",
+        version=1,
+        description="one workload on 5 cluster sizes (x1-x16 of a 64-CPU / 500 GB pool), 600 s "
+        "at 100 ticks/s, 360 s deadlines: a policy must scale, not fit one size",
+        base=base,
+        variants=variants,
+        search_seeds=(61,),
+        held_out_seeds=(961,),
+    )
+
+
+SUITES: dict[str, SuiteDefinition] = {
+    d.name: d for d in (_paper(), _small(), _mixed(), _noisy(), _latency(), _scales(),
+                        _overcommit())
+}
 
 
 # --- cases -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SuiteCase:
-    """One (params, trace) pair of a suite; ``params`` is complete (every Eudoxia key)."""
-
-    name: str
-    params: dict[str, Any]
-    trace_path: Path
-    seed: int
-    pipelines: int = 0
-    sha256: str = ""
-
-
-@dataclass(frozen=True)
-class SuiteInfo:
-    """A suite at a glance: what ``policyforge traces suites`` lists."""
-
-    name: str
-    version: int
-    description: str
-    search_cases: int
-    held_out_cases: int
-    min_pipelines: int
-    max_pipelines: int
-    cache_dir: Path
-    cache_state: str
 
 
 @dataclass(frozen=True)
@@ -254,6 +335,8 @@ def trace_bytes(params: dict[str, Any]) -> tuple[bytes, int]:
 class Suite:
     """A suite bound to a cache folder; traces are made and checked when cases are asked for."""
 
+    user = False
+
     def __init__(self, definition: SuiteDefinition, cache_root: Path) -> None:
         self.definition = definition
         self.cache_dir = cache_root / "traces" / definition.key
@@ -270,6 +353,11 @@ class Suite:
     def version(self) -> int:
         """The suite's version; results record it next to the name."""
         return self.definition.version
+
+    @property
+    def estimates_only(self) -> bool:
+        """Whether reading an operator's true resource profile is an error on this suite."""
+        return self.definition.estimates_only
 
     def search_cases(self) -> list[SuiteCase]:
         """The cases a policy may be tuned on (never a held-out case)."""
@@ -292,6 +380,12 @@ class Suite:
         return [(part, spec.name, spec.seed, self._pins[spec.name].pipelines)
                 for part, specs in ((SEARCH, self._search), (HELD_OUT, self._held_out))
                 for spec in specs]
+
+    def hashes(self) -> dict[str, str]:
+        """``{"<part>/<case>": pinned trace sha256}`` of every case (a run's provenance)."""
+        return {f"{part}/{spec.name}": self._pins[spec.name].sha256
+                for part, specs in ((SEARCH, self._search), (HELD_OUT, self._held_out))
+                for spec in specs}
 
     def info(self) -> SuiteInfo:
         """Counts, pipelines per case and cache state."""
@@ -320,7 +414,7 @@ class Suite:
             data = trace_path.read_bytes()
         except OSError:
             return False
-        return _sha256(data) == self._pins[spec.name].sha256
+        return sha256_hex(data) == self._pins[spec.name].sha256
 
     def _materialise(self, spec: _CaseSpec, part: str) -> SuiteCase:
         """The case, with its trace on disk and matching its pinned digest."""
@@ -328,7 +422,7 @@ class Suite:
         trace_path, params_path = self._paths(spec, part)
         if not self._cached_ok(spec, part):
             data, _ = trace_bytes(spec.params)
-            digest = _sha256(data)
+            digest = sha256_hex(data)
             if digest != pin.sha256:
                 raise SuiteError(
                     f"the generator now writes a different trace (sha256 {digest[:12]}…, pinned "
@@ -344,10 +438,6 @@ class Suite:
         return SuiteCase(
             spec.name, dict(spec.params), trace_path, spec.seed, pin.pipelines, pin.sha256
         )
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _same_content(path: Path, data: bytes) -> bool:
@@ -412,7 +502,7 @@ def pin_table() -> dict[str, dict[str, dict[str, Any]]]:
         entries = {}
         for spec in specs:
             data, count = trace_bytes(spec.params)
-            entries[spec.name] = {"sha256": _sha256(data), "pipelines": count}
+            entries[spec.name] = {"sha256": sha256_hex(data), "pipelines": count}
         table[definition.key] = entries
     return table
 
@@ -452,17 +542,55 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "policyforge"
 
 
-def get_suite(name: str, *, cache_dir: str | Path | None = None) -> Suite:
-    """The suite called ``name`` (see ``list_suites``), bound to the cache folder."""
-    definition = SUITES.get(name)
-    if definition is None:
-        raise SuiteError(f"unknown suite {name!r}; expected one of {', '.join(SUITES)}")
-    return Suite(definition, cache_root(cache_dir))
+def get_suite(name: str, *, cache_dir: str | Path | None = None,
+              data_dir: str | Path | None = None) -> Any:
+    """The suite called ``name``: a built-in (a `Suite` bound to the cache folder) or one of the
+    user's own (a `traces.user_suites.UserSuite`: ``NAME`` is its latest version, ``NAME@vN``
+    one version). Both answer ``search_cases``, ``held_out_cases``, ``info``, ``case_rows`` and
+    ``hashes``."""
+    base, _, version = name.partition("@")
+    definition = SUITES.get(base)
+    if definition is not None and (not version or version == f"v{definition.version}"):
+        return Suite(definition, cache_root(cache_dir))
+    if definition is None and base in user_suites.user_suite_names(data_dir):
+        number = None
+        if version:
+            if not (version.startswith("v") and version[1:].isdigit()):
+                raise SuiteError(f"suite {name!r}: expected NAME or NAME@vN")
+            number = int(version[1:])
+        return user_suites.load_user_suite(base, number, data_dir=data_dir)
+    if definition is not None:
+        raise SuiteError(f"built-in suite {base!r} has only version v{definition.version}")
+    mine = user_suites.user_suite_names(data_dir)
+    known = ", ".join(SUITES) + (f"; your suites: {', '.join(mine)}" if mine else "")
+    raise SuiteError(f"unknown suite {name!r}; expected one of {known} (add your own with "
+                     "`policyforge traces suites add`)")
 
 
-def list_suites(*, cache_dir: str | Path | None = None) -> list[SuiteInfo]:
-    """Every defined suite with its version, case counts, pipelines per case and cache state."""
-    return [get_suite(name, cache_dir=cache_dir).info() for name in SUITES]
+def suite_names(data_dir: str | Path | None = None) -> list[str]:
+    """The built-in suites, then the user's own."""
+    return list(SUITES) + user_suites.user_suite_names(data_dir)
+
+
+def add_user_suite(name: str, sources: list[user_suites.CaseSource], *, description: str = "",
+                   data_dir: str | Path | None = None) -> user_suites.UserSuite:
+    """Store the user's suite ``name`` (`traces.user_suites.add_suite`); a built-in's name is
+    refused."""
+    return user_suites.add_suite(name, sources, description=description, data_dir=data_dir,
+                                 reserved=tuple(SUITES))
+
+
+def remove_user_suite(name: str, data_dir: str | Path | None = None) -> list[int]:
+    """Delete every version of the user's suite ``name``; a built-in's name is refused."""
+    return user_suites.remove_suite(name, data_dir, reserved=tuple(SUITES))
+
+
+def list_suites(*, cache_dir: str | Path | None = None,
+                data_dir: str | Path | None = None) -> list[SuiteInfo]:
+    """Every suite (built-in, then the user's) with its version, case counts, pipelines per case
+    and cache state."""
+    return [get_suite(name, cache_dir=cache_dir, data_dir=data_dir).info()
+            for name in suite_names(data_dir)]
 
 
 # --- CLI -------------------------------------------------------------------------------------

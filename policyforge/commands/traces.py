@@ -24,7 +24,8 @@ def main(argv: list[str]) -> int:
     commands = {
         "generate": (generate_command,
                      "PARAMS.toml OUT.csv [--force] [--no-dag-shape-draw]"),
-        "suites": (suites_command, "[NAME] [--generate] [--json]"),
+        "suites": (suites_command,
+                   "[NAME] [--generate] [--json] | add NAME ... | remove NAME"),
         "profile": (profile_command,
                     "TRACE.csv [--params P.toml] [--json] [--plot OUT.png]"),
         "bounds": (bounds_command, "TRACE.csv PARAMS.toml [--json]"),
@@ -101,19 +102,32 @@ def _generate_parser() -> argparse.ArgumentParser:
 
 
 def suites_command(argv: list[str]) -> int:
-    """``policyforge traces suites [NAME] [--generate] [--json]``: list suites or one suite's cases.
+    """``policyforge traces suites [NAME] [--generate] [--json]``: list suites or one suite's cases;
+    ``traces suites add NAME …`` stores the user's own suite, ``traces suites remove NAME``
+    deletes it.
 
-    Returns 0, or 2 for an unknown suite, an unwritable cache or bad usage.
+    Returns 0, or 2 for an unknown suite, a bad file, an unwritable cache or bad usage.
     """
+    if argv and argv[0] == "add":
+        return suites_add_command(argv[1:])
+    if argv and argv[0] == "remove":
+        return suites_remove_command(argv[1:])
     from traces.errors import SuiteError
-    from traces.suites import SUITES, get_suite
+    from traces.suites import SUITES, get_suite, suite_names
 
     args = parse_args(_suites_parser(), argv)
     if isinstance(args, int):
         return args
     try:
-        names = [args.name] if args.name else list(SUITES)
-        suites = [get_suite(n, cache_dir=args.cache_dir) for n in names]
+        names = [args.name] if args.name else suite_names()
+        suites = []
+        for n in names:
+            try:
+                suites.append(get_suite(n, cache_dir=args.cache_dir))
+            except SuiteError as exc:
+                if args.name or n in SUITES:
+                    raise
+                print(f"warning: your suite {n!r} cannot be read: {exc}", file=sys.stderr)
         if args.generate:
             for suite in suites:
                 suite.search_cases()
@@ -132,12 +146,18 @@ def suites_command(argv: list[str]) -> int:
 
 def _suites_parser() -> argparse.ArgumentParser:
     from traces.suites import CACHE_ENV, SUITES
+    from traces.user_suites import DATA_ENV
 
     parser = argparse.ArgumentParser(
         prog="policyforge traces suites",
-        description="List the named trace suites (search and held-out parts) and their cache.",
+        description="List the named trace suites (search and held-out parts) and their cache. "
+        "`policyforge traces suites add NAME ...` stores your own suite, `policyforge traces "
+        "suites remove NAME` deletes it.",
     )
-    parser.add_argument("name", nargs="?", choices=list(SUITES), help="show this suite's cases")
+    parser.add_argument(
+        "name", nargs="?", metavar="NAME",
+        help=f"show this suite's cases: a built-in ({', '.join(SUITES)}) or your own "
+        f"(NAME or NAME@vN, stored under ${DATA_ENV} or ~/.local/share/policyforge)")
     parser.add_argument(
         "--generate", action="store_true", help="generate (or repair) the cached traces first"
     )
@@ -148,6 +168,99 @@ def _suites_parser() -> argparse.ArgumentParser:
         help=f"cache folder (default ${CACHE_ENV} or ~/.cache/policyforge)",
     )
     return parser
+
+
+def suites_add_command(argv: list[str]) -> int:
+    """``policyforge traces suites add NAME (--case PART:P.toml:T.csv ... | --generate P.toml
+    --search-seeds S --held-out-seeds H) [--description TEXT] [--json]``.
+
+    Returns 0, or 2 for a bad name, a bad file (its error names file, line and field) or bad
+    usage; nothing is stored unless every file is good.
+    """
+    from simulator.errors import SimulatorError
+    from traces.errors import SuiteError
+    from traces.suites import add_user_suite
+    from traces.user_suites import generated_sources, parse_case_spec, parse_seeds
+
+    args = parse_args(_suites_add_parser(), argv)
+    if isinstance(args, int):
+        return args
+    try:
+        if args.case and args.generate:
+            raise SuiteError("give --case (your traces) or --generate (traces made from one "
+                             "params file), not both")
+        if args.generate:
+            if not args.search_seeds or not args.held_out_seeds:
+                raise SuiteError("--generate needs --search-seeds and --held-out-seeds")
+            sources = generated_sources(args.generate,
+                                        parse_seeds(args.search_seeds, "--search-seeds"),
+                                        parse_seeds(args.held_out_seeds, "--held-out-seeds"))
+        else:
+            if args.search_seeds or args.held_out_seeds:
+                raise SuiteError("--search-seeds and --held-out-seeds go with --generate")
+            sources = [parse_case_spec(c) for c in args.case]
+        suite = add_user_suite(args.name, sources, description=args.description or "")
+        info = suite.info()
+    except (SuiteError, SimulatorError) as exc:
+        return print_error(exc, EXIT_BAD_INPUT)
+    if args.json:
+        print_json(_info_json(info), indent=2)
+    else:
+        print(f"added suite {info.name} v{info.version}: {info.search_cases} search and "
+              f"{info.held_out_cases} held-out case(s), {_pipelines(info)} pipelines per case")
+        print(f"stored in {info.cache_dir}")
+        print(f"use it with --suite {info.name} (evaluate, run, chat)")
+    return 0
+
+
+def _suites_add_parser() -> argparse.ArgumentParser:
+    from traces.user_suites import DATA_ENV, MAX_CASES, MAX_TRACE_BYTES
+
+    parser = argparse.ArgumentParser(
+        prog="policyforge traces suites add",
+        description="Store your own suite: your params and traces (or traces generated from "
+        "your params), checked, copied with their sha256 and their bounds into "
+        f"${DATA_ENV} (default ~/.local/share/policyforge)/suites/NAME/vN. Adding a name again "
+        f"makes a new version. At most {MAX_CASES} cases of at most "
+        f"{MAX_TRACE_BYTES // 2**20} MiB each; params keys Eudoxia does not know are refused.",
+    )
+    parser.add_argument("name", metavar="NAME", help="the suite's name (not a built-in's)")
+    parser.add_argument(
+        "--case", action="append", default=[], metavar="PART:PARAMS.toml:TRACE.csv",
+        help="one case; PART is search or held-out; repeat for every case (cluster shapes may "
+        "differ); the case is named after the trace file")
+    parser.add_argument("--generate", metavar="PARAMS.toml",
+                        help="make every case's trace from these params, one per seed")
+    parser.add_argument("--search-seeds", metavar="S1,S2,...", help="with --generate")
+    parser.add_argument("--held-out-seeds", metavar="S1,S2,...",
+                        help="with --generate; disjoint from --search-seeds")
+    parser.add_argument("--description", metavar="TEXT", help="what the suite is")
+    parser.add_argument("--json", action="store_true", help="print the stored suite as JSON")
+    return parser
+
+
+def suites_remove_command(argv: list[str]) -> int:
+    """``policyforge traces suites remove NAME``: delete every stored version of a user suite.
+
+    Returns 0, or 2 for a built-in or unknown name. Runs made on it stay reviewable.
+    """
+    from traces.errors import SuiteError
+    from traces.suites import remove_user_suite
+
+    parser = argparse.ArgumentParser(
+        prog="policyforge traces suites remove",
+        description="Delete your own suite (every version). Runs made on it keep their records "
+        "and stay reviewable; they can no longer be resumed on it.")
+    parser.add_argument("name", metavar="NAME", help="one of your suites")
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
+    try:
+        gone = remove_user_suite(args.name)
+    except SuiteError as exc:
+        return print_error(exc, EXIT_BAD_INPUT)
+    print(f"removed suite {args.name} ({', '.join(f'v{v}' for v in gone)})")
+    return 0
 
 
 def _info_json(info: Any) -> dict[str, Any]:
@@ -168,7 +281,7 @@ def _print_table(infos: list[Any]) -> None:
     rows = [("suite", "version", "search", "held-out", "pipelines/case", "cache")]
     rows += [
         (
-            i.name,
+            i.name + (" (yours)" if i.user else ""),
             str(i.version),
             str(i.search_cases),
             str(i.held_out_cases),
@@ -182,13 +295,18 @@ def _print_table(infos: list[Any]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     for info in infos:
         print(f"{info.name}: {info.description}")
-    if infos:
-        print(f"cache: {infos[0].cache_dir.parent} (set {CACHE_ENV} to move it)")
+    builtin = [i for i in infos if not i.user]
+    if builtin:
+        print(f"cache: {builtin[0].cache_dir.parent} (set {CACHE_ENV} to move it)")
+    from traces.user_suites import DATA_ENV, suites_root
+
+    print(f"your suites: {suites_root()} (set {DATA_ENV} to move it; add one with "
+          "`policyforge traces suites add`)")
 
 
 def _print_cases(suite: Any, info: Any) -> None:
-    print(f"{info.name} v{info.version}: {info.description}")
-    print(f"cache: {info.cache_dir} ({info.cache_state})")
+    print(f"{info.name} v{info.version}{' (yours)' if info.user else ''}: {info.description}")
+    print(f"{'stored' if info.user else 'cache'}: {info.cache_dir} ({info.cache_state})")
     shown = None
     for part, name, seed, pipelines in suite.case_rows():
         if part != shown:

@@ -28,7 +28,8 @@ FIXTURE = ROOT / "tests" / "fixtures" / "eudoxia" / "naive_defaults_10m"
 # Every subcommand, with its nested commands: `policyforge <words> --help`.
 HELP_COMMANDS: list[list[str]] = [
     [], ["simulate"], ["params"], ["params", "init"], ["policies"], ["policies", "list"],
-    ["traces"], ["traces", "generate"], ["traces", "suites"], ["traces", "profile"],
+    ["traces"], ["traces", "generate"], ["traces", "suites"], ["traces", "suites", "add"],
+    ["traces", "suites", "remove"], ["traces", "profile"],
     ["traces", "bounds"], ["sandbox"], ["evaluate"], ["run"], ["chat"], ["runs"],
     ["runs", "list"], ["review"], ["export"],
 ]
@@ -177,7 +178,8 @@ def snapshot() -> dict[str, str]:
     files: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        env = {"POLICYFORGE_CACHE_DIR": str(tmp / "cache")}
+        env = {"POLICYFORGE_CACHE_DIR": str(tmp / "cache"),
+               "POLICYFORGE_DATA_DIR": str(tmp / "data")}
         exits = exit_cases(tmp)
         from tests.agents.review.rundir_factory import RunSpec, write_run
 

@@ -249,6 +249,11 @@ def test_suites_command_shows_one_suites_cases(
     assert out.index("search:") < out.index("16x-seed10") < out.index("held-out:")
 
 
-def test_suites_command_rejects_an_unknown_suite(capsys: pytest.CaptureFixture[str]) -> None:
+def test_suites_command_rejects_an_unknown_suite(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLICYFORGE_DATA_DIR", str(tmp_path))
     assert suites_command(["huge"]) == 2
-    assert "invalid choice" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown suite 'huge'; expected one of paper, small, mixed" in err
+    assert "traces suites add" in err
