@@ -7,6 +7,6 @@ library and the simulator.
 # The modules other packages may import (tests/house/test_surface.py guards it); strings only,
 # so the package stays import-free.
 __all__ = [
-    "backend", "engine", "errors", "evaluation", "image", "protocol", "registry",
+    "backend", "engine", "errors", "evaluation", "executor", "image", "protocol", "registry",
     "static_checks", "verify",
 ]

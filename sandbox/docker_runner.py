@@ -32,6 +32,9 @@ from sandbox.image import image_tag, require_image
 LABEL = "policyforge.sandbox"
 OWNER_LABEL = "policyforge.owner-pid"
 DEADLINE_LABEL = "policyforge.deadline"
+# Which run and candidate a container evaluates (`sandbox.executor` kills a task's by these).
+RUN_LABEL = "policyforge.run"
+CANDIDATE_LABEL = "policyforge.candidate"
 REAP_GRACE_SECONDS = 60.0
 COMMAND = ["python3", "-I", "-m", "sandbox.runner"]
 
@@ -67,8 +70,9 @@ class DockerBackend:
         "capabilities, no-new-privileges, user 65534, scrubbed environment"
     )
 
-    def __init__(self, client: Any | None = None) -> None:
+    def __init__(self, client: Any | None = None, labels: dict[str, str] | None = None) -> None:
         self.client = client or docker_client(timeout=60)
+        self.labels = dict(labels or {})  # extra labels on every container (run, candidate)
         self.image: str | None = image_tag()
         self.image_id = require_image(self.client)
         reap_leftovers(self.client)
@@ -78,7 +82,7 @@ class DockerBackend:
         t0 = time.monotonic()
         deadline = t0 + limits.timeout_seconds
         timings: dict[str, float] = {}
-        container = _create(self.client, self.image_id, limits, deadline)
+        container = _create(self.client, self.image_id, limits, deadline, self.labels)
         timings["create"] = time.monotonic() - t0
         run: RawRun | None = None
         sock = None
@@ -113,7 +117,8 @@ class DockerBackend:
         return run
 
 
-def container_config(image: str, limits: Limits, deadline_epoch: float) -> dict[str, Any]:
+def container_config(image: str, limits: Limits, deadline_epoch: float,
+                     labels: dict[str, str] | None = None) -> dict[str, Any]:
     """Keyword arguments for ``containers.create``: every restriction in one place."""
     from docker.types import Ulimit
 
@@ -145,14 +150,16 @@ def container_config(image: str, limits: Limits, deadline_epoch: float) -> dict[
             LABEL: "1",
             OWNER_LABEL: str(os.getpid()),
             DEADLINE_LABEL: f"{deadline_epoch:.0f}",
+            **(labels or {}),
         },
     }
 
 
 @_retry
-def _create(client: Any, image_id: str, limits: Limits, deadline: float) -> Any:
+def _create(client: Any, image_id: str, limits: Limits, deadline: float,
+            labels: dict[str, str] | None = None) -> Any:
     deadline_epoch = time.time() + (deadline - time.monotonic())
-    return client.containers.create(**container_config(image_id, limits, deadline_epoch))
+    return client.containers.create(**container_config(image_id, limits, deadline_epoch, labels))
 
 
 @_retry
@@ -268,3 +275,14 @@ def _long_past(deadline: str | None) -> bool:
         return time.time() > float(deadline or "0") + REAP_GRACE_SECONDS
     except ValueError:
         return True
+
+
+def remove_labelled(labels: dict[str, str], client: Any | None = None) -> list[str]:
+    """Remove every sandbox container carrying all of ``labels`` (a cancelled or dead task's)."""
+    client = client or docker_client(timeout=30)
+    wanted = [f"{LABEL}=1", *(f"{k}={v}" for k, v in sorted(labels.items()))]
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": wanted}):
+        _remove_once(container)
+        removed.append(container.short_id)
+    return removed
