@@ -314,13 +314,16 @@ def _connect(address: str) -> None:
     host, port = _host_port(address)
     if host is not None:
         try:
-            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_SECONDS - 1).close()
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_SECONDS / 2).close()
         except OSError as exc:
             raise ExecutorError(
                 f"cannot reach the Ray cluster at {address}: {exc.strerror or exc} (is `ray start "
                 "--head` running there, and is its port reachable from here?)",
                 field="ray_address") from None
     outcome: dict[str, BaseException | None] = {}
+
+    # Ray's own C++ client would print a retry warning every second while it waits.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
 
     def join() -> None:
         import logging
@@ -335,7 +338,7 @@ def _connect(address: str) -> None:
 
     thread = threading.Thread(target=join, daemon=True, name="ray-connect")
     thread.start()
-    thread.join(max(0.5, CONNECT_TIMEOUT_SECONDS - (time.monotonic() - t0)))
+    thread.join(max(0.5, CONNECT_TIMEOUT_SECONDS - 1.0 - (time.monotonic() - t0)))
     if "error" not in outcome:
         raise ExecutorError(f"the Ray cluster at {address} did not answer within "
                             f"{CONNECT_TIMEOUT_SECONDS:g} s", field="ray_address")
