@@ -21,6 +21,7 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
@@ -77,7 +78,10 @@ class DockerBackend:
         self.image_id = require_image(self.client)
         reap_leftovers(self.client)
 
-    def run(self, request: bytes, limits: Limits) -> RawRun:
+    streams = True  # run() hands stdout to ``on_stdout`` as it arrives
+
+    def run(self, request: bytes, limits: Limits,
+            on_stdout: Callable[[bytes], None] | None = None) -> RawRun:
         """Run one batch in a fresh container; the container is gone when this returns."""
         t0 = time.monotonic()
         deadline = t0 + limits.timeout_seconds
@@ -96,7 +100,7 @@ class DockerBackend:
             timings["start"] = time.monotonic() - t1
             t2 = time.monotonic()
             buf = OutputBuffer(limits.output_bytes)
-            timed_out = _exchange(raw, request, buf, deadline)
+            timed_out = _exchange(raw, request, buf, deadline, on_stdout)
             timings["transfer_and_run"] = time.monotonic() - t2
             exit_code = None
             if not timed_out and not buf.overflow:
@@ -196,7 +200,8 @@ def _close(sock: Any) -> None:
             pass
 
 
-def _exchange(raw: socket.socket, request: bytes, buf: OutputBuffer, deadline: float) -> bool:
+def _exchange(raw: socket.socket, request: bytes, buf: OutputBuffer, deadline: float,
+              on_stdout: Callable[[bytes], None] | None = None) -> bool:
     """Send the request, close stdin, read frames until EOF; True if the deadline passed."""
     try:
         raw.settimeout(max(0.1, deadline - time.monotonic()))
@@ -229,6 +234,8 @@ def _exchange(raw: socket.socket, request: bytes, buf: OutputBuffer, deadline: f
             if stream == 1:
                 if not buf.out(payload):
                     return False
+                if on_stdout is not None:
+                    on_stdout(payload)
             else:
                 buf.errput(payload)
 

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -119,7 +120,10 @@ class LocalBackend:
         if warn:
             print(self.isolation, file=sys.stderr)
 
-    def run(self, request: bytes, limits: Limits) -> RawRun:
+    streams = True  # run() hands stdout to ``on_stdout`` as it arrives
+
+    def run(self, request: bytes, limits: Limits,
+            on_stdout: Callable[[bytes], None] | None = None) -> RawRun:
         """Run one batch; the process group is killed and the temp dir removed on return."""
         t0 = time.monotonic()
         workdir = tempfile.mkdtemp(prefix="policyforge-local-")
@@ -133,7 +137,7 @@ class LocalBackend:
         )
         buf = OutputBuffer(limits.output_bytes)
         try:
-            timed_out = _exchange(proc, request, buf, t0 + limits.timeout_seconds)
+            timed_out = _exchange(proc, request, buf, t0 + limits.timeout_seconds, on_stdout)
         finally:
             _kill(proc)
             shutil.rmtree(workdir, ignore_errors=True)
@@ -161,7 +165,7 @@ def _limiter(limits: Limits):  # type: ignore[no-untyped-def]
 
 
 def _exchange(proc: subprocess.Popen[bytes], request: bytes, buf: OutputBuffer,
-              deadline: float) -> bool:
+              deadline: float, on_stdout: Callable[[bytes], None] | None = None) -> bool:
     """Write the request, collect output until both pipes close; True if the deadline passed."""
     assert proc.stdin and proc.stdout and proc.stderr
     sel = selectors.DefaultSelector()
@@ -192,6 +196,8 @@ def _exchange(proc: subprocess.Popen[bytes], request: bytes, buf: OutputBuffer,
             elif key.fileobj is proc.stdout:
                 if not buf.out(data):
                     return False
+                if on_stdout is not None:
+                    on_stdout(data)
             else:
                 buf.errput(data)
     try:
