@@ -77,6 +77,19 @@ def evaluation(policy: PolicyInput, cases: list[CaseInput], backend) -> dict[str
     return timings
 
 
+class Unstreamed:
+    """The same backend with the replay after the run (how evaluation worked before streaming)."""
+
+    streams = False
+
+    def __init__(self, backend) -> None:  # type: ignore[no-untyped-def]
+        self.backend = backend
+        self.name, self.isolation, self.image = backend.name, backend.isolation, backend.image
+
+    def run(self, request: bytes, limits):  # type: ignore[no-untyped-def]
+        return self.backend.run(request, limits)
+
+
 def median(runs: list[dict[str, float]], key: str) -> float:
     return statistics.median(r.get(key, 0.0) for r in runs)
 
@@ -86,6 +99,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--suite", default="paper")
     parser.add_argument("--sandbox", default="docker", choices=("docker", "local"))
+    parser.add_argument("--compare", action="store_true",
+                        help="also time the replay after the run, interleaved with the streamed "
+                             "runs (on a loaded machine only same-run ratios compare)")
     args = parser.parse_args()
     backend = choose_backend(args.sandbox)
     policy = PolicyInput("priority as a file", source=priority_as_policy_file(),
@@ -97,7 +113,11 @@ def main() -> None:
     evaluation(policy, cases, backend)  # warm-up: page cache, image layers, imports
     sim_all = statistics.median(in_process(cases) for _ in range(args.repeat))
     sim_one = statistics.median(in_process(one) for _ in range(args.repeat))
-    runs = [evaluation(policy, cases, backend) for _ in range(args.repeat)]
+    runs, unstreamed = [], []
+    for _ in range(args.repeat):
+        runs.append(evaluation(policy, cases, backend))
+        if args.compare:
+            unstreamed.append(evaluation(policy, cases, Unstreamed(backend)))
     runs_one = [evaluation(policy, one, backend) for _ in range(args.repeat)]
     total, total_one = median(runs, "total"), median(runs_one, "total")
     replay = median(runs, "host_replay")
@@ -112,6 +132,10 @@ def main() -> None:
     print(f"  one-case batch: evaluate {total_one:.3f} s, simulate {sim_one:.3f} s")
     print(f"  fixed cost per batch                 {fixed:7.3f} s")
     print(f"  cost per case beyond its simulation  {1000 * per_case:7.1f} ms")
+    if unstreamed:
+        after = median(unstreamed, "total")
+        print(f"  same runs, replay after the sandbox  {after:7.3f} s   ratio "
+              f"x{after / sim_all:.2f} (streamed/after: {total / after:.2f})")
 
 
 if __name__ == "__main__":

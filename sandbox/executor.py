@@ -218,10 +218,15 @@ class RayExecutor:
             raise ExecutorError(f"--workers must be at least 1, got {workers}")
         # Unix socket paths under it must stay short (108 bytes), so not the default under /tmp/ray.
         self._temp_dir = tempfile.mkdtemp(prefix="pfray-", dir="/tmp")
-        ray.init(address="local", num_cpus=workers, include_dashboard=False,
-                 object_store_memory=OBJECT_STORE_BYTES, _temp_dir=self._temp_dir,
-                 _node_ip_address="127.0.0.1", log_to_driver=False,
-                 logging_level=logging.ERROR)
+        try:
+            ray.init(address="local", num_cpus=workers, include_dashboard=False,
+                     object_store_memory=OBJECT_STORE_BYTES, _temp_dir=self._temp_dir,
+                     _node_ip_address="127.0.0.1", log_to_driver=False,
+                     logging_level=logging.ERROR)
+        except Exception as exc:  # noqa: BLE001 - Ray's own errors, said plainly
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            raise ExecutorError(f"could not start a local Ray with {workers} CPUs: "
+                                f"{type(exc).__name__}: {exc}", field="workers") from None
 
     def evaluate(self, jobs: Sequence[EvaluationJob]) -> list[EvaluationReport]:
         """Run the jobs as Ray tasks; reports in the jobs' order."""
