@@ -47,7 +47,7 @@ from sandbox.protocol import EvaluationReport
 CANCEL_MARGIN_SECONDS = 10.0
 CONNECT_TIMEOUT_SECONDS = 5.0
 OBJECT_STORE_BYTES = 128 * 1024 * 1024  # reports are small; Ray's minimum is 75 MB
-RAY_TASK_OPTIONS = {"num_cpus": 1, "max_retries": 1, "retry_exceptions": False}
+RAY_TASK_OPTIONS: dict[str, int] = {"num_cpus": 1, "max_retries": 1}  # retry_exceptions=False
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class SerialExecutor:
         """Run the jobs in order (a backend that cannot start fails every job with why)."""
         from sandbox.registry import choose_backend
 
-        reports = []
+        reports: list[EvaluationReport] = []
         for job in jobs:
             try:
                 backend = self.backend or choose_backend(
@@ -206,7 +206,9 @@ class RayExecutor:
         import ray
 
         self._ray = ray
-        self._task = ray.remote(**RAY_TASK_OPTIONS)(evaluate_on_node)
+        self._task = ray.remote(num_cpus=RAY_TASK_OPTIONS["num_cpus"],
+                                max_retries=RAY_TASK_OPTIONS["max_retries"],
+                                retry_exceptions=False)(evaluate_on_node)
         self._cleanup = ray.remote(num_cpus=0)(_remove_containers)
 
     def _start_embedded(self, workers: int) -> None:
@@ -348,9 +350,10 @@ def _connect(address: str) -> None:
         raise ExecutorError(f"the Ray cluster at {address} did not answer within "
                             f"{CONNECT_TIMEOUT_SECONDS:g} s", field="ray_address")
     if outcome["error"] is not None:
-        exc = outcome["error"]
-        raise ExecutorError(f"cannot join the Ray cluster at {address}: {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}",
+        failure = outcome["error"]
+        first_line = str(failure).splitlines()[0] if str(failure) else ""
+        raise ExecutorError(f"cannot join the Ray cluster at {address}: "
+                            f"{type(failure).__name__}: {first_line}",
                             field="ray_address") from None
 
 
