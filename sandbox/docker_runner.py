@@ -20,6 +20,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.backend import Limits, OutputBuffer, RawRun
@@ -35,6 +36,9 @@ from sandbox.reaper import (  # noqa: F401 - the label names that were defined h
 )
 
 COMMAND = ["python3", "-I", "-m", "sandbox.runner"]
+# Which run and candidate a container evaluates (`sandbox.executor` kills a task's by these).
+RUN_LABEL = "policyforge.run"
+CANDIDATE_LABEL = "policyforge.candidate"
 
 
 class DockerBackend:
@@ -46,18 +50,22 @@ class DockerBackend:
         "capabilities, no-new-privileges, user 65534, scrubbed environment"
     )
 
-    def __init__(self, client: Any | None = None) -> None:
+    def __init__(self, client: Any | None = None, labels: dict[str, str] | None = None) -> None:
         self.client = client or docker_client(timeout=60)
+        self.labels = dict(labels or {})  # extra labels on every container (run, candidate)
         self.image: str | None = image_tag()
         self.image_id = require_image(self.client)
         self.reaped = reap_containers(self.client)  # orphans of evaluations killed earlier
 
-    def run(self, request: bytes, limits: Limits) -> RawRun:
+    streams = True  # run() hands stdout to ``on_stdout`` as it arrives
+
+    def run(self, request: bytes, limits: Limits,
+            on_stdout: Callable[[bytes], None] | None = None) -> RawRun:
         """Run one batch in a fresh container; the container is gone when this returns."""
         t0 = time.monotonic()
         deadline = t0 + limits.timeout_seconds
         timings: dict[str, float] = {}
-        container = _create(self.client, self.image_id, limits, deadline)
+        container = _create(self.client, self.image_id, limits, deadline, self.labels)
         timings["create"] = time.monotonic() - t0
         run: RawRun | None = None
         sock = None
@@ -71,7 +79,7 @@ class DockerBackend:
             timings["start"] = time.monotonic() - t1
             t2 = time.monotonic()
             buf = OutputBuffer(limits.output_bytes)
-            timed_out = _exchange(raw, request, buf, deadline)
+            timed_out = _exchange(raw, request, buf, deadline, on_stdout)
             timings["transfer_and_run"] = time.monotonic() - t2
             exit_code = None
             if not timed_out and not buf.overflow:
@@ -92,7 +100,8 @@ class DockerBackend:
         return run
 
 
-def container_config(image: str, limits: Limits, deadline_epoch: float) -> dict[str, Any]:
+def container_config(image: str, limits: Limits, deadline_epoch: float,
+                     labels: dict[str, str] | None = None) -> dict[str, Any]:
     """Keyword arguments for ``containers.create``: every restriction in one place."""
     from docker.types import Ulimit
 
@@ -120,14 +129,15 @@ def container_config(image: str, limits: Limits, deadline_epoch: float) -> dict[
         "ipc_mode": "none",
         "log_config": {"type": "none", "config": {}},
         "ulimits": [Ulimit(name="core", soft=0, hard=0), Ulimit(name="nofile", soft=256, hard=256)],
-        "labels": owner_labels(deadline_epoch),
+        "labels": {**owner_labels(deadline_epoch), **(labels or {})},
     }
 
 
 @retry_transient
-def _create(client: Any, image_id: str, limits: Limits, deadline: float) -> Any:
+def _create(client: Any, image_id: str, limits: Limits, deadline: float,
+            labels: dict[str, str] | None = None) -> Any:
     deadline_epoch = time.time() + (deadline - time.monotonic())
-    return client.containers.create(**container_config(image_id, limits, deadline_epoch))
+    return client.containers.create(**container_config(image_id, limits, deadline_epoch, labels))
 
 
 @retry_transient
@@ -154,7 +164,8 @@ def _close(sock: Any) -> None:
             pass
 
 
-def _exchange(raw: socket.socket, request: bytes, buf: OutputBuffer, deadline: float) -> bool:
+def _exchange(raw: socket.socket, request: bytes, buf: OutputBuffer, deadline: float,
+              on_stdout: Callable[[bytes], None] | None = None) -> bool:
     """Send the request, close stdin, read frames until EOF; True if the deadline passed."""
     try:
         raw.settimeout(max(0.1, deadline - time.monotonic()))
@@ -187,6 +198,8 @@ def _exchange(raw: socket.socket, request: bytes, buf: OutputBuffer, deadline: f
             if stream == 1:
                 if not buf.out(payload):
                     return False
+                if on_stdout is not None:
+                    on_stdout(payload)
             else:
                 buf.errput(payload)
 
@@ -200,3 +213,15 @@ def _exit_code(container: Any, deadline: float) -> int | None:
     except (ReadTimeout, RequestsConnectionError):
         return None
     return int(status.get("StatusCode", -1))
+
+
+def remove_labelled(labels: dict[str, str], client: Any | None = None) -> list[str]:
+    """Remove every sandbox container carrying all of ``labels`` (a cancelled or dead task's);
+    one that another process removes at the same time counts as removed."""
+    client = client or docker_client(timeout=30)
+    wanted = [f"{LABEL}=1", *(f"{k}={v}" for k, v in sorted(labels.items()))]
+    removed = []
+    for info in client.api.containers(all=True, filters={"label": wanted}):
+        remove_container(client, info["Id"])
+        removed.append(str(info["Id"])[:12])
+    return removed

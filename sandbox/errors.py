@@ -46,3 +46,15 @@ class ProtocolError(SandboxError):
     """What came back from the sandbox is not a well-formed result."""
 
     kind = "protocol_error"
+
+
+class ExecutorError(SandboxError):
+    """The execution engine cannot be used (a Ray cluster that does not answer, bad workers)."""
+
+    kind = "executor_error"
+
+
+class NodeMismatch(ExecutorError):
+    """A Ray node's sandbox differs from the driver's, so its results are not comparable."""
+
+    kind = "node_mismatch"

@@ -124,22 +124,114 @@ def evaluate_policy(
         workers=limits.workers,
         deadline_seconds=limits.runner_deadline,
     )
-    raw = backend.run(request.to_bytes(), limits)
+    early = StreamedReplay(cases, profile) if getattr(backend, "streams", False) else None
+    if early is not None:
+        raw = backend.run(request.to_bytes(), limits, on_stdout=early.feed)  # type: ignore[call-arg]
+    else:
+        raw = backend.run(request.to_bytes(), limits)
+    exited = time.monotonic()
     report.sandbox = SandboxInfo(backend=backend.name, isolation=backend.isolation,
                                  image=backend.image, timings=dict(raw.timings),
                                  output_bytes=len(raw.stdout), notes=list(raw.notes))
     problem = _batch_problem(raw, limits)
     if problem:
+        if early is not None:
+            early.abandon()
         return _end(report, *problem)
+    # Only now, the runner having exited cleanly, may anything it printed be read.
+    early_checks = early.finish() if early is not None else {}
     try:
-        result = parse_result(raw.stdout)
+        result = parse_result(raw.stdout, {line: (c.index, c.result)
+                                           for line, c in early_checks.items()})
     except ProtocolError as exc:
         return _end(report, "failed", exc.message)
     if result.error:
         return _end(report, "failed", f"sandbox runner: {result.error.get('message')}")
     if result.seconds is not None:  # the runner's own figure: a timing to show, nothing more
         report_timing(report, "run_inside", result.seconds)
-    return _verify(report, cases, result, profile)
+    done = {id(c.result): c for c in early_checks.values()}
+    if early is not None:
+        report_timing(report, "host_replay", early.seconds)
+    final = _verify(report, cases, result, profile, done)
+    report_timing(report, "after_exit", time.monotonic() - exited)
+    return final
+
+
+@dataclass
+class CaseCheck:
+    """The host's check of one case: the parsed result, its replay verdict, bounds, fractions."""
+
+    result: CaseResult
+    verdict: Any = None
+    index: int = 0
+    bounds: dict[str, Any] | None = None
+    fractions: dict[str, float | None] | None = None
+
+
+def check_case(case: CaseInput, got: CaseResult, profile: bool) -> CaseCheck:
+    """Replay one case's decisions on the host and take its bounds (pure: the host's own data)."""
+    from simulator.trace_io import read_trace
+
+    trace = read_trace(io.StringIO(case.trace_csv_text), name=f"{case.name}.csv")
+    verdict = verify_case(case.params, trace, got, profile=profile)
+    check = CaseCheck(got, verdict)
+    if verdict.verified:
+        check.bounds, check.fractions = _bounds_of(case, trace, verdict.replay)
+    return check
+
+
+class StreamedReplay:
+    """Replays each case the runner streams while it still runs the next ones.
+
+    What it computes is the host's own work on untrusted input, kept aside: `evaluate_policy`
+    uses it only after the runner has exited cleanly, and only for the very lines it then parses
+    as the result. A line that fails to parse is left for `parse_result` to report.
+    """
+
+    def __init__(self, cases: list[CaseInput], profile: bool) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.cases = {c.name: c for c in cases}
+        self.profile = profile
+        self.pending = bytearray()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay")
+        self.futures: dict[bytes, Any] = {}
+        self.seconds = 0.0
+
+    def feed(self, data: bytes) -> None:
+        """Take stdout bytes; each complete case line is queued for replay."""
+        self.pending += data
+        while (end := self.pending.find(b"\n")) >= 0:
+            line = bytes(self.pending[:end])
+            del self.pending[: end + 1]
+            if line.startswith(b'{"stream_case"'):
+                self.futures[line] = self.pool.submit(self._check, line)
+
+    def _check(self, line: bytes) -> CaseCheck | None:
+        from sandbox.protocol import parse_case_line
+
+        t0 = time.monotonic()
+        try:
+            index, got = parse_case_line(line)
+        except ProtocolError:
+            return None
+        case = self.cases.get(got.name)
+        check = CaseCheck(got) if case is None or got.status != "ok" else \
+            check_case(case, got, self.profile)
+        check.index = index
+        self.seconds += time.monotonic() - t0
+        return check
+
+    def finish(self) -> dict[bytes, CaseCheck]:
+        """Wait for every queued replay; the checks by the line they came from."""
+        self.pool.shutdown(wait=True)
+        out = {line: f.result() for line, f in self.futures.items()}
+        return {line: c for line, c in out.items() if c is not None}
+
+    def abandon(self) -> None:
+        """The runner did not exit cleanly: drop everything (nothing it printed counts)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.futures.clear()
 
 
 def _estimates_only(suite: str) -> bool:
@@ -174,10 +266,9 @@ def _exit_status(code: int) -> str:
     return f"status {code}, killed by {name}{hint}"
 
 
-def _verify(report: EvaluationReport, cases: list[CaseInput],
-            result: SandboxResult, profile: bool = False) -> EvaluationReport:
-    from simulator.trace_io import read_trace
-
+def _verify(report: EvaluationReport, cases: list[CaseInput], result: SandboxResult,
+            profile: bool = False, done: dict[int, CaseCheck] | None = None) -> EvaluationReport:
+    done = done or {}
     by_name = {c.name: c for c in result.cases}
     verification = Verification()
     status, reason = "ok", None
@@ -193,14 +284,16 @@ def _verify(report: EvaluationReport, cases: list[CaseInput],
             status, reason = _worse((status, reason), _case_failure(got))
             continue
         verification.compared += 1
-        t0 = time.monotonic()
-        trace = read_trace(io.StringIO(case.trace_csv_text), name=f"{case.name}.csv")
-        verdict = verify_case(case.params, trace, got, profile=profile)
-        report_timing(report, "host_replay", time.monotonic() - t0)
+        check = done.get(id(got))  # replayed while the sandbox ran (the very same result)
+        if check is None or check.verdict is None:
+            t0 = time.monotonic()
+            check = check_case(case, got, profile)
+            report_timing(report, "host_replay", time.monotonic() - t0)
+        verdict = check.verdict
         if verdict.verified:
             verification.verified += 1
             outcome.verified, outcome.stats = True, verdict.stats
-            outcome.bounds, outcome.bound_fractions = _bounds_of(case, trace, verdict.replay)
+            outcome.bounds, outcome.bound_fractions = check.bounds, check.fractions
             if profile and verdict.replay.profile is not None:
                 outcome.profile_summary = profile_summary(verdict.replay.profile)
                 if report.profile is None:
@@ -255,6 +348,20 @@ def _aggregate(stats: list[dict[str, Any]]) -> dict[str, float | None]:
     return out
 
 
+# Bounds are pure derived data of (trace, params): computed once per trace hash, never per policy.
+BOUNDS_CACHE_SIZE = 256
+_BOUNDS: dict[str, Any] = {}
+
+
+def _bounds_key(case: CaseInput) -> str:
+    import hashlib
+    import json
+
+    h = hashlib.sha256(case.trace_csv_text.encode("utf-8"))
+    h.update(json.dumps(case.params, sort_keys=True, default=str).encode("utf-8"))
+    return h.hexdigest()
+
+
 def _bounds_of(case: CaseInput, trace: Any,
                replay: Any) -> tuple[dict[str, Any] | None, dict[str, float | None] | None]:
     """The case's bounds and the verified run's fractions of them (None if not computable)."""
@@ -263,9 +370,18 @@ def _bounds_of(case: CaseInput, trace: Any,
 
     if replay is None:
         return None, None
-    try:
-        bounds = compute_bounds(trace, case.params)
-    except SimulatorError:
+    key = _bounds_key(case)
+    if key in _BOUNDS:
+        bounds = _BOUNDS[key]
+    else:
+        try:
+            bounds = compute_bounds(trace, case.params)
+        except SimulatorError:
+            bounds = None
+        if len(_BOUNDS) >= BOUNDS_CACHE_SIZE:
+            _BOUNDS.pop(next(iter(_BOUNDS)))
+        _BOUNDS[key] = bounds
+    if bounds is None:
         return None, None
     summary = bounds.to_dict()
     kept = {k: summary[k] for k in ("max_completed_pipelines", "max_completed_operators",

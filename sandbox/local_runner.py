@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -129,7 +130,10 @@ class LocalBackend:
             print(self.isolation, file=sys.stderr)
         self.reaped = reap_local_runners()  # what evaluations killed earlier left behind
 
-    def run(self, request: bytes, limits: Limits) -> RawRun:
+    streams = True  # run() hands stdout to ``on_stdout`` as it arrives
+
+    def run(self, request: bytes, limits: Limits,
+            on_stdout: Callable[[bytes], None] | None = None) -> RawRun:
         """Run one batch; the process group is killed and the temp dir removed on return."""
         t0 = time.monotonic()
         workdir = tempfile.mkdtemp(prefix="policyforge-local-")
@@ -148,7 +152,7 @@ class LocalBackend:
                 record = register_local_runner(proc.pid, time.time() + limits.timeout_seconds)
             except OSError as exc:
                 notes.append(f"could not record the local runner for the reaper: {exc}")
-            timed_out = _exchange(proc, request, buf, t0 + limits.timeout_seconds)
+            timed_out = _exchange(proc, request, buf, t0 + limits.timeout_seconds, on_stdout)
         finally:
             _kill(proc)
             shutil.rmtree(workdir, ignore_errors=True)
@@ -208,7 +212,7 @@ def _parent_death_signal():  # type: ignore[no-untyped-def]
 
 
 def _exchange(proc: subprocess.Popen[bytes], request: bytes, buf: OutputBuffer,
-              deadline: float) -> bool:
+              deadline: float, on_stdout: Callable[[bytes], None] | None = None) -> bool:
     """Write the request, collect output until both pipes close; True if the deadline passed."""
     assert proc.stdin and proc.stdout and proc.stderr
     sel = selectors.DefaultSelector()
@@ -239,6 +243,8 @@ def _exchange(proc: subprocess.Popen[bytes], request: bytes, buf: OutputBuffer,
             elif key.fileobj is proc.stdout:
                 if not buf.out(data):
                     return False
+                if on_stdout is not None:
+                    on_stdout(data)
             else:
                 buf.errput(data)
     try:

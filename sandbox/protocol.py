@@ -129,23 +129,59 @@ class SandboxResult(BaseModel):
     seconds: float | None = None
 
 
-def parse_result(stdout: bytes) -> SandboxResult:
-    """Validate the runner's stdout: exactly one JSON object of the result's shape."""
+def result_lines(stdout: bytes) -> tuple[list[bytes], bytes]:
+    """The runner's output split into its streamed case lines and its last (summary) line."""
+    lines = [line for line in stdout.split(b"\n") if line.strip()]
+    if not lines:
+        return [], b""
+    return lines[:-1], lines[-1]
+
+
+def parse_case_line(line: bytes) -> tuple[int, CaseResult]:
+    """One streamed ``{"stream_case": {...}, "index": i}`` line, validated."""
     try:
-        data = json.loads(stdout.decode("utf-8"))
+        data = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(f"a streamed case line is not JSON ({exc}); it starts "
+                            f"{line[:80]!r}") from None
+    if not isinstance(data, dict) or set(data) != {"stream_case", "index"} or \
+            not isinstance(data["index"], int):
+        raise ProtocolError(f"a streamed line is not a case result; it starts {line[:80]!r}")
+    try:
+        return data["index"], CaseResult.model_validate(data["stream_case"])
+    except _ValidationError as exc:
+        first = exc.errors()[0]
+        where = "stream_case." + ".".join(str(p) for p in first["loc"])
+        raise ProtocolError(f"the sandbox's result is malformed at {where}: {first['msg']}",
+                            field=where) from None
+
+
+def parse_result(stdout: bytes,
+                 parsed: dict[bytes, tuple[int, CaseResult]] | None = None) -> SandboxResult:
+    """Validate the runner's stdout: case lines, then exactly one JSON object of the result's
+    shape; the streamed cases join its ``cases``. ``parsed`` maps case lines already validated
+    (as they streamed in) to their result, so they are not parsed twice."""
+    streamed, last = result_lines(stdout)
+    try:
+        data = json.loads(last.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(
             f"the sandbox's output is not one JSON document ({exc}); "
             f"it starts {stdout[:80]!r}"
         ) from None
     try:
-        return SandboxResult.model_validate(data)
+        result = SandboxResult.model_validate(data)
     except _ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ProtocolError(
             f"the sandbox's result is malformed at {where}: {first['msg']}", field=where
         ) from None
+    known = parsed or {}
+    cases = sorted((known[line] if line in known else parse_case_line(line) for line in streamed),
+                   key=lambda indexed: indexed[0])  # the request's order, not the finishing one
+    result.cases = [c for _, c in cases] + result.cases
+    return result
 
 
 # --- the evaluation report ---------------------------------------------------------------------

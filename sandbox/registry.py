@@ -6,6 +6,7 @@ this table and its factory are the one place that chooses between them.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from sandbox.backend import Backend
 
@@ -28,8 +29,16 @@ def resolve_kind(kind: str) -> str:
     return kind
 
 
-def choose_backend(kind: str) -> Backend:
-    """A ready backend for ``--sandbox auto|docker|local``."""
-    module_name, class_name = BACKENDS[resolve_kind(kind)].split(":")
-    backend: Backend = getattr(importlib.import_module(module_name), class_name)()
+def choose_backend(kind: str, *, labels: dict[str, str] | None = None,
+                   warn: bool = True) -> Backend:
+    """A ready backend for ``--sandbox auto|docker|local``.
+
+    ``labels`` go on every Docker container (run and candidate, so a cancelled task's can be
+    found); ``warn=False`` keeps the local backend's isolation warning off stderr (a Ray worker's
+    caller prints it once instead).
+    """
+    resolved = resolve_kind(kind)
+    module_name, class_name = BACKENDS[resolved].split(":")
+    options: dict[str, Any] = {"labels": labels} if resolved == "docker" else {"warn": warn}
+    backend: Backend = getattr(importlib.import_module(module_name), class_name)(**options)
     return backend

@@ -20,10 +20,16 @@ Request (JSON object on stdin)::
      "record_decisions": true, "check_determinism": true, "workers": 2,
      "deadline_seconds": 60}
 
-Result (one JSON object on stdout)::
+Result (JSON lines on stdout): one line per case as soon as it is done, in the order they finish,
+so the host can replay case *i* while case *i+1* still runs, then one line with the rest::
 
-    {"protocol": ..., "cases": [{"name", "status": "ok"|"error"|"timeout"|"crashed"|"skipped",
-     "stats", "decisions", "error", "seconds"}], "determinism": {...} | null, "error": null}
+    {"stream_case": {"name", "status": "ok"|"error"|"timeout"|"crashed"|"skipped", "stats",
+     "decisions", "error", "seconds"}, "index": i}
+    ...
+    {"protocol": ..., "cases": [], "determinism": {...} | null, "error": null, "seconds": ...}
+
+The host believes none of it before the runner has exited cleanly (a policy could have written
+lines of its own before killing it), and then only what it has replayed.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 PROTOCOL = "policyforge-sandbox/1"
@@ -62,8 +69,11 @@ def decisions_digest(decisions: list[dict[str, Any]] | None) -> str:
 # --- the batch (this process never loads the policy) ------------------------------------------
 
 
-def run_batch(request: dict[str, Any]) -> dict[str, Any]:
-    """Run every case of ``request`` in worker processes and assemble the result."""
+def run_batch(request: dict[str, Any],
+              stream: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run every case of ``request`` in worker processes and assemble the result.
+
+    With ``stream`` each finished case is handed to it (and left out of the result) at once."""
     t0 = time.monotonic()
     deadline = t0 + float(request.get("deadline_seconds") or 3600)
     cases = list(request.get("cases") or [])
@@ -81,12 +91,16 @@ def run_batch(request: dict[str, Any]) -> dict[str, Any]:
             payload.update(record_decisions=True, perturb_heap=True)
         return kind, i, _run_worker(payload, cases[i].get("name", f"case{i}"), deadline)
 
-    results: list[dict[str, Any]] = [{} for _ in cases]
+    results: list[dict[str, Any] | None] = [None for _ in cases]
     determinism: dict[str, Any] | None = None
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for kind, i, res in pool.map(one, jobs):
+        for future in as_completed([pool.submit(one, job) for job in jobs]):
+            kind, i, res = future.result()
             if kind == "case":
-                results[i] = res
+                if stream is not None:  # each case as soon as it is done (see the module doc)
+                    stream(i, res)
+                else:
+                    results[i] = res
             else:
                 determinism = {
                     "case": res["name"],
@@ -96,11 +110,17 @@ def run_batch(request: dict[str, Any]) -> dict[str, Any]:
                 }
     return {
         "protocol": PROTOCOL,
-        "cases": results,
+        "cases": [r for r in results if r is not None],
         "determinism": determinism,
         "error": None,
         "seconds": time.monotonic() - t0,
     }
+
+
+def write_case_line(index: int, result: dict[str, Any]) -> None:
+    """Print one finished case as its own line (``{"stream_case": ...}``) and flush it."""
+    sys.stdout.write(json.dumps({"stream_case": result, "index": index}) + "\n")
+    sys.stdout.flush()
 
 
 def _run_worker(payload: dict[str, Any], name: str, deadline: float) -> dict[str, Any]:
@@ -248,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         request = json.loads(raw)
         if not isinstance(request, dict) or request.get("protocol") != PROTOCOL:
             raise ValueError(f"expected a JSON object with protocol {PROTOCOL!r}")
-        result = run_batch(request)
+        result = run_batch(request, stream=write_case_line)
     except Exception as exc:  # noqa: BLE001 - becomes the result's error
         result = {"protocol": PROTOCOL, "cases": [], "determinism": None,
                   "error": {"kind": "runner_error", "message": f"{type(exc).__name__}: {exc}"}}

@@ -78,53 +78,77 @@ def _build(force: bool) -> None:
 
 
 def evaluate_main(argv: list[str]) -> int:
-    """``policyforge evaluate --policy NAME|FILE.py --suite NAME [...]``."""
+    """``policyforge evaluate --policy NAME|FILE.py [--policy ...] --suite NAME [...]``."""
     parser = argparse.ArgumentParser(
         prog="policyforge evaluate",
-        description="Run a policy on a trace suite inside the sandbox and verify the results on "
-                    "the host.")
-    parser.add_argument("--policy", required=True, metavar="NAME|FILE.py",
-                        help="built-in policy key or policy file")
-    parser.add_argument("--suite", required=True, metavar="NAME", help="trace suite name")
+        description="Run policies on trace suites inside the sandbox and verify the results on "
+                    "the host; one evaluation per (policy, suite), run serially or as Ray tasks.")
+    parser.add_argument("--policy", required=True, action="append", metavar="NAME|FILE.py",
+                        help="built-in policy key or policy file (repeat for several)")
+    parser.add_argument("--suite", required=True, action="append", metavar="NAME",
+                        help="trace suite name (repeat for several)")
     parser.add_argument("--part", choices=("search", "held-out"), default="search",
-                        help="which part of the suite (default: search)")
+                        help="which part of each suite (default: search)")
     parser.add_argument("--sandbox", choices=SANDBOX_KINDS, default="auto",
                         help="auto: Docker when an engine answers, else the local backend")
     parser.add_argument("--timeout", type=float, default=120.0, metavar="S",
-                        help="wall-clock limit for the whole batch (default 120)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+                        help="wall-clock limit for each evaluation (default 120)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="evaluations at once: 1 runs them here one after another (no Ray); "
+                             "N > 1 starts a local Ray with N CPUs for the command's duration")
+    parser.add_argument("--ray-address", default=None, metavar="ADDR",
+                        help="join the Ray cluster at ADDR (default: $RAY_ADDRESS when "
+                             "--workers is not given)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (a list of them for several evaluations)")
     args = parse_args(parser, argv)
     if isinstance(args, int):
         return args
     if args.timeout <= 0:
         return print_error("--timeout must be positive", EXIT_BAD_INPUT)
+    if args.workers is not None and args.workers < 1:
+        return print_error("--workers must be at least 1", EXIT_BAD_INPUT)
+    if args.workers is not None and args.ray_address is not None:
+        return print_error("give --workers (a local Ray) or --ray-address (a cluster), not both",
+                           EXIT_BAD_INPUT)
 
     from sandbox.backend import default_limits
-    from sandbox.errors import SandboxError
-    from sandbox.evaluation import evaluate_policy, policy_input, suite_inputs
-    from sandbox.protocol import EvaluationReport
-    from sandbox.registry import choose_backend
+    from sandbox.errors import ExecutorError, SandboxError
+    from sandbox.evaluation import policy_input, suite_inputs
+    from sandbox.executor import EvaluationJob, make_executor
 
     t0 = time.monotonic()
+    limits = default_limits(args.timeout)
     try:
-        policy = policy_input(args.policy)
-        cases = suite_inputs(args.suite, args.part)
+        policies = [policy_input(p) for p in args.policy]
+        suites = {s: tuple(suite_inputs(s, args.part)) for s in dict.fromkeys(args.suite)}
     except (SandboxError, _suite_errors()) as exc:
         return print_error(exc, EXIT_BAD_INPUT, as_json=args.json,
                            message=getattr(exc, "message", None) or str(exc))
+    jobs = [EvaluationJob(key=f"{i}", policy=policy, cases=cases, limits=limits, suite=suite,
+                          part=args.part)
+            for i, (policy, (suite, cases)) in enumerate(
+                (p, sc) for p in policies for sc in suites.items())]
     try:
-        backend = choose_backend(args.sandbox)
-    except SandboxError as exc:
-        report = EvaluationReport(status="failed", reason=exc.message, policy=policy.label,
-                                  suite=args.suite, part=args.part, error=exc.to_dict())
-        _print(report, args.json)
-        return EXIT_FAILED
-    report = evaluate_policy(policy, cases, backend, default_limits(args.timeout),
-                             suite=args.suite, part=args.part)
-    if report.sandbox is not None:
-        report.sandbox.timings["evaluate_total"] = time.monotonic() - t0
-    _print(report, args.json)
-    return EXIT_OK if report.status == "ok" else EXIT_FAILED
+        executor = make_executor(args.sandbox, workers=args.workers,
+                                 ray_address=args.ray_address)
+    except ExecutorError as exc:
+        return print_error(exc, EXIT_FAILED, as_json=args.json)
+    try:
+        reports = executor.evaluate(jobs)
+    except ExecutorError as exc:
+        return print_error(exc, EXIT_FAILED, as_json=args.json)
+    finally:
+        executor.close()
+    for report in reports:
+        if report.sandbox is not None:
+            report.sandbox.timings["evaluate_total"] = time.monotonic() - t0
+    if args.json and len(reports) > 1:
+        print("[" + ", ".join(r.to_json() for r in reports) + "]")
+    else:
+        for report in reports:
+            _print(report, args.json)
+    return EXIT_OK if all(r.status == "ok" for r in reports) else EXIT_FAILED
 
 
 def _suite_errors() -> type[Exception]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.protocol import parse_result
 from sandbox.runner import PROTOCOL, decisions_digest
 from tests.sandbox.helpers import ROOT, small_case
 
@@ -49,7 +50,7 @@ def run_runner(request: dict[str, Any]) -> dict[str, Any]:
         [sys.executable, "-I", "-m", "sandbox.runner"], input=json.dumps(request).encode(),
         capture_output=True, cwd=ROOT, timeout=120, check=True,
     )
-    return json.loads(proc.stdout)
+    return parse_result(proc.stdout).model_dump(mode="python")
 
 
 def request(**extra: Any) -> dict[str, Any]:

@@ -1,0 +1,142 @@
+"""What a candidate's evaluation costs against the simulation it is made of; prints the figures.
+
+    .venv/bin/python benchmarks/evaluation.py [--repeat N] [--suite paper] [--sandbox docker]
+
+Every candidate is a policy *file*, so this takes the built-in ``priority`` policy's own source,
+turned into a policy file (its imports replaced by the ``eudoxia.*`` names a policy file may use),
+and evaluates it exactly as a candidate is evaluated: static checks, the sandbox on every case of
+the suite's search part, every case's decision log replayed on the host, the determinism repeat.
+That is set against ``simulator.simulate`` run in this process, one case after another, on the
+same traces with the built-in ``priority``. It prints the ratio, the replay's share of the
+evaluation, and a split of the overhead (evaluation minus simulation) into a fixed cost per batch
+and a cost per case, from a one-case batch (the suite's first case) and the whole batch:
+``per case = (overhead(all) - overhead(one)) / (n - 1)``, ``fixed = overhead(one) - per case``.
+
+Figures are medians of ``--repeat`` runs after one warm-up; the ratios are what to compare (the
+machine is shared; the load average before the runs is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import io
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sandbox.backend import default_limits  # noqa: E402
+from sandbox.evaluation import CaseInput, PolicyInput, evaluate_policy, suite_inputs  # noqa: E402
+from sandbox.registry import choose_backend  # noqa: E402
+from simulator.engine import simulate  # noqa: E402
+from simulator.trace_io import read_trace  # noqa: E402
+
+BUILTIN = "priority"
+EUDOXIA_IMPORTS = (
+    "from typing import Any\n"
+    "from eudoxia.scheduler.priority import get_pool_with_max_avail_ram\n"
+)
+
+
+def priority_as_policy_file() -> str:
+    """The built-in ``priority`` source as a policy file: same code, the provided names."""
+    source = (ROOT / "simulator" / "policies" / "priority.py").read_text(encoding="utf-8")
+    lines = source.splitlines(keepends=True)
+    drop: set[int] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            drop.update(range(node.lineno - 1, node.end_lineno or node.lineno))
+    body = "".join(line for i, line in enumerate(lines) if i not in drop)
+    return EUDOXIA_IMPORTS + body.replace('key="priority"', 'key="priority_file"')
+
+
+def in_process(cases: list[CaseInput]) -> float:
+    """Seconds for ``simulate`` of every case here, one after another, with the built-in."""
+    traces = [read_trace(io.StringIO(c.trace_csv_text), name=f"{c.name}.csv") for c in cases]
+    t0 = time.perf_counter()
+    for case, trace in zip(cases, traces, strict=True):
+        simulate(case.params, trace, BUILTIN)
+    return time.perf_counter() - t0
+
+
+def evaluation(policy: PolicyInput, cases: list[CaseInput], backend) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """One candidate evaluation end to end, with the report's timings."""
+    t0 = time.perf_counter()
+    report = evaluate_policy(policy, cases, backend, default_limits(600), suite="bench",
+                             part="search")
+    total = time.perf_counter() - t0
+    if report.status != "ok" or report.sandbox is None:
+        raise SystemExit(f"the evaluation did not pass: {report.status}: {report.reason}")
+    timings = dict(report.sandbox.timings)
+    timings["total"] = total
+    return timings
+
+
+class Unstreamed:
+    """The same backend with the replay after the run (how evaluation worked before streaming)."""
+
+    streams = False
+
+    def __init__(self, backend) -> None:  # type: ignore[no-untyped-def]
+        self.backend = backend
+        self.name, self.isolation, self.image = backend.name, backend.isolation, backend.image
+
+    def run(self, request: bytes, limits):  # type: ignore[no-untyped-def]
+        return self.backend.run(request, limits)
+
+
+def median(runs: list[dict[str, float]], key: str) -> float:
+    return statistics.median(r.get(key, 0.0) for r in runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--suite", default="paper")
+    parser.add_argument("--sandbox", default="docker", choices=("docker", "local"))
+    parser.add_argument("--compare", action="store_true",
+                        help="also time the replay after the run, interleaved with the streamed "
+                             "runs (on a loaded machine only same-run ratios compare)")
+    args = parser.parse_args()
+    backend = choose_backend(args.sandbox)
+    policy = PolicyInput("priority as a file", source=priority_as_policy_file(),
+                         filename="priority_file.py")
+    cases = suite_inputs(args.suite, "search")
+    one = cases[:1]
+    print(f"load average before: {os.getloadavg()[0]:.2f}; {args.suite} search part, "
+          f"{len(cases)} cases; {args.sandbox} sandbox; median of {args.repeat} after a warm-up")
+    evaluation(policy, cases, backend)  # warm-up: page cache, image layers, imports
+    sim_all = statistics.median(in_process(cases) for _ in range(args.repeat))
+    sim_one = statistics.median(in_process(one) for _ in range(args.repeat))
+    runs, unstreamed = [], []
+    for _ in range(args.repeat):
+        runs.append(evaluation(policy, cases, backend))
+        if args.compare:
+            unstreamed.append(evaluation(policy, cases, Unstreamed(backend)))
+    runs_one = [evaluation(policy, one, backend) for _ in range(args.repeat)]
+    total, total_one = median(runs, "total"), median(runs_one, "total")
+    replay = median(runs, "host_replay")
+    per_case = ((total - sim_all) - (total_one - sim_one)) / max(1, len(cases) - 1)
+    fixed = (total_one - sim_one) - per_case
+    print(f"  simulate() in process, built-in      {sim_all:7.3f} s")
+    print(f"  evaluate, policy file, end to end    {total:7.3f} s   ratio x{total / sim_all:.2f}")
+    print(f"    run inside the sandbox             {median(runs, 'run_inside'):7.3f} s")
+    print(f"    host replay (all cases)            {replay:7.3f} s   "
+          f"({100 * replay / total:.0f} % of the evaluation)")
+    print(f"    host work after the runner exited  {median(runs, 'after_exit'):7.3f} s")
+    print(f"  one-case batch: evaluate {total_one:.3f} s, simulate {sim_one:.3f} s")
+    print(f"  fixed cost per batch                 {fixed:7.3f} s")
+    print(f"  cost per case beyond its simulation  {1000 * per_case:7.1f} ms")
+    if unstreamed:
+        after = median(unstreamed, "total")
+        print(f"  same runs, replay after the sandbox  {after:7.3f} s   ratio "
+              f"x{after / sim_all:.2f} (streamed/after: {total / after:.2f})")
+
+
+if __name__ == "__main__":
+    main()
