@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sandbox.backend import default_limits  # noqa: E402
-from sandbox.docker_runner import DockerBackend  # noqa: E402
+from sandbox.docker_backend import DockerBackend  # noqa: E402
 from sandbox.evaluation import CaseInput, PolicyInput, evaluate_policy, suite_inputs  # noqa: E402
 from simulator.engine import run_simulation  # noqa: E402
 from simulator.trace_io import read_trace  # noqa: E402

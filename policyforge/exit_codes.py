@@ -17,7 +17,7 @@ EXIT_BAD_INPUT = 2
 EXIT_NOT_ACCEPTED = 3
 EXIT_INTERRUPTED = 130
 
-# How a run's final status (agents.runner.RunOutcome.status) becomes the exit code of `run`.
+# How a run's final status (agents.lifecycle.RunOutcome.status) becomes the exit code of `run`.
 RUN_STATUS_EXIT = {
     "accepted": EXIT_OK,
     "budget_exhausted": EXIT_NOT_ACCEPTED,

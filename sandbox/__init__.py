@@ -7,7 +7,7 @@ library and the simulator.
 # The modules other packages may import (tests/house/test_surface.py guards it); strings only,
 # so the package stays import-free.
 __all__ = [
-    "backend", "engine", "errors", "evaluation", "executor", "image", "protocol", "reaper",
+    "backend", "daemon", "errors", "evaluation", "executor", "image", "protocol", "reaper",
     "registry",
     "static_checks", "verify",
 ]

@@ -80,7 +80,7 @@ class Executor(Protocol):
 
 def job_labels(run_id: str, job: EvaluationJob) -> dict[str, str]:
     """The container labels of ``job`` in run ``run_id``."""
-    from sandbox.docker_runner import CANDIDATE_LABEL, RUN_LABEL
+    from sandbox.docker_backend import CANDIDATE_LABEL, RUN_LABEL
 
     return {RUN_LABEL: run_id, CANDIDATE_LABEL: job.key}
 
@@ -171,11 +171,11 @@ def _remove_containers(sandbox: str, labels: dict[str, str]) -> list[str]:
     """Remove this node's containers with ``labels`` (nothing to do without Docker)."""
     if sandbox == "local":
         return []
-    from sandbox.engine import engine_answers
+    from sandbox.daemon import engine_answers
 
     if sandbox == "auto" and not engine_answers():
         return []
-    from sandbox.docker_runner import remove_labelled
+    from sandbox.docker_backend import remove_labelled
 
     return remove_labelled(labels)
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.engine import apt_install, docker_client, state_dir
+from sandbox.daemon import apt_install, docker_client, state_dir
 from sandbox.errors import EngineUnavailable, ImageError, ImageMissing
 
 ROOT = Path(__file__).resolve().parent.parent

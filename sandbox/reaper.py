@@ -201,7 +201,7 @@ def reap_containers(client: Any | None = None) -> ReapReport:
 
     report = ReapReport()
     if client is None:
-        from sandbox.engine import docker_client
+        from sandbox.daemon import docker_client
 
         try:
             client = docker_client(timeout=10)
@@ -234,7 +234,7 @@ def remove_container(client: Any, container_id: str) -> None:
     """Force-remove a container; one already gone or already being removed counts as removed."""
     from docker.errors import APIError, NotFound
 
-    from sandbox.engine import retry_transient
+    from sandbox.daemon import retry_transient
 
     @retry_transient
     def once() -> None:
@@ -259,7 +259,7 @@ def _removal_in_progress(exc: Any) -> bool:
 
 def runners_dir() -> Path:
     """Where local runners are recorded (one JSON file each, under the state directory)."""
-    from sandbox.engine import state_dir
+    from sandbox.daemon import state_dir
 
     path = state_dir() / RUNNERS_DIR
     path.mkdir(parents=True, exist_ok=True)

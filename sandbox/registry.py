@@ -12,8 +12,8 @@ from sandbox.backend import Backend
 
 # kind -> "module:class"; each loads only when chosen (the Docker SDK is not cheap to import).
 BACKENDS = {
-    "docker": "sandbox.docker_runner:DockerBackend",
-    "local": "sandbox.local_runner:LocalBackend",
+    "docker": "sandbox.docker_backend:DockerBackend",
+    "local": "sandbox.local_backend:LocalBackend",
 }
 KINDS = ("auto", *BACKENDS)
 
@@ -21,7 +21,7 @@ KINDS = ("auto", *BACKENDS)
 def resolve_kind(kind: str) -> str:
     """``docker`` or ``local`` for ``kind`` (``auto``: Docker when an engine answers)."""
     if kind == "auto":
-        from sandbox.engine import engine_answers
+        from sandbox.daemon import engine_answers
 
         return "docker" if engine_answers() else "local"
     if kind not in BACKENDS:

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from sandbox.engine import engine_answers
+from sandbox.daemon import engine_answers
 
 REQUIRE_DOCKER = os.environ.get("POLICYFORGE_REQUIRE_DOCKER") == "1"
 _ANSWERS = engine_answers()

@@ -6,7 +6,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from tools.archive import load_candidate
-from tools.baselines import builtin_run, builtin_values, require_builtin
+from tools.builtins import builtin_run, builtin_values, require_builtin
 from tools.context import ToolContext
 from tools.errors import ToolError, tool_function
 from tools.metrics import better, describe, median

@@ -5,7 +5,7 @@ from __future__ import annotations
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel
 
-from tools.baselines import baseline_comparison
+from tools.builtins import baseline_comparison
 from tools.context import ToolContext
 from tools.errors import tool_function
 from tools.read_trace import operator_lines

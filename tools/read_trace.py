@@ -6,7 +6,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from simulator.trace_io import TracePipeline
-from tools.baselines import builtin_run, require_builtin
+from tools.builtins import builtin_run, require_builtin
 from tools.context import ToolContext
 from tools.errors import tool_function
 from tools.search_suite import cluster_line, search_case, trace_bounds, trace_pipelines

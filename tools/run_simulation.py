@@ -11,7 +11,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from sandbox.protocol import EvaluationReport
-from tools.baselines import baseline_comparison
+from tools.builtins import baseline_comparison
 from tools.context import ToolContext
 from tools.errors import ToolError, tool_function
 from tools.metrics import better, bound_fraction_key, describe, median

@@ -157,7 +157,7 @@ class ChatSession:
                 "budget": {k: v for k, v in limits.model_dump().items() if v is not None}}
 
     def _run_worker(self, config: Any) -> None:
-        from agents.runner import resume_run, start_run
+        from agents.lifecycle import resume_run, start_run
 
         run_dir = self.runs_dir / config.run_id
         chat_models = None if config.heuristic or not self.scripted else self.scripted

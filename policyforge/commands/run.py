@@ -85,8 +85,8 @@ def run_main(argv: list[str]) -> int:
     progress = Progress(quiet=args.quiet)
     try:
         if args.resume:
+            from agents.lifecycle import resume_run
             from agents.run_store import RunNotFound, resolve_run
-            from agents.runner import resume_run
 
             try:
                 run_dir = resolve_run(args.resume, args.runs_dir)
@@ -98,7 +98,7 @@ def run_main(argv: list[str]) -> int:
             config = _config(args, budget)
             if isinstance(config, int):
                 return config
-            from agents.runner import start_run
+            from agents.lifecycle import start_run
 
             progress.header(config)
             outcome = start_run(config, args.runs_dir, progress=progress)

@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
 
 
 def _up() -> None:
-    from sandbox.engine import ensure_engine
+    from sandbox.daemon import ensure_engine
 
     status = ensure_engine()
     if status.started:

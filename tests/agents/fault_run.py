@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 from agents.budget import BudgetLimits
+from agents.lifecycle import resume_run, start_run
 from agents.run_config import RunConfig
-from agents.runner import resume_run, start_run
 from agents.scripted import scripted_configs, scripted_models
 from policyforge.exit_codes import run_exit_code
-from sandbox.local_runner import LocalBackend
+from sandbox.local_backend import LocalBackend
 from tests.agents.scripted import responders
 
 

@@ -15,10 +15,10 @@ from langchain_core.messages import AIMessage, BaseMessage
 from agents.budget import BudgetLimits
 from agents.heuristic.config import HeuristicConfig
 from agents.heuristic.render import render_policy
+from agents.lifecycle import RunOutcome, start_run
 from agents.nodes import CriticVerdict, ReviewVerdict
 from agents.objective import Objective
 from agents.run_config import RunConfig
-from agents.runner import RunOutcome, start_run
 from agents.scripted import scripted_configs, scripted_models, structured_response
 from tests.sandbox.candidate_policies import FIFO
 
@@ -66,7 +66,7 @@ def run(tmp_path: Path, scripts: dict[str, list[Any]], *, budget: BudgetLimits |
         objective: dict[str, Any] | None = None, timeout_s: float = 60.0,
         prices_file: str | None = None, backend: Any = None) -> tuple[RunOutcome, list[dict], Any]:
     """Start a scripted run on `small` with the local sandbox; outcome, events, models."""
-    from sandbox.local_runner import LocalBackend
+    from sandbox.local_backend import LocalBackend
 
     models = scripted_models(scripts)
     config = RunConfig(goal="most completed pipelines", suite="small", objective=objective,

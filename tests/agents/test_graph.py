@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 from agents.budget import BudgetLimits
+from agents.lifecycle import load_state
 from agents.nodes import ReviewVerdict
-from agents.runner import load_state
 from agents.scripted import structured_response
 from policyforge.exit_codes import run_exit_code
 from tests.agents.scripted import (
@@ -199,10 +199,10 @@ def test_a_sandbox_timeout_is_rejected_with_the_reason_and_the_run_goes_on(tmp_p
 def test_a_stopped_run_ends_at_the_next_edge_and_resumes_to_the_end(tmp_path):
     import threading
 
+    from agents.lifecycle import resume_run, start_run
     from agents.run_config import RunConfig
-    from agents.runner import resume_run, start_run
     from agents.scripted import scripted_configs, scripted_models
-    from sandbox.local_runner import LocalBackend
+    from sandbox.local_backend import LocalBackend
 
     cancel = threading.Event()
     scripts = {"planner": [PLAN, direction(1), direction(2)],

@@ -13,7 +13,7 @@ import time
 import docker
 import pytest
 
-from sandbox.docker_runner import LABEL, OWNER_LABEL
+from sandbox.docker_backend import LABEL, OWNER_LABEL
 from tests.sandbox.helpers import ROOT
 
 

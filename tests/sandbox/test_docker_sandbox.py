@@ -9,7 +9,7 @@ import docker
 import pytest
 
 from sandbox.backend import Limits
-from sandbox.docker_runner import DockerBackend, container_config
+from sandbox.docker_backend import DockerBackend, container_config
 from sandbox.errors import ImageMissing
 from sandbox.evaluation import CaseInput, PolicyInput, evaluate_policy
 from sandbox.reaper import LABEL, OWNER_HOST_LABEL, OWNER_LABEL, OWNER_START_LABEL, Owner

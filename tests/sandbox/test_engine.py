@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from sandbox.engine import engine_answers, ensure_engine
+from sandbox.daemon import engine_answers, ensure_engine
 from sandbox.errors import EngineUnavailable
 from tests.conftest import docker_required
 
@@ -20,7 +20,7 @@ def test_engine_answers_is_false_fast_for_an_address_with_no_engine(monkeypatch)
 
 
 def test_docker_client_error_says_what_to_run(monkeypatch):
-    from sandbox.engine import docker_client
+    from sandbox.daemon import docker_client
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/policyforge/docker.sock")
     with pytest.raises(EngineUnavailable, match="policyforge sandbox up"):

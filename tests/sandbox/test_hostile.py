@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from sandbox.backend import Limits
-from sandbox.docker_runner import DockerBackend
+from sandbox.docker_backend import DockerBackend
 from sandbox.evaluation import CaseInput, PolicyInput, evaluate_policy
-from sandbox.local_runner import LocalBackend, masked_dirs, namespace_prefix
+from sandbox.local_backend import LocalBackend, masked_dirs, namespace_prefix
 from tests.sandbox.helpers import HOSTILE, ROOT, own_sandbox_containers, small_case
 
 POLICIES = sorted(HOSTILE.glob("*.py"))

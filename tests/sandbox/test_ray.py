@@ -84,7 +84,7 @@ def serial_reports(sandbox_image: str):  # type: ignore[no-untyped-def]
 
 
 def _containers(labels: dict[str, str]) -> list[object]:
-    from sandbox.engine import docker_client
+    from sandbox.daemon import docker_client
 
     wanted = [f"{k}={v}" for k, v in labels.items()]
     return docker_client().containers.list(all=True, filters={"label": wanted})
@@ -93,7 +93,7 @@ def _containers(labels: dict[str, str]) -> list[object]:
 def _wait_for_container(labels: dict[str, str], not_owner: str | None = None,
                         within: float = 60.0) -> str:
     """The owner pid (the Ray worker) of the first container with ``labels``."""
-    from sandbox.docker_runner import OWNER_LABEL
+    from sandbox.docker_backend import OWNER_LABEL
 
     end = time.monotonic() + within
     while time.monotonic() < end:

@@ -285,7 +285,7 @@ CHILD_WITHOUT_NAMESPACES = """
 import sys
 from sandbox.backend import Limits
 from sandbox.evaluation import CaseInput, PolicyInput, evaluate_policy, suite_inputs
-from sandbox.local_runner import LocalBackend
+from sandbox.local_backend import LocalBackend
 
 backend = LocalBackend(warn=False)
 backend.prefix, backend.masks = (), ()  # a machine where unshare does not work

@@ -17,7 +17,7 @@ from agents.heuristic.config import HeuristicConfig
 from agents.heuristic.render import render_policy
 from sandbox.backend import default_limits
 from sandbox.evaluation import PolicyInput, evaluate_policy, suite_inputs
-from sandbox.local_runner import LocalBackend
+from sandbox.local_backend import LocalBackend
 from tools.context import ToolContext
 
 SUITE = "small"

@@ -11,7 +11,7 @@ from tools.context import ToolContext
 
 @pytest.mark.usefixtures("sandbox_image")
 def test_run_simulation_and_profile_run_through_docker(good_policy: str) -> None:
-    from sandbox.docker_runner import DockerBackend
+    from sandbox.docker_backend import DockerBackend
 
     ctx = ToolContext("small", DockerBackend(), default_limits(120.0))
     run, profile = build_tools(ctx, ["run_simulation", "profile_run"])

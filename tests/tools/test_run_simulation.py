@@ -8,7 +8,7 @@ from dataclasses import replace
 from sandbox.backend import Limits, RawRun
 from sandbox.errors import SandboxRunError
 from tests.tools.conftest import RAISING_POLICY
-from tools.baselines import builtin_run
+from tools.builtins import builtin_run
 from tools.context import ToolContext
 from tools.run_simulation import make_tool
 from tools.text import LIMIT

@@ -176,7 +176,7 @@ AUTH_ERROR = ("planner model 'gpt-4.1-mini' failed after 1 attempt: OpenAIAuthen
 
 
 def write_failed_objective_run(runs_dir: Path, run_id: str = FAILED_OBJECTIVE_RUN) -> Path:
-    """A run that failed at its objective step (a bad key), as `agents.runner` writes it:
+    """A run that failed at its objective step (a bad key), as `agents.lifecycle` writes it:
     ``"objective": null``, status ``failed``, no candidates, no baseline or bound."""
     root = runs_dir / run_id
     (root / "candidates").mkdir(parents=True)

@@ -7,9 +7,9 @@ import threading
 from pathlib import Path
 
 from agents.budget import BudgetLimits
+from agents.lifecycle import RunConfig, start_run
 from agents.review.rundir import list_runs, load_run
 from agents.review.terminal import render_terminal
-from agents.runner import RunConfig, start_run
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "run-directory.md"
 

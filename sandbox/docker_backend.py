@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.backend import Limits, OutputBuffer, RawRun
-from sandbox.engine import docker_client, retry_transient
+from sandbox.daemon import docker_client, retry_transient
 from sandbox.image import image_tag, require_image
 from sandbox.reaper import (  # noqa: F401 - the label names that were defined here
     DEADLINE_LABEL,
