@@ -47,12 +47,12 @@ def fence(code: str) -> str:
     return f"```python\n{code.rstrip()}\n```"
 
 
-_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
+BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
 
 
 def extract_code(text: str) -> str | None:
     """The longest fenced code block of a model's answer that looks like a policy, or None."""
-    blocks = [b for b in _BLOCK.findall(text or "") if "register_scheduler" in b]
+    blocks = [b for b in BLOCK.findall(text or "") if "register_scheduler" in b]
     if not blocks:
         return None
     return max(blocks, key=len).strip() + "\n"
@@ -60,7 +60,7 @@ def extract_code(text: str) -> str | None:
 
 def summary_line(text: str) -> str:
     """The first non-code line of an answer, shortened (the candidate's summary)."""
-    outside = _BLOCK.sub("", text or "")
+    outside = BLOCK.sub("", text or "")
     for line in outside.splitlines():
         line = line.strip(" #*-")
         if line:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sandbox.protocol import EvaluationReport
 from tools.baselines import baseline_comparison
 from tools.context import ToolContext
+from tools.drafts import CODE_HELP, DRAFT_HELP, draft_note
 from tools.errors import ToolError, tool_function
 from tools.metrics import better, bound_fraction_key, describe, median
 from tools.search_suite import search_cases, search_names
@@ -33,7 +34,8 @@ POLICY_LABEL = "draft"
 class RunSimulationArgs(BaseModel):
     """Arguments of ``run_simulation``."""
 
-    code: str = Field(description="The complete policy.py source to run.")
+    code: str | None = Field(default=None, description=CODE_HELP)
+    draft: str | None = Field(default=None, description=DRAFT_HELP)
     traces: list[str] | str | None = Field(
         default=None,
         description="Search trace names to run on; omit (or empty) for the default quick subset.",
@@ -131,8 +133,10 @@ def make_tool(ctx: ToolContext) -> BaseTool:
     """The ``run_simulation`` tool bound to ``ctx``'s suite, sandbox and metric."""
 
     @tool_function()
-    def run_simulation(code: str, traces: list[str] | str | None = None) -> str:
-        return run(ctx, code, traces)
+    def run_simulation(code: str | None = None, traces: list[str] | str | None = None,
+                       draft: str | None = None) -> str:
+        key, source, new = ctx.drafts.resolve(code, draft)
+        return run(ctx, source, traces) + "\n" + draft_note(key, new)
 
     return StructuredTool.from_function(
         func=run_simulation, name=NAME, args_schema=RunSimulationArgs,
