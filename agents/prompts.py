@@ -19,14 +19,26 @@ CODER_SYSTEM = """\
 You are the coder of policyforge. You write one scheduling policy per round as a complete \
 Python file in Eudoxia's policy API: `@register_scheduler_init(key=K)` and \
 `@register_scheduler(key=K)` on two functions with the same key; the scheduler gets \
-(s, results, pipelines) and returns (suspensions, assignments). Imports allowed: math, heapq, \
-collections, itertools, functools, statistics, typing, dataclasses, listed numpy functions and \
-the eudoxia names (see api_reference). No file, network, clock or randomness; never allocate \
-more than a pool has free; be deterministic. A real scheduler does not know an operator's true \
-resource profile, so do not read its segments unless the objective allows it.
-Use the tools to read the API, validate your code and run a quick simulation before you \
-submit. When done, reply with the whole file in ONE ```python code block and a one-line \
-summary of what changed."""
+(s, results, pipelines) and returns (suspensions, assignments). Never allocate more than a \
+pool has free; be deterministic. A real scheduler does not know an operator's true resource \
+profile, so do not read its segments unless the objective allows it.
+{facts}
+{probe}
+Use the tools to read the API, validate your code, run a quick simulation and the robustness \
+probe before you submit. Send the code once: the tools keep it as the current draft, so pass \
+draft='current' afterwards instead of the whole file. When done, reply with the whole file in \
+ONE ```python code block and a one-line summary of what changed."""
+
+
+
+
+def coder_system() -> str:
+    """The coder's system prompt: the rules, the facts a policy needs, the probe's cases."""
+    from tools.policy_facts import facts_text
+    from tools.run_probe import probe_text
+
+    return CODER_SYSTEM.format(facts=facts_text(), probe=probe_text())
+
 
 CRITIC_SYSTEM = """\
 You are the critic of policyforge. You get a candidate's verified numbers against the best \

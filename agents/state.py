@@ -72,6 +72,12 @@ class RunContext:
     cancel: threading.Event | None = None  # set: the run stops at the next edge (chat's /stop)
     tools: list[BaseTool] = field(default_factory=list)
     baselines: dict[str, Any] = field(default_factory=dict)
+    pending_evaluations: int = 0  # run by tools since the last step (added to the spend next)
+
+    def count_evaluation(self, n: int = 1) -> None:
+        """One more sandbox evaluation in the run's spend."""
+        self.caller.spend = self.caller.spend.model_copy(
+            update={"evaluations": self.caller.spend.evaluations + n})
 
     @property
     def heuristic(self) -> bool:

@@ -13,6 +13,7 @@ from agents.nodes.common import MAX_CODER_TURNS, candidate_records, log_malforme
 from agents.state import RunContext, RunState
 
 FORMAT_RULES = {"syntax", "registration", "too-complex", "source-too-large"}
+EVALUATING_TOOLS = {"run_probe"}  # tool calls counted as evaluations in the run's spend
 TOOL_SUMMARY_CHARS = 700  # an older tool result longer than this is shown by its first lines
 
 
@@ -23,7 +24,7 @@ def coder(state: RunState, ctx: RunContext) -> dict[str, Any]:
     messages = list(state.get("messages") or [])
     fresh: list[Any] = []
     if not messages:
-        fresh = [SystemMessage(prompts.CODER_SYSTEM), HumanMessage(_coder_task(state, ctx))]
+        fresh = [SystemMessage(prompts.coder_system()), HumanMessage(_coder_task(state, ctx))]
         messages = fresh
     turns = state.get("coder_turns", 0)
     tools = ctx.tools if turns < MAX_CODER_TURNS - 1 else None
@@ -140,8 +141,9 @@ def _coder_task(state: RunState, ctx: RunContext) -> str:
         parts.append(f"Candidate #{best}'s code (edit it or start over; tools take it as "
                      f"draft='candidate {best}'):\n"
                      + prompts.fence(ctx.store.read_policy(best)))
-    parts.append("Tools: api_reference, validate_policy, run_simulation, profile_run, "
-                 "read_trace, profile_workload, compare_policies, list_candidates, get_candidate.")
+    from tools import TOOL_NAMES
+
+    parts.append(f"Tools: {', '.join(TOOL_NAMES)}.")
     return "\n\n".join(parts)
 
 
@@ -172,6 +174,8 @@ def tool_logger(ctx: RunContext) -> Any:
         result = execute(request)
         text = str(getattr(result, "content", result))
         ok = getattr(result, "status", "success") != "error" and not text.startswith("error:")
+        if request.tool_call["name"] in EVALUATING_TOOLS:
+            ctx.pending_evaluations += 1
         ctx.event("tool_call", role="coder", tool=request.tool_call["name"],
                   args=request.tool_call.get("args", {}), result=text, ok=ok,
                   latency_s=round(time.monotonic() - t0, 3))

@@ -51,6 +51,7 @@ def run_evaluation(ctx: RunContext, n: int, source: str, part: str) -> dict[str,
     report = evaluate_policy(PolicyInput(f"candidate {n}", source=source), suite_inputs(
         ctx.config.suite, part), ctx.backend, ctx.limits, suite=ctx.config.suite, part=part,
         profile=not held_out)
+    ctx.count_evaluation()
     data = report.model_dump(mode="json")
     profile = data.pop("profile", None)
     per_trace = {t["name"]: t["stats"] for t in data["traces"] if t.get("stats")}

@@ -73,6 +73,7 @@ def _robustness(ctx: RunContext, n: int, source: str) -> list[str]:
     if kept is not None and kept.get("source_sha256") == source_sha(source):
         return list(kept["problems"])
     problems = probe(source, ctx.backend, ctx.limits)
+    ctx.count_evaluation()
     result["robustness"] = {"source_sha256": source_sha(source), "problems": problems}
     ctx.store.write_result(n, result)
     return problems
