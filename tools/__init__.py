@@ -45,5 +45,5 @@ def build_tools(ctx: ToolContext, names: Iterable[str] | None = None) -> list[Ba
     return [_BUILDERS[name](ctx) for name in dict.fromkeys(wanted)]
 
 
-__all__ = ["TOOL_NAMES", "ToolContext", "build_tools", "context", "drafts", "errors",
+__all__ = ["TOOL_NAMES", "ToolContext", "build_tools", "baselines", "context", "drafts", "errors",
            "policy_facts", "profile_workload", "run_probe"]

@@ -112,7 +112,7 @@ def test_compare_a_candidate_with_a_builtin(ctx: ToolContext, run_dir: Path) -> 
     ("12", "naive", "error: there is no candidate 12 (candidates: 1, 2, 3)"),
     ("2", "naive", "error: candidate 2 has no verified numbers (status failed)"),
     ("1", "priority_pool", ("error: priority-pool cannot run on this suite's search traces: "
-                           "Priority-by-pool scheduler requires 2 pools")),
+                           "priority-pool needs exactly 2 pools; this cluster has 1")),
 ])
 def test_compare_errors(ctx: ToolContext, a: str, b: str, error: str) -> None:
     assert make_compare(ctx).invoke({"a": a, "b": b}).startswith(error)
