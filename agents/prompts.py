@@ -70,14 +70,30 @@ def extract_code(text: str) -> str | None:
     return max(blocks, key=len).strip() + "\n"
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line, at most ``limit`` characters, cut at a word boundary (never inside
+    a word or a number) and marked with an ellipsis when cut."""
+    text = " ".join(str(text or "").split())
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)  # the space before the word that does not fit
+    if cut <= 0:  # one long word: it is all there is
+        cut = limit - 1
+    return text[:cut].rstrip(" ,;:") + "…"
+
+
 def summary_line(text: str) -> str:
-    """The first non-code line of an answer, shortened (the candidate's summary)."""
+    """The candidate's summary: the answer's first non-code paragraph (several sentences and
+    ';' included), on one line, shortened at a word boundary."""
     outside = BLOCK.sub("", text or "")
+    paragraph: list[str] = []
     for line in outside.splitlines():
         line = line.strip(" #*-")
         if line:
-            return line[:200]
-    return ""
+            paragraph.append(line)
+        elif paragraph:
+            break
+    return shorten(" ".join(paragraph), 300)
 
 
 def archive_text(records: list[dict[str, Any]], limit: int = 4) -> str:
@@ -94,6 +110,6 @@ def archive_text(records: list[dict[str, Any]], limit: int = 4) -> str:
     for r in shown:
         score = "-" if r.get("score") is None else f"{r['score']:.4g}"
         verdict = r.get("verdict_line") or r.get("reason") or ""
-        lines.append(f"#{r['n']} [{r['status']}] score {score}: {r.get('summary', '')[:80]}"
-                     f" | {verdict[:160]}")
+        lines.append(f"#{r['n']} [{r['status']}] score {score}: "
+                     f"{shorten(r.get('summary', ''), 160)} | {shorten(verdict, 240)}")
     return "\n".join(lines)

@@ -76,6 +76,12 @@ class RunContext:
     workload_text: str | None = None  # the search suite's workload profile, for the planner
     pending_evaluations: int = 0  # run by tools since the last step (added to the spend next)
 
+    def say(self, text: str) -> None:
+        """A progress line (e.g. a long evaluation begins), for whoever watches the run."""
+        show = getattr(self.caller.observer, "step", None)
+        if show is not None:
+            show(text)
+
     def count_evaluation(self, n: int = 1) -> None:
         """One more sandbox evaluation in the run's spend."""
         self.caller.spend = self.caller.spend.model_copy(

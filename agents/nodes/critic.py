@@ -67,7 +67,7 @@ def critic(state: RunState, ctx: RunContext) -> dict[str, Any]:
               baseline_score=run.get("baseline", {}).get("score"), held_out=held)
     result["verdict"] = {"accept": accept, "reasons": reasons, "hint": hint}
     ctx.store.write_result(n, result)
-    line = ("accepted; " if accept else "rejected; ") + "; ".join(reasons)[:300]
+    line = prompts.shorten(("accepted; " if accept else "rejected; ") + "; ".join(reasons), 400)
     update_record = {**record, "accepted": accept, "held_out": held, "verdict_line": line}
     best = best_candidate([r for r in candidate_records(state) if r["n"] != n] + [update_record])
     return {"verdict": out, "candidates": {str(n): update_record}, "best": best}
@@ -80,6 +80,7 @@ def after_critic(state: RunState) -> str:
 def _held_out(ctx: RunContext, n: int, objective: Objective) -> dict[str, Any]:
     """Pass/fail and the relative gap on the held-out suite: all the loop ever learns of it."""
     source = ctx.store.read_policy(n)
+    ctx.say(f"candidate {n} passes on the search suite: evaluating it on the held-out suite")
     result = run_evaluation(ctx, n, source, "held-out")
     held = baselines(ctx, "held-out")
     if result["status"] != "ok":

@@ -85,12 +85,14 @@ def _record(n: int, pending: dict[str, Any], result: dict[str, Any],
 
 
 def best_candidate(records: list[dict[str, Any]]) -> int | None:
-    """The best verified candidate: accepted first, then constraints met, then the score."""
+    """The best verified candidate: accepted first, then constraints met, then the score; of
+    equals, the earliest (a later candidate with the same score never takes its place)."""
     scored = [r for r in records if r.get("rank") is not None]
     if not scored:
         return None
     return max(scored, key=lambda r: (bool(r.get("accepted")),
-                                      bool(r.get("constraints_ok", True)), r["rank"]))["n"]
+                                      bool(r.get("constraints_ok", True)), r["rank"],
+                                      -int(r["n"])))["n"]
 
 
 def _heuristic_feedback(result: dict[str, Any]) -> Any:
