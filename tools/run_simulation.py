@@ -15,7 +15,14 @@ from tools.baselines import baseline_comparison
 from tools.context import ToolContext
 from tools.drafts import CODE_HELP, DRAFT_HELP, draft_note
 from tools.errors import ToolError, tool_function
-from tools.metrics import better, bound_fraction_key, describe, median
+from tools.metrics import (
+    better,
+    bound_fraction_key,
+    describe,
+    higher_is_better,
+    median,
+    relative_gap,
+)
 from tools.search_suite import search_cases, search_names
 from tools.text import num, pct, signed, table
 from traces.metrics import BOUND_KEYS, metric_value
@@ -93,7 +100,8 @@ def _comparison(ctx: ToolContext, names: list[str], ours: dict[str, float],
     if best is not None and mine is not None:
         theirs = median(values[best][n] for n in ours)
         assert theirs is not None
-        rel = f", {signed(100 * (mine - theirs) / abs(theirs))}%" if theirs else ""
+        gap = relative_gap(mine, theirs, higher_is_better=higher_is_better(ctx.metric))
+        rel = f", {signed(round(100 * gap, 1))}%" if gap is not None else ""
         summary += f" vs best baseline {best} {num(theirs)} ({signed(mine - theirs)}{rel})"
     frac_key = bound_fraction_key(ctx.metric)
     frac = report.bound_fractions.get(frac_key)

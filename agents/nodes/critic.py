@@ -48,7 +48,8 @@ def critic(state: RunState, ctx: RunContext) -> dict[str, Any]:
         if rules_pass:
             held = _held_out(ctx, n, objective)
             reasons.append(f"held-out suite: {'passes' if held['passed'] else 'fails'}"
-                           f" (gap {held['gap']:+.1%})" if held["gap"] is not None
+                           f" (gap {held['gap']:+.1%} over its best baseline)"
+                           if held["gap"] is not None
                            else f"held-out suite: {'passes' if held['passed'] else 'fails'}")
             rules_pass = held["passed"]
         hint = _rules_hint(j, record)

@@ -90,3 +90,28 @@ def test_a_best_tied_with_a_later_candidate_says_so_and_keeps_the_first(tmp_path
     progress.records = {"1": recs[0], "2": recs[1]}
     progress.best_n = 1
     assert "best 32 (#1, tied with #2) vs priority 14" in progress._standing()
+
+
+def test_one_definition_of_gap_for_search_and_held_out() -> None:
+    from agents.judge import judge
+    from agents.objective import Objective
+    from tools.metrics import relative_gap
+
+    def stats(done: int) -> dict:
+        per = {"arrival_count": 10, "completion_count": done}
+        return {"pipelines_all": per, "pipelines_query": per, "pipelines_interactive": per,
+                "pipelines_batch": per, "throughput": 1.0, "adjusted_latency": 1.0}
+
+    objective = Objective(suite="small", margin=0.05)
+    for ours, theirs in ((32, 14), (20, 19), (10, 12)):
+        cases = ["a", "b", "c"]
+        j = judge(objective, {c: stats(ours) for c in cases},
+                  {"priority": {c: stats(theirs) for c in cases}}, cases)
+        assert j.gap == relative_gap(ours, theirs) == (ours - theirs) / theirs
+        assert f"(gap {j.gap:+.1%})" in j.reasons[0]
+    latency = Objective(suite="small", metric="adjusted_latency", direction="minimize",
+                        constraints=[])
+    assert relative_gap(8.0, 10.0, higher_is_better=False) == 0.2
+    j = judge(latency, {"a": {**stats(1), "adjusted_latency": 8.0}},
+              {"priority": {"a": {**stats(1), "adjusted_latency": 10.0}}}, ["a"])
+    assert j.gap == 0.2 and relative_gap(5.0, 0.0) is None
