@@ -56,13 +56,24 @@ def _plan_objective(state: RunState, ctx: RunContext) -> dict[str, Any] | None:
            f"Suite: {suite}. Metrics you may constrain: {', '.join(sorted(METRICS))}.\n"
            "Give the Objective.")
     out = structured_answer(ctx, state, "planner",
-                      [SystemMessage(prompts.PLANNER_SYSTEM), HumanMessage(ask)], Objective)
+                            [SystemMessage(prompts.PLANNER_SYSTEM), HumanMessage(ask)],
+                            objective_schema(suite))
     if out is None:
         return None
     data = out.model_dump()
     data["suite"] = suite  # the run's suite is the user's choice, never the model's
     data.pop("summary", None)
     return Objective.model_validate(data).model_dump()
+
+
+def objective_schema(suite: str) -> type[Objective]:
+    """`Objective` as the planner's tool shows it: ``suite`` defaults to the run's suite (the
+    model never has to guess it, and a model's other value is overridden anyway)."""
+    from pydantic import Field, create_model
+
+    return create_model("Objective", __base__=Objective, __doc__=Objective.__doc__,
+                        suite=(str, Field(default=suite,
+                                          description=f"the run's suite: {suite} (fixed)")))
 
 
 def _write_objective(ctx: RunContext, objective: Objective) -> None:

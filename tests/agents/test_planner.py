@@ -39,3 +39,18 @@ def test_the_planner_sees_profile_and_archive_after_each_verdict_and_never_repea
     tasks = [str(call[1].content) for call in models["coder"].calls]
     assert [sum(p in t for p in plans) for t in tasks] == [1, 1, 1]
     assert fresh in tasks[1] and same not in tasks[1]
+
+
+def test_the_objective_tool_defaults_to_the_runs_suite() -> None:
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    from agents.nodes.planner import objective_schema
+    from agents.objective import Objective
+
+    schema = objective_schema("paper")
+    assert schema.__name__ == "Objective" and issubclass(schema, Objective)
+    tool = convert_to_openai_tool(schema)
+    assert tool["function"]["name"] == "Objective"
+    suite = tool["function"]["parameters"]["properties"]["suite"]
+    assert suite["default"] == "paper" and "paper" in suite["description"]
+    assert schema().suite == "paper" and Objective().suite == "small"
