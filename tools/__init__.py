@@ -46,4 +46,4 @@ def build_tools(ctx: ToolContext, names: Iterable[str] | None = None) -> list[Ba
 
 
 __all__ = ["TOOL_NAMES", "ToolContext", "build_tools", "baselines", "context", "drafts", "errors",
-           "metrics", "policy_facts", "profile_workload", "run_probe"]
+           "metrics", "policy_cost", "policy_facts", "profile_workload", "run_probe"]

@@ -23,6 +23,7 @@ from tools.metrics import (
     median,
     relative_gap,
 )
+from tools.policy_cost import cost_text
 from tools.search_suite import search_cases, search_names
 from tools.text import num, pct, signed, table
 from traces.metrics import BOUND_KEYS, metric_value
@@ -73,6 +74,7 @@ def run(ctx: ToolContext, code: str, traces: list[str] | str | None) -> str:
         raise ToolError(f"{report.status}: {why}")
     lines = [_status_line(report, len(names))]
     lines += _comparison(ctx, names, ours, report)
+    lines.append(cost_text(code, {t.name: t.seconds for t in report.traces}))
     warnings = sum(f.get("severity") == "warning" for f in report.findings)
     if warnings:
         lines.append(f"static-check warnings: {warnings} (validate_policy lists them)")

@@ -110,7 +110,8 @@ def _critic_model(ctx: RunContext, state: RunState, objective: Objective, record
                   reasons: list[str], rules_pass: bool, result: dict[str, Any]) -> Any:
     ask = (f"Objective: {objective.summary}\nCandidate #{record['n']}: {record['summary']}\n"
            f"Rules' verdict: {'pass' if rules_pass else 'reject'}\n- " + "\n- ".join(reasons)
-           + f"\n{headroom_text(result, objective.metric)}\nGive your verdict.")
+           + f"\n{headroom_text(result, objective.metric)}\n{_cost(ctx, record['n'])}"
+           "\nGive your verdict.")
     return structured_answer(ctx, state, "critic", [SystemMessage(prompts.CRITIC_SYSTEM),
                                               HumanMessage(ask)], CriticVerdict)
 
@@ -161,6 +162,17 @@ def headroom_text(result: dict[str, Any], metric: str) -> str:
     if costs:
         lines.append("Simulation time per case: " + ", ".join(costs))
     return "\n".join(lines)
+
+
+def _cost(ctx: RunContext, n: int) -> str:
+    """Why the policy may be slow to simulate (its first unguarded time-varying read)."""
+    from tools.policy_cost import first_time_varying_read
+
+    read = first_time_varying_read(ctx.store.read_policy(n))
+    if read is None or read.guarded:
+        return "Simulation cost: event-driven (no unguarded time-varying read)."
+    return (f"Simulation cost: line {read.line} reads {read.what} (`{read.text}`) with no early "
+            "return before it, so the policy is called on every tick, not only on events.")
 
 
 def _num(value: Any) -> str:

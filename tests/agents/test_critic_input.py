@@ -46,3 +46,20 @@ def test_the_critic_model_is_shown_the_case_with_the_most_headroom(tmp_path: Pat
     ask = str(models["critic"].calls[0][-1].content)
     assert f"Case with the most headroom: {widest}: completed_pipelines" in ask
     assert "Simulation time per case: " in ask
+
+
+def test_the_critic_is_told_why_a_clock_reading_policy_is_called_on_every_tick(
+        tmp_path: Path) -> None:
+    from agents.budget import BudgetLimits
+    from tests.agents.scripted import REJECT
+    from tests.tools.test_policy_cost import CLOCK
+
+    scripts = {"planner": [PLAN, direction(1)], "coder": [answer(CLOCK, "FIFO with a clock.")],
+               "critic": [REJECT], "reviewer": []}
+
+    _, _, models = run(tmp_path, scripts, budget=BudgetLimits(max_iterations=1))
+    ask = str(models["critic"].calls[0][-1].content)
+    line = next(i for i, x in enumerate(CLOCK.splitlines(), 1) if "now_seconds" in x)
+    assert (f"Simulation cost: line {line} reads the clock (`now = s.clock.now_seconds()`) with "
+            "no early return before it, so the policy is called on every tick") in ask
+    assert "Simulation time per case: " in ask
