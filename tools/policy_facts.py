@@ -33,9 +33,10 @@ OOM = (
     "OOM: a container whose operator's memory exceeds the RAM you assigned is killed (error "
     "'OOM' in its ExecutionResult, r.failed() true) and its operators from the one running go to "
     "FAILED. Nothing is retried for you: FAILED is an assignable state, so the operator waits "
-    "until your policy assigns it again (usually with more RAM: the peak is unknown, r.ram is "
-    "what failed). The cost: all the CPU-seconds and time the container spent are lost, the "
-    "pipeline's latency grows, and a pipeline never reassigned never completes.")
+    "until your policy assigns it again (usually with more RAM: the true peak is unknown, "
+    "op.estimate.mem_peak_gb is only an estimate and r.ram is what failed). The cost: all the "
+    "CPU-seconds and time the container spent are lost, the pipeline's latency grows, and a "
+    "pipeline never reassigned never completes.")
 
 QUIET_TICKS = (
     "Cost of a policy (the quiet-tick rule): the simulator calls your scheduler on every event "
