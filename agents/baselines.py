@@ -29,6 +29,7 @@ def builtin_baselines(suite: str, part: str) -> dict[str, Any]:
     """
     from simulator.policy_loader import builtin_keys
     from simulator.trace_io import read_trace
+    from tools.builtins import failure_text
     from traces.bounds import compute_bounds
     from traces.builtin_runs import run_builtin
 
@@ -42,7 +43,8 @@ def builtin_baselines(suite: str, part: str) -> dict[str, Any]:
                 continue
             run = run_builtin(case.params, trace, name)
             if run.stats is None:
-                failed[name] = f"{case.name}: {str(run.detail)[:200]}"
+                why = failure_text(run, dict(case.params), detail=True)
+                failed[name] = f"{case.name}: {why[:200]}"
                 continue
             policies[name][case.name] = run.stats
         b = compute_bounds(trace, dict(case.params)).to_dict()

@@ -27,7 +27,9 @@ class BudgetLimits(BaseModel):
 
 
 class Spend(BaseModel):
-    """What a run has spent. ``model_calls`` counts every attempt sent, failed ones included."""
+    """What a run has spent. ``model_calls`` counts every attempt sent, failed ones included;
+    ``evaluations`` every sandbox evaluation run (search, held-out, the robustness probe, and
+    the coder's ``run_probe`` calls)."""
 
     iterations: int = 0
     input_tokens: int = 0
@@ -36,6 +38,7 @@ class Spend(BaseModel):
     seconds: float = 0.0
     model_calls: int = 0
     failed_calls: int = 0
+    evaluations: int = 0
 
     @property
     def tokens(self) -> int:

@@ -43,6 +43,9 @@ def instrument(name: str, fn: NodeFn, ctx: RunContext) -> Any:
     def node(state: RunState) -> dict[str, Any]:
         ctx.caller.spend = Spend(**state.get("spend", {}))
         before = ctx.caller.spend.model_copy()
+        if ctx.pending_evaluations:  # the tools step is not instrumented: its probes land here
+            ctx.count_evaluation(ctx.pending_evaluations)
+            ctx.pending_evaluations = 0
         try:
             update = fn(state, ctx) or {}
         except BudgetExhausted as exc:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel
 
 from agents.objective import Objective, Stats
+from tools.metrics import relative_gap
 from traces.metrics import best_baseline, metric_value
 
 
@@ -25,7 +26,7 @@ class Judgement(BaseModel):
     needed: float | None
     wins: int
     cases: int
-    gap: float | None  # (score - needed) / |needed|: > 0 beats the target by that fraction
+    gap: float | None  # tools.metrics.relative_gap of the score over the best baseline's
     reasons: list[str]
 
 
@@ -57,13 +58,12 @@ def judge(objective: Objective, candidate: Mapping[str, Stats],
                          needed=None, wins=0, cases=len(case_names), gap=None, reasons=reasons)
     needed = objective.needed(base)
     beats_median = score >= needed if objective.direction == "maximize" else score <= needed
-    gap = (score - needed) / abs(needed) if needed else (score - needed)
-    if objective.direction == "minimize":
-        gap = -gap
+    gap = relative_gap(score, base, higher_is_better=objective.direction == "maximize")
     reasons.append(
-        f"median {objective.metric} {score:.4g} vs best baseline {name} {base:.4g} "
-        f"(needs {'>=' if objective.direction == 'maximize' else '<='} {needed:.4g} for a "
-        f"{objective.margin:.0%} margin): {'beats it' if beats_median else 'short'}")
+        f"median {objective.metric} {score:.4g} vs best baseline {name} {base:.4g}"
+        + (f" (gap {gap:+.1%})" if gap is not None else "")
+        + f", needs {'>=' if objective.direction == 'maximize' else '<='} {needed:.4g} for a "
+        f"{objective.margin:.0%} margin: {'beats it' if beats_median else 'short'}")
     wins = sum(1 for c in case_names if objective.better(
         metric_value(objective.metric, candidate[c]),
         metric_value(objective.metric, baselines[name][c])))

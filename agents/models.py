@@ -46,6 +46,9 @@ class RoleModelConfig(BaseModel):
     reasoning_effort: str | None = None
     request_timeout_s: float = Field(default=DEFAULT_REQUEST_TIMEOUT_S, gt=0)  # per attempt
     max_tokens: int = Field(default=4096, gt=0)
+    # The chat's context for this role: past this many characters, earlier messages are
+    # replaced by a model-written summary (a call like any other, counted in the budget).
+    context_chars: int = Field(default=60_000, gt=0)
 
     @model_validator(mode="before")
     @classmethod

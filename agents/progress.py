@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from agents.prompts import shorten
+
 STREAM_LINE_S = 30.0  # without a terminal, a long answer says how far it got this often
 
 class Progress:
@@ -23,6 +25,7 @@ class Progress:
         self.run_dir: Any = None
         self.limits: dict[str, Any] = {}
         self.best_n: int | None = None
+        self.iteration = 0  # the last iteration count seen (a tools step carries none)
 
     def attach(self, run_dir: Any, budget: Any) -> None:
         """The run folder (for baseline and bound) and the budget to show spend against."""
@@ -89,6 +92,14 @@ class Progress:
             if seconds >= STREAM_LINE_S:
                 self._print(f"  {role} answering: {chars:,} characters in {seconds:.0f} s")
 
+    def step(self, text: str) -> None:
+        """A long part of a step begins (the held-out evaluation, the robustness probe)."""
+        if self.quiet:
+            return
+        if self.tty and getattr(self, "_status", None) is not None:
+            self._status.update(text)
+        self._print(f"[iter {self.iteration}]   {text}")
+
     def notice(self, text: str) -> None:
         """Anything else worth a line (a preflight warning)."""
         self._print(f"  {text}", "yellow")
@@ -109,17 +120,19 @@ class Progress:
         if self.quiet:
             return
         spent = update.get("spend") or {}
-        line = f"[iter {spent.get('iterations', '?')}] {node:<9}"
+        if "iterations" in spent:
+            self.iteration = spent["iterations"]
+        line = f"[iter {self.iteration}] {node:<9}"
         if node == "evaluate" and update.get("last"):
             rec = self.records.get(str(update["last"]), {})
             line += (f" candidate {rec.get('n')}: {rec.get('status')} score "
-                     f"{_num(rec.get('score'))}  {rec.get('summary', '')[:60]}")
+                     f"{_num(rec.get('score'))}  {shorten(rec.get('summary', ''), 60)}")
         elif node == "critic" and update.get("verdict"):
             v = update["verdict"]
             line += f" candidate {v['candidate']}: {'ACCEPT' if v['accept'] else 'reject'}"
-            line += f"  {(v.get('reasons') or [''])[0][:90]}"
+            line += f"  {shorten((v.get('reasons') or [''])[0], 90)}"
         elif node == "planner":
-            line += f" {str(update.get('direction', ''))[:100]}"
+            line += f" {shorten(str(update.get('direction', '')), 100)}"
         elif node == "reviewer" and update.get("review"):
             line += " approved" if update["review"]["approve"] else " changes requested"
         elif node == "finish":
@@ -142,7 +155,10 @@ class Progress:
             return ""
         run = json.loads((Path(self.run_dir) / "run.json").read_text())
         base, bound = run.get("baseline") or {}, run.get("bound") or {}
-        return (f"  [best {_num(best['score'])} (#{self.best_n}) vs {base.get('policy')} "
+        tied = sorted(int(k) for k, r in self.records.items()
+                      if r.get("score") == best["score"] and int(k) != self.best_n)
+        who = f"#{self.best_n}" + (f", tied with #{', #'.join(map(str, tied))}" if tied else "")
+        return (f"  [best {_num(best['score'])} ({who}) vs {base.get('policy')} "
                 f"{_num(base.get('score'))}, bound {_num(bound.get('score'))}]")
 
     def _spend(self, spent: dict[str, Any]) -> str:

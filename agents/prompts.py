@@ -19,14 +19,26 @@ CODER_SYSTEM = """\
 You are the coder of policyforge. You write one scheduling policy per round as a complete \
 Python file in Eudoxia's policy API: `@register_scheduler_init(key=K)` and \
 `@register_scheduler(key=K)` on two functions with the same key; the scheduler gets \
-(s, results, pipelines) and returns (suspensions, assignments). Imports allowed: math, heapq, \
-collections, itertools, functools, statistics, typing, dataclasses, listed numpy functions and \
-the eudoxia names (see api_reference). No file, network, clock or randomness; never allocate \
-more than a pool has free; be deterministic. A real scheduler does not know an operator's true \
-resource profile, so do not read its segments unless the objective allows it.
-Use the tools to read the API, validate your code and run a quick simulation before you \
-submit. When done, reply with the whole file in ONE ```python code block and a one-line \
-summary of what changed."""
+(s, results, pipelines) and returns (suspensions, assignments). Never allocate more than a \
+pool has free; be deterministic. A real scheduler does not know an operator's true resource \
+profile, so do not read its segments unless the objective allows it.
+{facts}
+{probe}
+Use the tools to read the API, validate your code, run a quick simulation and the robustness \
+probe before you submit. Send the code once: the tools keep it as the current draft, so pass \
+draft='current' afterwards instead of the whole file. When done, reply with the whole file in \
+ONE ```python code block and a one-line summary of what changed."""
+
+
+
+
+def coder_system() -> str:
+    """The coder's system prompt: the rules, the facts a policy needs, the probe's cases."""
+    from tools.policy_facts import facts_text
+    from tools.run_probe import probe_text
+
+    return CODER_SYSTEM.format(facts=facts_text(), probe=probe_text())
+
 
 CRITIC_SYSTEM = """\
 You are the critic of policyforge. You get a candidate's verified numbers against the best \
@@ -47,25 +59,41 @@ def fence(code: str) -> str:
     return f"```python\n{code.rstrip()}\n```"
 
 
-_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
+BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
 
 
 def extract_code(text: str) -> str | None:
     """The longest fenced code block of a model's answer that looks like a policy, or None."""
-    blocks = [b for b in _BLOCK.findall(text or "") if "register_scheduler" in b]
+    blocks = [b for b in BLOCK.findall(text or "") if "register_scheduler" in b]
     if not blocks:
         return None
     return max(blocks, key=len).strip() + "\n"
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line, at most ``limit`` characters, cut at a word boundary (never inside
+    a word or a number) and marked with an ellipsis when cut."""
+    text = " ".join(str(text or "").split())
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)  # the space before the word that does not fit
+    if cut <= 0:  # one long word: it is all there is
+        cut = limit - 1
+    return text[:cut].rstrip(" ,;:") + "…"
+
+
 def summary_line(text: str) -> str:
-    """The first non-code line of an answer, shortened (the candidate's summary)."""
-    outside = _BLOCK.sub("", text or "")
+    """The candidate's summary: the answer's first non-code paragraph (several sentences and
+    ';' included), on one line, shortened at a word boundary."""
+    outside = BLOCK.sub("", text or "")
+    paragraph: list[str] = []
     for line in outside.splitlines():
         line = line.strip(" #*-")
         if line:
-            return line[:200]
-    return ""
+            paragraph.append(line)
+        elif paragraph:
+            break
+    return shorten(" ".join(paragraph), 300)
 
 
 def archive_text(records: list[dict[str, Any]], limit: int = 4) -> str:
@@ -82,6 +110,6 @@ def archive_text(records: list[dict[str, Any]], limit: int = 4) -> str:
     for r in shown:
         score = "-" if r.get("score") is None else f"{r['score']:.4g}"
         verdict = r.get("verdict_line") or r.get("reason") or ""
-        lines.append(f"#{r['n']} [{r['status']}] score {score}: {r.get('summary', '')[:80]}"
-                     f" | {verdict[:160]}")
+        lines.append(f"#{r['n']} [{r['status']}] score {score}: "
+                     f"{shorten(r.get('summary', ''), 160)} | {shorten(verdict, 240)}")
     return "\n".join(lines)

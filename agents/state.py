@@ -43,6 +43,7 @@ class RunState(TypedDict, total=False):
     goal: str
     objective: dict[str, Any] | None
     direction: str
+    directions: list[str]  # every direction the planner gave, in order
     messages: Annotated[list[AnyMessage], add_messages]  # the coder's current conversation
     coder_turns: int
     reasks: int
@@ -72,6 +73,19 @@ class RunContext:
     cancel: threading.Event | None = None  # set: the run stops at the next edge (chat's /stop)
     tools: list[BaseTool] = field(default_factory=list)
     baselines: dict[str, Any] = field(default_factory=dict)
+    workload_text: str | None = None  # the search suite's workload profile, for the planner
+    pending_evaluations: int = 0  # run by tools since the last step (added to the spend next)
+
+    def say(self, text: str) -> None:
+        """A progress line (e.g. a long evaluation begins), for whoever watches the run."""
+        show = getattr(self.caller.observer, "step", None)
+        if show is not None:
+            show(text)
+
+    def count_evaluation(self, n: int = 1) -> None:
+        """One more sandbox evaluation in the run's spend."""
+        self.caller.spend = self.caller.spend.model_copy(
+            update={"evaluations": self.caller.spend.evaluations + n})
 
     @property
     def heuristic(self) -> bool:

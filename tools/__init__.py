@@ -19,6 +19,7 @@ from tools import (
     profile_run,
     profile_workload,
     read_trace,
+    run_probe,
     run_simulation,
     validate_policy,
 )
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 _BUILDERS: dict[str, Callable[[ToolContext], BaseTool]] = {
     module.NAME: module.make_tool
     for module in (api_reference, validate_policy, run_simulation, profile_run, read_trace,
-                   profile_workload, compare_policies, list_candidates, get_candidate)
+                   profile_workload, compare_policies, list_candidates, get_candidate, run_probe)
 }
 TOOL_NAMES: tuple[str, ...] = tuple(_BUILDERS)
 
@@ -44,4 +45,5 @@ def build_tools(ctx: ToolContext, names: Iterable[str] | None = None) -> list[Ba
     return [_BUILDERS[name](ctx) for name in dict.fromkeys(wanted)]
 
 
-__all__ = ["TOOL_NAMES", "ToolContext", "build_tools", "context", "errors"]
+__all__ = ["TOOL_NAMES", "ToolContext", "build_tools", "builtins", "context", "drafts", "errors",
+           "metrics", "policy_cost", "policy_facts", "profile_workload", "run_probe"]

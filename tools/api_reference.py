@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from simulator import clock, executor, scheduling, workload
 from tools.context import ToolContext
 from tools.errors import tool_function
+from tools.policy_facts import OOM, QUIET_TICKS, STARVED_CLASSES, scaling_text
 
 NAME = "api_reference"
 DESCRIPTION = (
@@ -30,7 +31,7 @@ DESCRIPTION = (
     "allowed imports, the params keys, and a complete example policy. Read it before writing "
     "a first policy. No arguments."
 )
-LIMIT = 6500  # the one tool allowed past the usual cap: it is read once, up front
+LIMIT = 9000  # the one tool allowed past the usual cap: it is read once, up front
 EXAMPLE_POLICY = "naive"
 
 # (how a policy reaches it, the class, the members a policy uses)
@@ -131,8 +132,8 @@ def _constructor(cls: Callable[..., Any]) -> str:
 
 
 def _imports() -> list[str]:
-    from sandbox.static_checks import ALLOWED_STDLIB
     from simulator.policy_loader import compat_modules
+    from tools.policy_facts import imports_text
 
     assignment = "eudoxia.executor.assignment"
     names = ", ".join(sorted(compat_modules()[assignment]))
@@ -140,8 +141,7 @@ def _imports() -> list[str]:
         ("Imports are optional (every name here is provided); if you import, use the eudoxia paths "
         f"as in the example, e.g. from {assignment} import {names}; from eudoxia.utils import "
         "Priority."),
-        (f"Other allowed imports: {', '.join(ALLOWED_STDLIB)}, numpy (a listed subset). No files, "
-        "network, clock, randomness or introspection."),
+        imports_text(),
     ]
 
 
@@ -205,6 +205,7 @@ def reference_text() -> str:
         "an operator's true resource profile (op.get_segments()): a real scheduler only has "
         "op.estimate."),
         *_imports(),
+        scaling_text(), OOM, STARVED_CLASSES, QUIET_TICKS,
     ]
     for where, cls, members in SURFACE:
         lines += _class_section(where, cls, members)

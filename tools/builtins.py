@@ -43,6 +43,17 @@ def builtin_run(suite: str, trace: str, policy: str) -> BuiltinRun:
     return run_builtin(case.params, trace_pipelines(suite, trace), key)
 
 
+def failure_text(run: BuiltinRun, params: dict | None = None, *, detail: bool = False) -> str:
+    """Why a built-in has no result, saying what it needs: the simulator's own words, except
+    priority-pool's bare assertion ("requires 2 pools") which reads wrong on a larger cluster."""
+    text = str((run.detail if detail else None) or run.error or "no result")
+    if "requires 2 pools" in text:
+        pools = (params or {}).get("num_pools")
+        have = f"; this cluster has {pools}" if pools is not None else ""
+        return f"priority-pool needs exactly 2 pools{have} (it cannot run here)"
+    return text
+
+
 def builtin_values(suite: str, traces: list[str], policy: str, metric: str) -> dict[str, float]:
     """The metric of a built-in on each trace it could run on."""
     out = {}
@@ -67,7 +78,8 @@ def baseline_comparison(suite: str, traces: list[str], policies: tuple[str, ...]
         values[key] = per
         if len(per) < len(traces):
             failed = next(t for t in traces if t not in per)
-            missing[key] = builtin_run(suite, failed, key).error or "no result"
+            missing[key] = failure_text(builtin_run(suite, failed, key),
+                                        dict(search_case(suite, failed).params))
     medians = {k: median(values[k].values()) for k in values if k not in missing}
     best, _ = best_baseline(medians, higher_is_better=higher_is_better(metric))
     return best, values, missing

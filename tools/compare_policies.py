@@ -6,11 +6,11 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from tools.archive import load_candidate
-from tools.builtins import builtin_run, builtin_values, require_builtin
+from tools.builtins import builtin_run, builtin_values, failure_text, require_builtin
 from tools.context import ToolContext
 from tools.errors import ToolError, tool_function
 from tools.metrics import better, describe, median
-from tools.search_suite import search_names
+from tools.search_suite import search_case, search_names
 from tools.text import num, signed, table
 
 NAME = "compare_policies"
@@ -44,7 +44,8 @@ def policy_values(ctx: ToolContext, ref: str | int) -> tuple[str, dict[str, floa
     key = require_builtin(str(ref))
     values = builtin_values(ctx.suite, names, key, ctx.metric)
     if not values:
-        why = builtin_run(ctx.suite, names[0], key).error
+        why = failure_text(builtin_run(ctx.suite, names[0], key),
+                           dict(search_case(ctx.suite, names[0]).params))
         raise ToolError(f"{key} cannot run on this suite's search traces: {why}")
     return key, values
 

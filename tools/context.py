@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tools.drafts import DraftBook
 from traces.metrics import SCORE_METRICS
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class ToolContext:
     metric: str = "completed_pipelines"
     baselines: tuple[str, ...] = ("naive", "priority", "priority_pool")
     max_quick_cases: int = 3
+    drafts: DraftBook = field(default_factory=DraftBook)
 
     def __post_init__(self) -> None:
         if self.metric not in SCORE_METRICS:
@@ -36,3 +38,5 @@ class ToolContext:
             raise ValueError(f"max_quick_cases must be at least 1, got {self.max_quick_cases}")
         if self.run_dir is not None:
             self.run_dir = Path(self.run_dir)
+            if self.drafts.run_dir is None:
+                self.drafts.run_dir = self.run_dir

@@ -32,14 +32,29 @@ def listing(ctx: ToolContext) -> str:
         return "no candidates yet"
     ranked = sorted(candidates, key=lambda c: (c.score is None, sort_key(ctx.metric, c.score), c.n))
     lines = [f"{len(candidates)} candidate(s), best first; score = {describe(ctx.metric)}"]
-    rows = [["n", "status", "score", "verified", "verdict"]]
-    for c in ranked[:MAX_ROWS]:
-        rows.append([str(c.n), c.status, num(c.score), "yes" if c.verified else "no",
-                     verdict_line(c, 70)])
+    rows = [["rank", "n", "status", "score", "verified", "verdict"]]
+    ranks = shared_ranks([c.score for c in ranked])
+    for c, rank in zip(ranked[:MAX_ROWS], ranks, strict=False):
+        rows.append(["-" if rank is None else str(rank), str(c.n), c.status, num(c.score),
+                     "yes" if c.verified else "no", verdict_line(c, 70)])
     lines += table(rows)
     if len(ranked) > MAX_ROWS:
         lines.append(f"… {len(ranked) - MAX_ROWS} more, lower or without a score")
     return "\n".join(lines)
+
+
+def shared_ranks(scores: list[float | None]) -> list[int | None]:
+    """Ranks of scores already sorted best first: equal scores share a rank (1, 1, 3), no score
+    has none."""
+    ranks: list[int | None] = []
+    for i, score in enumerate(scores):
+        if score is None:
+            ranks.append(None)
+        elif i and scores[i - 1] == score:
+            ranks.append(ranks[-1])
+        else:
+            ranks.append(i + 1)
+    return ranks
 
 
 def make_tool(ctx: ToolContext) -> BaseTool:

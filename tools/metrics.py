@@ -41,6 +41,16 @@ def better(metric: str, a: float, b: float) -> int:
     return 1 if (a > b) == higher_is_better(metric) else -1
 
 
+def relative_gap(score: float, baseline: float, *, higher_is_better: bool = True) -> float | None:
+    """The one definition of "gap": how much better ``score`` is than the best baseline's, as a
+    fraction of the baseline (> 0: better; for a lower-is-better metric, lower is better).
+    None when the baseline is 0 (no fraction of it means anything)."""
+    if not baseline:
+        return None
+    gap = (score - baseline) / abs(baseline)
+    return gap if higher_is_better else -gap
+
+
 def median(values: Iterable[float | None]) -> float | None:
     """The median of the values that exist, or None."""
     present = [v for v in values if v is not None]

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from tools.archive import load_candidate
 from tools.context import ToolContext
+from tools.drafts import CODE_HELP, DRAFT_HELP, draft_note
 from tools.errors import ToolError, tool_function
 from tools.search_suite import search_case, search_names
 from tools.text import num, pct, table
@@ -23,9 +24,9 @@ DESCRIPTION = (
     "Where the time and capacity go in a run: the biggest problems first (starved priority "
     "classes, CPU idle while work was ready, OOM kills and the work they wasted, RAM allocated "
     "but unused, timeouts, preemption waste), then queueing by priority (mean/p95 wait, never "
-    "started). Give `code` (runs it in the sandbox on `trace`, default the first search trace) "
-    "or `candidate` (an archived candidate's stored profile), not both. Use it to decide what "
-    "to change next."
+    "started). Give your policy as `code` or `draft` (default: the current draft; runs it in the "
+    "sandbox on `trace`, default the first search trace) or `candidate` (an archived "
+    "candidate's stored profile), not both. Use it to decide what to change next."
 )
 PRIORITIES = ("QUERY", "INTERACTIVE", "BATCH_PIPELINE")
 
@@ -33,7 +34,8 @@ PRIORITIES = ("QUERY", "INTERACTIVE", "BATCH_PIPELINE")
 class ProfileRunArgs(BaseModel):
     """Arguments of ``profile_run``: exactly one of ``code`` and ``candidate``."""
 
-    code: str | None = Field(default=None, description="A complete policy.py source to profile.")
+    code: str | None = Field(default=None, description=CODE_HELP)
+    draft: str | None = Field(default=None, description=DRAFT_HELP)
     candidate: int | None = Field(default=None, description="An archived candidate's number.")
     trace: str | None = Field(
         default=None,
@@ -175,18 +177,18 @@ def make_tool(ctx: ToolContext) -> BaseTool:
 
     @tool_function()
     def profile_run(code: str | None = None, candidate: int | None = None,
-                    trace: str | None = None) -> str:
+                    trace: str | None = None, draft: str | None = None) -> str:
         if trace is not None:
             search_case(ctx.suite, trace.strip())  # any other name: not in the search suite
-        if (code is None) == (candidate is None):
-            raise ToolError("give exactly one of `code` (policy source) and `candidate` (number)")
+        if candidate is not None and (code is not None or draft is not None):
+            raise ToolError("give one of `code`/`draft` (your policy) and `candidate` (number)")
         if candidate is not None:
             if trace is not None:
                 raise ToolError("a candidate's stored profile is of the first search trace; "
                                 "to profile another trace pass the candidate's code instead")
             return profile_candidate(ctx, candidate)
-        assert code is not None
-        return profile_code(ctx, code, trace)
+        key, source, new = ctx.drafts.resolve(code, draft)
+        return profile_code(ctx, source, trace) + "\n" + draft_note(key, new)
 
     return StructuredTool.from_function(func=profile_run, name=NAME, description=DESCRIPTION,
                                         args_schema=ProfileRunArgs)

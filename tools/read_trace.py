@@ -68,21 +68,21 @@ def _baselines_line(ctx: ToolContext, name: str) -> str:
 
 def operator_lines(pipelines: list[TracePipeline]) -> list[str]:
     """Operator sizes: peak memory, CPU work, scaling functions and memory models."""
-    from traces.profile import Distribution
+    from traces.profile import Distribution, operator_demand
 
     ops = [op for p in pipelines for op in p.operators]
     if not ops:
         return ["operators: none"]
-    peak = Distribution.of([op.memory_gb if op.memory_gb is not None else op.storage_read_gb
-                            for op in ops])
-    cpu = Distribution.of([op.baseline_cpu_seconds for op in ops])
+    demand = [operator_demand(op, 1) for op in ops]  # the profile's own definitions
+    peak = Distribution.of([d.peak_memory_gb for d in demand])
+    cpu = Distribution.of([d.cpu_seconds_at_1_cpu for d in demand])
     scaling: dict[str, int] = {}
     for op in ops:
         scaling[op.cpu_scaling] = scaling.get(op.cpu_scaling, 0) + 1
     fixed = sum(op.memory_gb is not None for op in ops)
     return [
         (f"operators ({len(ops)}, min / median / p95 / max): peak memory GB {_dist(peak)}; "
-        f"baseline CPU-s {_dist(cpu)}"),
+        f"s (= CPU-s) at 1 CPU, IO included {_dist(cpu)}"),
         "  scaling: " + ", ".join(f"{k} {v}" for k, v in sorted(scaling.items(),
                                                                key=lambda kv: -kv[1]))
         + f"; memory: fixed {fixed}, grows with data read {len(ops) - fixed}",

@@ -13,8 +13,17 @@ from pydantic import BaseModel, Field
 from sandbox.protocol import EvaluationReport
 from tools.builtins import baseline_comparison
 from tools.context import ToolContext
+from tools.drafts import CODE_HELP, DRAFT_HELP, draft_note
 from tools.errors import ToolError, tool_function
-from tools.metrics import better, bound_fraction_key, describe, median
+from tools.metrics import (
+    better,
+    bound_fraction_key,
+    describe,
+    higher_is_better,
+    median,
+    relative_gap,
+)
+from tools.policy_cost import cost_text
 from tools.search_suite import search_cases, search_names
 from tools.text import num, pct, signed, table
 from traces.metrics import BOUND_KEYS, metric_value
@@ -33,7 +42,8 @@ POLICY_LABEL = "draft"
 class RunSimulationArgs(BaseModel):
     """Arguments of ``run_simulation``."""
 
-    code: str = Field(description="The complete policy.py source to run.")
+    code: str | None = Field(default=None, description=CODE_HELP)
+    draft: str | None = Field(default=None, description=DRAFT_HELP)
     traces: list[str] | str | None = Field(
         default=None,
         description="Search trace names to run on; omit (or empty) for the default quick subset.",
@@ -64,6 +74,7 @@ def run(ctx: ToolContext, code: str, traces: list[str] | str | None) -> str:
         raise ToolError(f"{report.status}: {why}")
     lines = [_status_line(report, len(names))]
     lines += _comparison(ctx, names, ours, report)
+    lines.append(cost_text(code, {t.name: t.seconds for t in report.traces}))
     warnings = sum(f.get("severity") == "warning" for f in report.findings)
     if warnings:
         lines.append(f"static-check warnings: {warnings} (validate_policy lists them)")
@@ -91,7 +102,8 @@ def _comparison(ctx: ToolContext, names: list[str], ours: dict[str, float],
     if best is not None and mine is not None:
         theirs = median(values[best][n] for n in ours)
         assert theirs is not None
-        rel = f", {signed(100 * (mine - theirs) / abs(theirs))}%" if theirs else ""
+        gap = relative_gap(mine, theirs, higher_is_better=higher_is_better(ctx.metric))
+        rel = f", {signed(round(100 * gap, 1))}%" if gap is not None else ""
         summary += f" vs best baseline {best} {num(theirs)} ({signed(mine - theirs)}{rel})"
     frac_key = bound_fraction_key(ctx.metric)
     frac = report.bound_fractions.get(frac_key)
@@ -131,8 +143,10 @@ def make_tool(ctx: ToolContext) -> BaseTool:
     """The ``run_simulation`` tool bound to ``ctx``'s suite, sandbox and metric."""
 
     @tool_function()
-    def run_simulation(code: str, traces: list[str] | str | None = None) -> str:
-        return run(ctx, code, traces)
+    def run_simulation(code: str | None = None, traces: list[str] | str | None = None,
+                       draft: str | None = None) -> str:
+        key, source, new = ctx.drafts.resolve(code, draft)
+        return run(ctx, source, traces) + "\n" + draft_note(key, new)
 
     return StructuredTool.from_function(
         func=run_simulation, name=NAME, args_schema=RunSimulationArgs,

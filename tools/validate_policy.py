@@ -6,6 +6,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from tools.context import ToolContext
+from tools.drafts import CODE_HELP, DRAFT_HELP, draft_note
 from tools.errors import tool_function
 
 NAME = "validate_policy"
@@ -22,7 +23,8 @@ MAX_FINDINGS = 20
 class ValidatePolicyArgs(BaseModel):
     """Arguments of ``validate_policy``."""
 
-    code: str = Field(description="The complete policy.py source to check.")
+    code: str | None = Field(default=None, description=CODE_HELP)
+    draft: str | None = Field(default=None, description=DRAFT_HELP)
 
 
 def validate(code: str) -> str:
@@ -46,11 +48,12 @@ def validate(code: str) -> str:
 
 
 def make_tool(ctx: ToolContext) -> BaseTool:
-    """The ``validate_policy`` tool (it needs nothing from the context)."""
+    """The ``validate_policy`` tool (it needs only the context's drafts)."""
 
     @tool_function()
-    def validate_policy(code: str) -> str:
-        return validate(code)
+    def validate_policy(code: str | None = None, draft: str | None = None) -> str:
+        key, source, new = ctx.drafts.resolve(code, draft)
+        return validate(source) + "\n" + draft_note(key, new)
 
     return StructuredTool.from_function(func=validate_policy, name=NAME, description=DESCRIPTION,
                                         args_schema=ValidatePolicyArgs)

@@ -6,8 +6,13 @@ runs no policy. Demand is in continuous seconds (the engine floors each phase to
 * An operator on ``n`` CPUs runs ``io + cpu(n)`` seconds, ``io = storage_read_gb / 20`` (Eudoxia's
   disk scan rate) and ``cpu(n)`` its scaling function of ``baseline_cpu_seconds``. Its container
   holds ``n`` CPUs all that time, so it costs ``n * (io + cpu(n))`` CPU-seconds.
-* "At 1 CPU" is that cost with ``n = 1``. "At best-case CPUs" uses the smallest ``n`` (at most
-  ``cpus_per_pool``) that makes the operator fastest.
+* "At 1 CPU" is that cost with ``n = 1`` (its run time and its CPU-seconds are the same number).
+  "At best-case CPUs" uses the smallest ``n`` (at most ``cpus_per_pool``) that makes the
+  operator fastest: its run time ``fastest_seconds`` is never above the 1-CPU run time, its
+  CPU-seconds ``n * fastest_seconds`` often are (more CPUs, held for less time).
+* A pipeline's figure is the sum of its operators' (run times: as if its operators ran one
+  after another), its peak memory the largest of its operators'. The same definitions hold
+  for every figure of every operator, pipeline and priority class.
 * Peak memory is ``memory_gb`` if set, else ``storage_read_gb`` (the growth model's plateau); a
   container with less RAM is killed (OOM).
 * Offered load compares what every delivered pipeline needs at the least with what the cluster
@@ -96,6 +101,7 @@ class PriorityDemand:
     cpu_seconds_at_1_cpu: Distribution
     cpu_seconds_at_best_cpus: Distribution
     peak_memory_gb: Distribution
+    seconds_at_best_cpus: Distribution = field(default_factory=lambda: Distribution.of([]))
 
 
 @dataclass(frozen=True)
@@ -272,6 +278,9 @@ def _demand_by_priority(
             peak_memory_gb=Distribution.of(
                 [max((o.peak_memory_gb for o in d), default=0.0) for _, d in rows]
             ),
+            seconds_at_best_cpus=Distribution.of(
+                [sum(o.fastest_seconds for o in d) for _, d in rows]
+            ),
         )
     return out
 
@@ -366,14 +375,16 @@ def format_profile(profile: WorkloadProfile, name: str = "trace") -> str:
         + f"; operators {_dist(profile.dag_size)}, depth {_dist(profile.dag_depth)}, "
         f"width {_dist(profile.dag_width)} (min / median / p95 / max)"
     )
-    lines.append("per pipeline (min / median / p95 / max):")
+    lines.append("per pipeline, sums of its operators (min / median / p95 / max):")
     lines.append(
-        f"  {'priority':<15}{'n':>5}  {'CPU-s at 1 CPU':<28}{'CPU-s at best CPUs':<28}peak GB"
+        f"  {'priority':<15}{'n':>5}  {'s (= CPU-s) at 1 CPU':<28}{'s at best CPUs':<28}"
+        f"{'CPU-s at best CPUs':<28}peak GB"
     )
     for prio, d in profile.demand_by_priority.items():
         lines.append(
             f"  {prio:<15}{d.pipelines:>5}  {_dist(d.cpu_seconds_at_1_cpu):<28}"
-            f"{_dist(d.cpu_seconds_at_best_cpus):<28}{_dist(d.peak_memory_gb)}"
+            f"{_dist(d.seconds_at_best_cpus):<28}{_dist(d.cpu_seconds_at_best_cpus):<28}"
+            f"{_dist(d.peak_memory_gb)}"
         )
     load = profile.load
     if load is None:

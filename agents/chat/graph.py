@@ -56,6 +56,8 @@ class RunProposal(BaseModel):
 
 class ChatState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
+    summary: str | None  # the model's summary of the first ``summarised`` messages
+    summarised: int
     run_id: str | None
     runs: list[str]
     proposal: dict[str, Any] | None
@@ -97,10 +99,13 @@ def build_chat_graph(ctx: ChatContext, checkpointer: Any) -> Any:
 
     def assistant(state: ChatState) -> dict[str, Any]:
         ctx.set_run(state.get("run_id"))
-        history = window(state.get("messages", []))
+        update = summarise(ctx.caller, "planner", state)
+        history = window(state.get("messages", []), summary=update.get("summary",
+                                                                     state.get("summary")),
+                         skip=update.get("summarised", state.get("summarised", 0)))
         messages = [SystemMessage(CHAT_SYSTEM), *history]
         answer = ctx.caller.invoke("planner", messages, tools=all_tools)
-        return {"messages": [answer]}
+        return {**update, "messages": [answer]}
 
     def route(state: ChatState) -> str:
         last = state["messages"][-1]
@@ -164,21 +169,64 @@ def build_chat_graph(ctx: ChatContext, checkpointer: Any) -> Any:
 
 
 WINDOW = 40  # messages of the conversation the model sees (the session keeps them all)
+SUMMARY_SYSTEM = """\
+Summarise this part of a conversation between a platform engineer and policyforge's planner \
+for the planner's own later use: the person's goals, constraints and preferences, what was \
+proposed, approved or declined, the runs started (their ids) and the numbers quoted. Plain \
+sentences, at most 200 words."""
 
 
-def window(messages: list[AnyMessage], size: int = WINDOW) -> list[AnyMessage]:
-    """The last ``size`` messages, starting at one of the person's turns so that no tool answer
-    is separated from the call it answers; a note says when earlier ones were left out."""
-    if len(messages) <= size:
-        return list(messages)
-    start = len(messages) - size
+def _start_at_turn(messages: list[AnyMessage], start: int) -> int:
+    """``start`` moved forward to one of the person's turns (the whole tail if there is none)."""
     while start < len(messages) and messages[start].type != "human":
         start += 1
     if start == len(messages):  # one long tool exchange: keep it whole
-        start = max(i for i, m in enumerate(messages) if m.type == "human")
-    note = HumanMessage(f"[policyforge] {start} earlier messages of this session are not shown; "
-                        "use the tools for the runs' data.")
+        start = max((i for i, m in enumerate(messages) if m.type == "human"), default=0)
+    return start
+
+
+def window(messages: list[AnyMessage], size: int = WINDOW, *, summary: str | None = None,
+           skip: int = 0) -> list[AnyMessage]:
+    """The last ``size`` messages, starting at one of the person's turns so that no tool answer
+    is separated from the call it answers; a note says when earlier ones were left out. With a
+    ``summary`` of the first ``skip`` messages, those are shown as it and never sent again."""
+    start = max(skip, len(messages) - size) if len(messages) > size or skip else 0
+    start = _start_at_turn(messages, start) if start else 0
+    if start == 0:
+        return list(messages)
+    if summary and start == skip:
+        note = HumanMessage(f"[policyforge] summary of the {skip} earlier messages of this "
+                            f"session: {summary}")
+    elif summary:
+        note = HumanMessage(f"[policyforge] summary of the first {skip} messages of this "
+                            f"session: {summary} ({start - skip} later ones are not shown; use "
+                            "the tools for the runs' data.)")
+    else:
+        note = HumanMessage(f"[policyforge] {start} earlier messages of this session are not "
+                            "shown; use the tools for the runs' data.")
     return [note, *messages[start:]]
+
+
+def summarise(caller: Any, role: str, state: ChatState) -> dict[str, Any]:
+    """When the conversation not yet summarised is longer than the role's ``context_chars``,
+    a model call summarises all but its latest person turn (with the previous summary); the
+    call is priced and counted like any other. Returns the state update ({} when not needed)."""
+    from agents.calls import message_text
+
+    messages = state.get("messages", [])
+    done = state.get("summarised", 0)
+    limit = caller.configs[role].context_chars
+    if sum(len(message_text(m)) for m in messages[done:]) <= limit:
+        return {}
+    last_turn = max((i for i, m in enumerate(messages) if m.type == "human"), default=0)
+    upto = _start_at_turn(messages, last_turn)
+    if upto <= done:
+        return {}
+    earlier = state.get("summary")
+    text = "\n".join(f"{m.type}: {message_text(m)[:4000]}" for m in messages[done:upto])
+    ask = (f"Summary so far: {earlier}\n\n" if earlier else "") + f"Conversation:\n{text}"
+    answer = caller.invoke(role, [SystemMessage(SUMMARY_SYSTEM), HumanMessage(ask)])
+    return {"summary": str(answer.content).strip(), "summarised": upto}
 
 
 def _approved(decision: Any) -> bool:

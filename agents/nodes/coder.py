@@ -6,14 +6,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from agents import prompts
 from agents.nodes.common import MAX_CODER_TURNS, candidate_records, log_malformed, objective_of
 from agents.state import RunContext, RunState
 
 FORMAT_RULES = {"syntax", "registration", "too-complex", "source-too-large"}
-
+EVALUATING_TOOLS = {"run_probe"}  # tool calls counted as evaluations in the run's spend
+TOOL_SUMMARY_CHARS = 700  # an older tool result longer than this is shown by its first lines
 
 
 def coder(state: RunState, ctx: RunContext) -> dict[str, Any]:
@@ -23,14 +24,14 @@ def coder(state: RunState, ctx: RunContext) -> dict[str, Any]:
     messages = list(state.get("messages") or [])
     fresh: list[Any] = []
     if not messages:
-        fresh = [SystemMessage(prompts.CODER_SYSTEM), HumanMessage(_coder_task(state, ctx))]
+        fresh = [SystemMessage(prompts.coder_system()), HumanMessage(_coder_task(state, ctx))]
         messages = fresh
     turns = state.get("coder_turns", 0)
     tools = ctx.tools if turns < MAX_CODER_TURNS - 1 else None
     if tools is None and not fresh:
         nudge = HumanMessage("No more tool calls: submit the whole policy file now.")
         fresh, messages = [nudge], [*messages, nudge]
-    answer = ctx.caller.invoke("coder", messages, tools=tools)
+    answer = ctx.caller.invoke("coder", lean_messages(messages), tools=tools)
     update: dict[str, Any] = {"messages": [*fresh, answer], "coder_turns": turns + 1}
     if isinstance(answer, AIMessage) and answer.tool_calls and tools:
         return update
@@ -53,6 +54,52 @@ def coder(state: RunState, ctx: RunContext) -> dict[str, Any]:
                          "hint": "submit one complete policy file in a ```python block"}
     update["reasks"] = 2
     return update
+
+
+def lean_messages(messages: list[Any]) -> list[Any]:
+    """The coder's conversation as sent: the system prompt and the task first, unchanged from
+    turn to turn (a server may cache that prefix); a policy's full text at most once, in the
+    latest message that carries it (older copies, in tool-call arguments or fenced in an answer,
+    become their draft id); tool results before the latest turn cut to their first lines (the
+    full text is in the transcript)."""
+    from tools.drafts import draft_id
+
+    code_at = [i for i, m in enumerate(messages) if i >= 2 and _carries_code(m)]
+    keep = code_at[-1] if code_at else None
+    last_ai = max((i for i, m in enumerate(messages) if isinstance(m, AIMessage)), default=-1)
+    out = []
+    for i, m in enumerate(messages):
+        if i < 2:
+            out.append(m)
+        elif isinstance(m, AIMessage) and i in code_at and i != keep:
+            calls = [{**c, "args": {k: (f"<draft {draft_id(v)}: sent earlier>"
+                                         if k == "code" and isinstance(v, str) else v)
+                                    for k, v in c["args"].items()}} for c in m.tool_calls]
+            content = prompts.BLOCK.sub(lambda b: f"<draft {draft_id(b.group(1))}: sent earlier>",
+                                        str(m.content))
+            out.append(m.model_copy(update={"content": content, "tool_calls": calls}))
+        elif isinstance(m, ToolMessage) and i < last_ai:
+            out.append(m.model_copy(update={"content": _summarised(str(m.content))}))
+        else:
+            out.append(m)
+    return out
+
+
+def _carries_code(message: Any) -> bool:
+    if not isinstance(message, AIMessage):
+        return False
+    if any(isinstance(c["args"].get("code"), str) for c in message.tool_calls):
+        return True
+    return prompts.BLOCK.search(str(message.content)) is not None
+
+
+def _summarised(text: str) -> str:
+    if len(text) <= TOOL_SUMMARY_CHARS:
+        return text
+    cut = text.rfind("\n", 0, TOOL_SUMMARY_CHARS)
+    cut = cut if cut > TOOL_SUMMARY_CHARS // 3 else TOOL_SUMMARY_CHARS
+    return (text[:cut] + f"\n… (summarised: {len(text) - cut} more characters; the full result "
+            "is in the run's transcript, call the tool again to see it)")
 
 
 def after_coder(state: RunState) -> str:
@@ -91,10 +138,12 @@ def _coder_task(state: RunState, ctx: RunContext) -> str:
                          review.get("requested_changes") or review.get("comments") or []))
         best = review["candidate"]
     if best:
-        parts.append(f"Candidate #{best}'s code (edit it or start over):\n"
+        parts.append(f"Candidate #{best}'s code (edit it or start over; tools take it as "
+                     f"draft='candidate {best}'):\n"
                      + prompts.fence(ctx.store.read_policy(best)))
-    parts.append("Tools: api_reference, validate_policy, run_simulation, profile_run, "
-                 "read_trace, profile_workload, compare_policies, list_candidates, get_candidate.")
+    from tools import TOOL_NAMES
+
+    parts.append(f"Tools: {', '.join(TOOL_NAMES)}.")
     return "\n\n".join(parts)
 
 
@@ -125,8 +174,10 @@ def tool_logger(ctx: RunContext) -> Any:
         result = execute(request)
         text = str(getattr(result, "content", result))
         ok = getattr(result, "status", "success") != "error" and not text.startswith("error:")
+        if request.tool_call["name"] in EVALUATING_TOOLS:
+            ctx.pending_evaluations += 1
         ctx.event("tool_call", role="coder", tool=request.tool_call["name"],
-                  args=request.tool_call.get("args", {}), result=text[:4000], ok=ok,
+                  args=request.tool_call.get("args", {}), result=text, ok=ok,
                   latency_s=round(time.monotonic() - t0, 3))
         return result
 

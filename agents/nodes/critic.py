@@ -48,7 +48,8 @@ def critic(state: RunState, ctx: RunContext) -> dict[str, Any]:
         if rules_pass:
             held = _held_out(ctx, n, objective)
             reasons.append(f"held-out suite: {'passes' if held['passed'] else 'fails'}"
-                           f" (gap {held['gap']:+.1%})" if held["gap"] is not None
+                           f" (gap {held['gap']:+.1%} over its best baseline)"
+                           if held["gap"] is not None
                            else f"held-out suite: {'passes' if held['passed'] else 'fails'}")
             rules_pass = held["passed"]
         hint = _rules_hint(j, record)
@@ -67,7 +68,7 @@ def critic(state: RunState, ctx: RunContext) -> dict[str, Any]:
               baseline_score=run.get("baseline", {}).get("score"), held_out=held)
     result["verdict"] = {"accept": accept, "reasons": reasons, "hint": hint}
     ctx.store.write_result(n, result)
-    line = ("accepted; " if accept else "rejected; ") + "; ".join(reasons)[:300]
+    line = prompts.shorten(("accepted; " if accept else "rejected; ") + "; ".join(reasons), 400)
     update_record = {**record, "accepted": accept, "held_out": held, "verdict_line": line}
     best = best_candidate([r for r in candidate_records(state) if r["n"] != n] + [update_record])
     return {"verdict": out, "candidates": {str(n): update_record}, "best": best}
@@ -80,6 +81,7 @@ def after_critic(state: RunState) -> str:
 def _held_out(ctx: RunContext, n: int, objective: Objective) -> dict[str, Any]:
     """Pass/fail and the relative gap on the held-out suite: all the loop ever learns of it."""
     source = ctx.store.read_policy(n)
+    ctx.say(f"candidate {n} passes on the search suite: evaluating it on the held-out suite")
     result = run_evaluation(ctx, n, source, "held-out")
     held = baselines(ctx, "held-out")
     if result["status"] != "ok":
@@ -106,13 +108,79 @@ def _rules_hint(j: Any, record: dict[str, Any]) -> str:
 
 def _critic_model(ctx: RunContext, state: RunState, objective: Objective, record: dict[str, Any],
                   reasons: list[str], rules_pass: bool, result: dict[str, Any]) -> Any:
-    prof = result.get("profile") or {}
-    where = _profile_text(prof.get("profile") or {})
     ask = (f"Objective: {objective.summary}\nCandidate #{record['n']}: {record['summary']}\n"
            f"Rules' verdict: {'pass' if rules_pass else 'reject'}\n- " + "\n- ".join(reasons)
-           + f"\nWhere the time went (first case): {where}\nGive your verdict.")
+           + f"\n{headroom_text(result, objective.metric)}\n{_cost(ctx, record['n'])}"
+           "\nGive your verdict.")
     return structured_answer(ctx, state, "critic", [SystemMessage(prompts.CRITIC_SYSTEM),
                                               HumanMessage(ask)], CriticVerdict)
+
+
+def headroom_case(result: dict[str, Any], metric: str) -> dict[str, Any] | None:
+    """The verified case farthest from its bound (the most to gain), else the first case."""
+    from traces.metrics import METRICS
+
+    traces = [t for t in (result.get("evaluation") or {}).get("traces") or [] if t.get("stats")]
+    if not traces:
+        return None
+    key = METRICS[metric].fraction_key if metric in METRICS else None
+
+    def room(t: dict[str, Any]) -> float:
+        fraction = (t.get("bound_fractions") or {}).get(key) if key else None
+        return -1.0 if fraction is None else 1.0 - float(fraction)
+
+    return max(traces, key=room)  # max keeps the first of equals
+
+
+def headroom_text(result: dict[str, Any], metric: str) -> str:
+    """What the critic reads about where time went: the case with the most headroom (its
+    numbers against the bound, its capacity figures, its simulation time), with the full
+    profile when the evaluation kept that case's; and every case's simulation time."""
+    from traces.metrics import BOUND_KEYS, METRICS, metric_value
+
+    case = headroom_case(result, metric)
+    if case is None:
+        return "Where the time went: no verified case."
+    name = case["name"]
+    value = metric_value(metric, case["stats"]) if metric in METRICS else None
+    bound = (case.get("bounds") or {}).get(BOUND_KEYS.get(metric, ""))
+    key = METRICS[metric].fraction_key if metric in METRICS else None
+    fraction = (case.get("bound_fractions") or {}).get(key) if key else None
+    head = f"Case with the most headroom: {name}: {metric} {_num(value)}"
+    if bound is not None:
+        head += f" of a bound {_num(bound)}"
+    if fraction is not None:
+        head += f" ({fraction:.0%} of the bound)"
+    summary = case.get("profile_summary") or {}
+    figures = ", ".join(f"{k} {_num(v)}" for k, v in summary.items())
+    lines = [head + (f"; {figures}" if figures else "")]
+    kept = result.get("profile") or {}
+    if kept.get("case") == name:
+        lines.append(f"Where the time went on {name}: {_profile_text(kept.get('profile') or {})}")
+    costs = [f"{t['name']} {_num(t.get('seconds'))} s"
+             for t in (result.get("evaluation") or {}).get("traces") or []]
+    if costs:
+        lines.append("Simulation time per case: " + ", ".join(costs))
+    return "\n".join(lines)
+
+
+def _cost(ctx: RunContext, n: int) -> str:
+    """Why the policy may be slow to simulate (its first unguarded time-varying read)."""
+    from tools.policy_cost import first_time_varying_read
+
+    read = first_time_varying_read(ctx.store.read_policy(n))
+    if read is None or read.guarded:
+        return "Simulation cost: event-driven (no unguarded time-varying read)."
+    return (f"Simulation cost: line {read.line} reads {read.what} (`{read.text}`) with no early "
+            "return before it, so the policy is called on every tick, not only on events.")
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(int(value)) if isinstance(value, float) else str(value)
 
 
 def _profile_text(profile: dict[str, Any]) -> str:

@@ -51,6 +51,7 @@ def run_evaluation(ctx: RunContext, n: int, source: str, part: str) -> dict[str,
     report = evaluate_policy(PolicyInput(f"candidate {n}", source=source), suite_inputs(
         ctx.config.suite, part), ctx.backend, ctx.limits, suite=ctx.config.suite, part=part,
         profile=not held_out)
+    ctx.count_evaluation()
     data = report.model_dump(mode="json")
     profile = data.pop("profile", None)
     per_trace = {t["name"]: t["stats"] for t in data["traces"] if t.get("stats")}
@@ -84,12 +85,14 @@ def _record(n: int, pending: dict[str, Any], result: dict[str, Any],
 
 
 def best_candidate(records: list[dict[str, Any]]) -> int | None:
-    """The best verified candidate: accepted first, then constraints met, then the score."""
+    """The best verified candidate: accepted first, then constraints met, then the score; of
+    equals, the earliest (a later candidate with the same score never takes its place)."""
     scored = [r for r in records if r.get("rank") is not None]
     if not scored:
         return None
     return max(scored, key=lambda r: (bool(r.get("accepted")),
-                                      bool(r.get("constraints_ok", True)), r["rank"]))["n"]
+                                      bool(r.get("constraints_ok", True)), r["rank"],
+                                      -int(r["n"])))["n"]
 
 
 def _heuristic_feedback(result: dict[str, Any]) -> Any:

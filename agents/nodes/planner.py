@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from langchain_core.messages import HumanMessage, RemoveMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage, SystemMessage
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from agents import prompts
@@ -39,8 +40,8 @@ def planner(state: RunState, ctx: RunContext) -> dict[str, Any]:
     ctx.event("plan", state, role="planner", objective=state["objective"] if first else None,
               direction=direction)
     reset = [RemoveMessage(id=REMOVE_ALL_MESSAGES)]
-    return {"direction": direction, "messages": reset, "coder_turns": 0, "reasks": 0,
-            "pending": None, "review": None}
+    return {"direction": direction, "directions": [*(state.get("directions") or []), direction],
+            "messages": reset, "coder_turns": 0, "reasks": 0, "pending": None, "review": None}
 
 
 def _plan_objective(state: RunState, ctx: RunContext) -> dict[str, Any] | None:
@@ -55,13 +56,24 @@ def _plan_objective(state: RunState, ctx: RunContext) -> dict[str, Any] | None:
            f"Suite: {suite}. Metrics you may constrain: {', '.join(sorted(METRICS))}.\n"
            "Give the Objective.")
     out = structured_answer(ctx, state, "planner",
-                      [SystemMessage(prompts.PLANNER_SYSTEM), HumanMessage(ask)], Objective)
+                            [SystemMessage(prompts.PLANNER_SYSTEM), HumanMessage(ask)],
+                            objective_schema(suite))
     if out is None:
         return None
     data = out.model_dump()
     data["suite"] = suite  # the run's suite is the user's choice, never the model's
     data.pop("summary", None)
     return Objective.model_validate(data).model_dump()
+
+
+def objective_schema(suite: str) -> type[Objective]:
+    """`Objective` as the planner's tool shows it: ``suite`` defaults to the run's suite (the
+    model never has to guess it, and a model's other value is overridden anyway)."""
+    from pydantic import Field, create_model
+
+    return create_model("Objective", __base__=Objective, __doc__=Objective.__doc__,
+                        suite=(str, Field(default=suite,
+                                          description=f"the run's suite: {suite} (fixed)")))
 
 
 def _write_objective(ctx: RunContext, objective: Objective) -> None:
@@ -85,12 +97,48 @@ def _direction(state: RunState, ctx: RunContext) -> str:
         return f"Tune from the best so far; last verdict: {verdict.get('hint') or '-'}"
     objective = objective_of(state)
     run = ctx.store.read_run()
-    ask = (f"Objective: {objective.summary}\n"
-           f"Best baseline: {run.get('baseline', {}).get('policy')} with median "
-           f"{run.get('baseline', {}).get('score')}; bound {run.get('bound', {}).get('score')}.\n"
-           f"Archive:\n{prompts.archive_text(records)}\n"
-           f"Last verdict: {json.dumps(verdict)[:1500] if verdict else 'none yet'}\n"
-           "Give the coder the next direction in a few sentences.")
-    answer = ctx.caller.invoke("planner", [SystemMessage(prompts.PLANNER_SYSTEM),
-                                           HumanMessage(ask)])
-    return str(answer.content).strip() or "Improve on the best candidate."
+    given = list(state.get("directions") or [])
+    earlier = ("Directions given so far (do not repeat one: say what to do differently now):\n"
+               + "\n".join(f"- {d[:300]}" for d in given[-3:]) if given else "")
+    ask = "\n".join(part for part in (
+        f"Objective: {objective.summary}",
+        (f"Best baseline: {run.get('baseline', {}).get('policy')} with median "
+        f"{run.get('baseline', {}).get('score')}; bound {run.get('bound', {}).get('score')}."),
+        f"Workload profile (search suite):\n{workload_text(ctx)}",
+        f"Archive:\n{prompts.archive_text(records)}",
+        f"Last verdict: {json.dumps(verdict)[:1500] if verdict else 'none yet'}",
+        earlier,
+        "Give the coder the next direction in a few sentences.") if part)
+    messages = [SystemMessage(prompts.PLANNER_SYSTEM), HumanMessage(ask)]
+    direction = str(ctx.caller.invoke("planner", messages).content).strip()
+    if direction and _stale(direction, given):
+        ctx.event("error", state, role="planner", message="stale direction: a repeat; asked again")
+        again = HumanMessage("That direction was already given and led to the verdict above. "
+                             "Give a different, concrete direction that answers the verdict.")
+        direction = str(ctx.caller.invoke("planner", [*messages, AIMessage(direction), again])
+                        .content).strip()
+        if _stale(direction, given):
+            hint = verdict.get("hint") or "change what the last verdict names"
+            direction = (f"The previous direction did not work; follow the critic's hint "
+                         f"instead: {hint}")
+    return direction or "Improve on the best candidate."
+
+
+def _stale(direction: str, given: list[str]) -> bool:
+    """Whether ``direction`` repeats one already given (same words, ignoring case and spacing)."""
+    def words(text: str) -> str:
+        return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+    return words(direction) in {words(d) for d in given}
+
+
+def workload_text(ctx: RunContext) -> str:
+    """The search suite's workload profile (``profile_workload``), built once per run."""
+    if ctx.workload_text is None:
+        from tools.context import ToolContext
+        from tools.profile_workload import profile_suite
+
+        ctx.workload_text = profile_suite(ToolContext(
+            suite=ctx.config.suite, backend=ctx.backend, limits=ctx.limits,
+            run_dir=ctx.store.path))
+    return ctx.workload_text

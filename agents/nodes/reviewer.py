@@ -58,7 +58,8 @@ def reviewer(state: RunState, ctx: RunContext) -> dict[str, Any]:
         update["accepted"] = n
     else:
         update["candidates"] = {str(n): {"accepted": False,
-                                         "verdict_line": "reviewer: " + "; ".join(changes)[:200]}}
+                                         "verdict_line": prompts.shorten(
+                                             "reviewer: " + "; ".join(changes), 300)}}
         update["messages"] = [RemoveMessage(id=REMOVE_ALL_MESSAGES)]
         update.update(coder_turns=0, reasks=0, pending=None)
     return update
@@ -72,7 +73,10 @@ def _robustness(ctx: RunContext, n: int, source: str) -> list[str]:
     kept = result.get("robustness")
     if kept is not None and kept.get("source_sha256") == source_sha(source):
         return list(kept["problems"])
+    ctx.say(f"candidate {n}: running the robustness probe (OOM storm, tiny pools, "
+            "multi-operator containers)")
     problems = probe(source, ctx.backend, ctx.limits)
+    ctx.count_evaluation()
     result["robustness"] = {"source_sha256": source_sha(source), "problems": problems}
     ctx.store.write_result(n, result)
     return problems

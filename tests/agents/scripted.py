@@ -64,7 +64,8 @@ def direction(n: int) -> str:
 
 def run(tmp_path: Path, scripts: dict[str, list[Any]], *, budget: BudgetLimits | None = None,
         objective: dict[str, Any] | None = None, timeout_s: float = 60.0,
-        prices_file: str | None = None, backend: Any = None) -> tuple[RunOutcome, list[dict], Any]:
+        prices_file: str | None = None, backend: Any = None,
+        progress: Any = None) -> tuple[RunOutcome, list[dict], Any]:
     """Start a scripted run on `small` with the local sandbox; outcome, events, models."""
     from sandbox.local_backend import LocalBackend
 
@@ -73,7 +74,7 @@ def run(tmp_path: Path, scripts: dict[str, list[Any]], *, budget: BudgetLimits |
                        models=scripted_configs(), budget=budget or BudgetLimits(max_iterations=6),
                        timeout_s=timeout_s, prices_file=prices_file)
     outcome = start_run(config, tmp_path / "runs", chat_models=models,
-                        backend=backend or LocalBackend(warn=False))
+                        backend=backend or LocalBackend(warn=False), progress=progress)
     return outcome, events(Path(outcome.run_dir)), models
 
 

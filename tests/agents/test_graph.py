@@ -249,7 +249,8 @@ def test_held_out_failure_reaches_the_loop_only_as_pass_fail_and_gap(tmp_path):
     outcome, evs, models = run(tmp_path, scripts, objective=objective,
                                budget=BudgetLimits(max_iterations=2))
     verdict = next(e for e in evs if e["type"] == "verdict")
-    assert verdict["held_out"]["passed"] is False and verdict["held_out"]["gap"] < 0
+    # The gap is over the best baseline, as on the search suite: short of the 100 % margin.
+    assert verdict["held_out"]["passed"] is False and verdict["held_out"]["gap"] < 1.0
     assert not verdict["accept"]  # the critic model said accept; the held-out rules did not
     run_dir = Path(outcome.run_dir)
     held = json.loads((run_dir / "candidates/1/held_out.json").read_text())

@@ -22,19 +22,19 @@ def test_list_candidates_puts_the_best_first_with_status_verification_and_verdic
     answer = make_list(ctx).invoke({})
     lines = answer.splitlines()
     assert lines[0] == "3 candidate(s), best first; score = completed pipelines (higher is better)"
-    assert re.match(r"1\s+ok\s+\d+\s+yes\s+rejected: held-out gap too large$", lines[2])
-    assert re.match(r"2\s+failed\s+-\s+no\s+failed: seed1: the policy raised ZeroDivisionError",
-                    lines[3])
-    assert re.match(r"3\s+pending\s+-\s+no\s+not evaluated yet$", lines[4])
+    assert re.match(r"1\s+1\s+ok\s+\d+\s+yes\s+rejected: held-out gap too large$", lines[2])
+    assert re.match(r"-\s+2\s+failed\s+-\s+no\s+failed: seed1: the policy raised "
+                    r"ZeroDivisionError", lines[3])
+    assert re.match(r"-\s+3\s+pending\s+-\s+no\s+not evaluated yet$", lines[4])
 
 
 def test_list_candidates_orders_by_the_metric_direction(ctx: ToolContext, run_dir: Path) -> None:
     _add_scored(run_dir, 4, 1.0)
     _add_scored(run_dir, 5, 99.0)
-    up = [line.split()[0] for line in make_list(ctx).invoke({}).splitlines()[2:4]]
+    up = [line.split()[1] for line in make_list(ctx).invoke({}).splitlines()[2:4]]
     assert up == ["5", "1"]
     down = make_list(replace(ctx, metric="adjusted_latency")).invoke({}).splitlines()[2]
-    assert down.split()[0] == "4"
+    assert down.split()[1] == "4"
 
 
 def test_list_candidates_stays_bounded_with_a_long_archive(ctx: ToolContext, run_dir: Path) -> None:
@@ -42,7 +42,7 @@ def test_list_candidates_stays_bounded_with_a_long_archive(ctx: ToolContext, run
         _add_scored(run_dir, n, float(n), reason="x" * 300)
     answer = make_list(ctx).invoke({})
     assert len(answer) <= LIMIT
-    assert answer.splitlines()[2].split()[0] == "79"
+    assert answer.splitlines()[2].split()[:2] == ["1", "79"]
 
 
 def test_list_candidates_without_a_run_or_candidates(ctx: ToolContext, tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ def test_compare_a_candidate_with_a_builtin(ctx: ToolContext, run_dir: Path) -> 
     ("12", "naive", "error: there is no candidate 12 (candidates: 1, 2, 3)"),
     ("2", "naive", "error: candidate 2 has no verified numbers (status failed)"),
     ("1", "priority_pool", ("error: priority-pool cannot run on this suite's search traces: "
-                           "Priority-by-pool scheduler requires 2 pools")),
+                           "priority-pool needs exactly 2 pools; this cluster has 1")),
 ])
 def test_compare_errors(ctx: ToolContext, a: str, b: str, error: str) -> None:
     assert make_compare(ctx).invoke({"a": a, "b": b}).startswith(error)
@@ -127,3 +127,10 @@ def _add_scored(run_dir: Path, n: int, score: float, reason: str | None = None) 
         "per_trace": {"seed1": score},
         "verdict": {"accept": False, "reasons": [reason or "not better"]},
     }), encoding="utf-8")
+
+
+def test_ties_share_a_rank() -> None:
+    from tools.list_candidates import shared_ranks
+
+    assert shared_ranks([9.0, 7.0, 7.0, 7.0, 5.0, None, None]) == [1, 2, 2, 2, 5, None, None]
+    assert shared_ranks([]) == []

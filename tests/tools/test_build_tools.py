@@ -12,7 +12,7 @@ from tools.context import ToolContext
 from tools.text import LIMIT, cap, num, pct
 
 EXPECTED = {"validate_policy", "run_simulation", "profile_run", "read_trace", "profile_workload",
-            "compare_policies", "list_candidates", "get_candidate", "api_reference"}
+            "compare_policies", "list_candidates", "get_candidate", "api_reference", "run_probe"}
 
 
 def _ctx(**kwargs: object) -> ToolContext:

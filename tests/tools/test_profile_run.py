@@ -38,9 +38,9 @@ def test_a_candidate_profile_is_read_from_its_result(ctx: ToolContext, run_dir: 
 
 def test_bad_requests_are_errors(ctx: ToolContext, good_policy: str) -> None:
     tool = make_tool(ctx)
-    assert tool.invoke({}).startswith("error: give exactly one of `code`")
+    assert tool.invoke({}).startswith("error: there is no current draft yet")
     assert tool.invoke({"code": good_policy, "candidate": 1}).startswith(
-        "error: give exactly one of `code`")
+        "error: give one of `code`/`draft`")
     assert tool.invoke({"candidate": 1, "trace": "seed2"}).startswith(
         "error: a candidate's stored profile is of the first search trace")
     assert tool.invoke({"candidate": 2}).startswith("error: candidate 2 has no stored profile")

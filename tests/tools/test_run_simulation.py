@@ -26,8 +26,8 @@ def test_a_good_policy_gets_per_trace_numbers_the_median_the_best_baseline_and_t
     for trace in ("seed1", "seed2", "seed3"):
         assert re.search(rf"^{trace}\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+%$", answer, re.M), trace
     assert "vs priority: 3 win(s), 0 tie(s), 0 loss(es)" in answer
-    assert ("priority-pool not comparable here: Priority-by-pool scheduler requires 2 pools"
-            in answer)
+    assert ("priority-pool not comparable here: priority-pool needs exactly 2 pools; this cluster "
+            "has 1 (it cannot run here)" in answer)
     assert len(answer) <= LIMIT
 
 

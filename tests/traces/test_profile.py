@@ -220,3 +220,70 @@ def test_profile_command_errors_are_one_line_and_exit_2(
     captured = capsys.readouterr()
     assert captured.err.startswith("error: ") and message in captured.err
     assert "Traceback" not in captured.err and captured.out == ""
+
+
+# --- one definition per figure: per-operator and per-pipeline figures agree ---------------------
+
+
+@pytest.mark.parametrize("overrides", [
+    {"random_seed": 11, "num_pipelines": 30, "duration": 120},
+    {"random_seed": 5, "num_pipelines": 40, "duration": 200, "num_pools": 4, "cpus_per_pool": 16,
+     "multi_operator_containers": True},
+])
+def test_per_operator_and_per_pipeline_figures_cross_check_on_generated_traces(
+        overrides: dict) -> None:
+    from traces.profile import operator_demand
+
+    params = load_params(overrides)
+    pipelines = generate_trace(params)
+    assert pipelines
+    profile = profile_workload(pipelines, params)
+    max_cpus = int(params["cpus_per_pool"])
+    per_pipeline = []
+    for p in pipelines:
+        ops = [operator_demand(op, max_cpus) for op in p.operators]
+        for o in ops:
+            # best-CPU run time never above the 1-CPU run time; CPU-s definitions agree
+            assert o.fastest_seconds <= o.cpu_seconds_at_1_cpu + 1e-9
+            assert o.cpu_seconds_at_best_cpus == pytest.approx(o.best_cpus * o.fastest_seconds)
+            assert o.least_cpu_seconds <= min(o.cpu_seconds_at_1_cpu,
+                                              o.cpu_seconds_at_best_cpus) + 1e-9
+            assert 1 <= o.best_cpus <= max_cpus
+            assert operator_demand(p.operators[0], 1).cpu_seconds_at_1_cpu == pytest.approx(
+                ops[0].cpu_seconds_at_1_cpu)  # the 1-CPU figure does not depend on the pool
+        per_pipeline.append((p.priority, sum(o.cpu_seconds_at_1_cpu for o in ops),
+                             sum(o.fastest_seconds for o in ops),
+                             sum(o.cpu_seconds_at_best_cpus for o in ops),
+                             max(o.peak_memory_gb for o in ops)))
+    for name, demand in profile.demand_by_priority.items():
+        rows = [r for r in per_pipeline if name in ("ALL", r[0])]
+        assert demand.pipelines == len(rows)
+        for index, figure in ((1, demand.cpu_seconds_at_1_cpu),
+                              (2, demand.seconds_at_best_cpus),
+                              (3, demand.cpu_seconds_at_best_cpus), (4, demand.peak_memory_gb)):
+            assert figure == Distribution.of([r[index] for r in rows]), (name, index)
+        if rows:  # per pipeline: the best-CPU run time is never above the 1-CPU one
+            assert demand.seconds_at_best_cpus.max <= demand.cpu_seconds_at_1_cpu.max + 1e-9
+            assert all(r[2] <= r[1] + 1e-9 for r in rows)
+    total = sum(r[1] for r in per_pipeline)
+    ops_total = sum(operator_demand(op, max_cpus).cpu_seconds_at_1_cpu
+                    for p in pipelines for op in p.operators)
+    assert total == pytest.approx(ops_total)  # per-pipeline CPU-s = the sum of its operators'
+    load = profile.load
+    assert load is not None
+    least = sum(operator_demand(op, max_cpus).least_cpu_seconds
+                for p in pipelines for op in p.operators)
+    assert load.cpu_seconds_needed <= least + 1e-6  # delivered pipelines only
+
+
+def test_the_tools_operator_line_uses_the_profiles_definition(tiny: tuple[Path, Path]) -> None:
+    from tools.read_trace import operator_lines
+    from tools.text import num
+    from traces.profile import operator_demand
+
+    pipelines = read_trace(tiny[0])
+    line = operator_lines(pipelines)[0]
+    figures = Distribution.of([operator_demand(op, 1).cpu_seconds_at_1_cpu
+                               for p in pipelines for op in p.operators])
+    assert ("s (= CPU-s) at 1 CPU, IO included " + " / ".join(
+        num(getattr(figures, k)) for k in ("min", "median", "p95", "max"))) in line
