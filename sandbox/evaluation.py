@@ -278,7 +278,8 @@ def _verify(report: EvaluationReport, cases: list[CaseInput], result: SandboxRes
             got = CaseResult(name=case.name, status="skipped",
                              error={"message": "the sandbox returned no result for this case"})
         outcome = TraceOutcome(name=case.name, status=got.status, error=got.error,
-                               seconds=got.seconds)
+                               seconds=got.seconds, policy_calls=got.policy_calls,
+                               ticks=got.ticks)
         report.traces.append(outcome)
         if got.status != "ok":
             status, reason = _worse((status, reason), _case_failure(got))

@@ -102,6 +102,8 @@ class CaseResult(BaseModel):
     decisions: list[dict[str, Any]] | None = None
     error: dict[str, Any] | None = None
     seconds: float | None = None
+    policy_calls: int | None = None  # ticks on which the engine called the policy
+    ticks: int | None = None  # ticks the case lasts
 
     @field_validator("decisions")
     @classmethod
@@ -203,6 +205,11 @@ class TraceOutcome(BaseModel):
     bound_fractions: dict[str, float | None] | None = None
     # With ``profile=True``: where capacity went in the host's replay (OOM kills, idle CPU...).
     profile_summary: dict[str, float] | None = None
+    # As the sandbox reported them (information, never part of a score): on how many of the
+    # case's ticks the engine had to call the policy (every tick for a policy that reads the
+    # clock on quiet calls).
+    policy_calls: int | None = None
+    ticks: int | None = None
 
 
 class Verification(BaseModel):

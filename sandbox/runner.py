@@ -204,6 +204,9 @@ def run_case(payload: dict[str, Any]) -> dict[str, Any]:
         "status": "ok",
         "stats": result.stats_json(),
         "decisions": result.decisions if payload["record_decisions"] else None,
+        # how often the engine had to call the policy (information for the coder, not a score)
+        "policy_calls": result.counters.policy_calls,
+        "ticks": int(result.params["duration"] * result.params["ticks_per_second"]),
     }
 
 

@@ -74,7 +74,8 @@ def run(ctx: ToolContext, code: str, traces: list[str] | str | None) -> str:
         raise ToolError(f"{report.status}: {why}")
     lines = [_status_line(report, len(names))]
     lines += _comparison(ctx, names, ours, report)
-    lines.append(cost_text(code, {t.name: t.seconds for t in report.traces}))
+    lines.append(cost_text(code, {t.name: t.seconds for t in report.traces},
+                           {t.name: (t.policy_calls, t.ticks) for t in report.traces}))
     warnings = sum(f.get("severity") == "warning" for f in report.findings)
     if warnings:
         lines.append(f"static-check warnings: {warnings} (validate_policy lists them)")

@@ -157,7 +157,10 @@ def headroom_text(result: dict[str, Any], metric: str) -> str:
     kept = result.get("profile") or {}
     if kept.get("case") == name:
         lines.append(f"Where the time went on {name}: {_profile_text(kept.get('profile') or {})}")
+    from tools.policy_cost import calls_text
+
     costs = [f"{t['name']} {_num(t.get('seconds'))} s"
+             + (f" ({c})" if (c := calls_text(t.get("policy_calls"), t.get("ticks"))) else "")
              for t in (result.get("evaluation") or {}).get("traces") or []]
     if costs:
         lines.append("Simulation time per case: " + ", ".join(costs))

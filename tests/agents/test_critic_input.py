@@ -63,3 +63,8 @@ def test_the_critic_is_told_why_a_clock_reading_policy_is_called_on_every_tick(
     assert (f"Simulation cost: line {line} reads the clock (`now = s.clock.now_seconds()`) with "
             "no early return before it, so the policy is called on every tick") in ask
     assert "Simulation time per case: " in ask
+    # and on how many ticks it was in fact called, case by case
+    import re
+
+    counts = re.findall(r"called on (\d+) of (\d+) ticks", ask)
+    assert counts and all(int(c) >= 0.9 * int(t) for c, t in counts)

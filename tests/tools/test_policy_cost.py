@@ -48,8 +48,15 @@ def test_the_warning_matches_the_engines_counters(tmp_path: Path) -> None:
 
 
 def test_run_simulation_shows_the_cost_and_its_cause(ctx: ToolContext) -> None:
+    import re
+
     answer = run_tool.make_tool(ctx).invoke({"code": CLOCK, "traces": ["seed1"]})
     assert "simulation cost: seed1 " in answer
     assert "reads the clock (`now = s.clock.now_seconds()`)" in answer
+    # the count of ticks the policy was called on, as the sandbox's engine counted them
+    calls, ticks = map(int, re.search(r"called on (\d+) of (\d+) ticks", answer).groups())
+    assert ticks > 0 and calls >= 0.9 * ticks
     plain = run_tool.make_tool(ctx).invoke({"code": FIFO, "traces": ["seed1"]})
     assert "simulation cost: seed1 " in plain and "cost warning" not in plain
+    calls, ticks = map(int, re.search(r"called on (\d+) of (\d+) ticks", plain).groups())
+    assert calls < 0.2 * ticks
