@@ -13,7 +13,8 @@ from typing import Any
 __all__ = [
     "PipelineStats", "SimulatorStats", "default_params", "load_params", "simulate",
     "clock", "decision_log", "engine", "errors", "executor", "generator", "observer", "params",
-    "policy_loader", "profile", "scheduling", "stats", "strict_json", "trace_io", "workload",
+    "policy_loader", "profile", "python_ast", "scheduling", "stats", "strict_json", "trace_io",
+    "workload",
 ]
 
 

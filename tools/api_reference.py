@@ -20,6 +20,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel
 
 from simulator import clock, executor, scheduling, workload
+from simulator.python_ast import parse
 from tools.context import ToolContext
 from tools.errors import tool_function
 from tools.policy_facts import OOM, QUIET_TICKS, STARVED_CLASSES, scaling_text
@@ -85,7 +86,7 @@ def _instance_attributes(cls: type) -> dict[str, str]:
         if init is None or not inspect.isfunction(init):
             continue
         try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+            tree = parse(textwrap.dedent(inspect.getsource(init)))
         except OSError:  # generated (a dataclass's): its fields are class annotations
             out.update({k: str(v) for k, v in inspect.get_annotations(klass).items()})
             continue
@@ -162,7 +163,7 @@ def example_source(policy: str = EXAMPLE_POLICY) -> str:
     module = importlib.import_module(f"simulator.policies.{policy}")
     source = inspect.getsource(module)
     modules = compat_modules()
-    tree = ast.parse(source)
+    tree = parse(source)
     lines = source.splitlines()
     for node in sorted(ast.walk(tree), key=lambda n: -getattr(n, "lineno", 0)):
         if not isinstance(node, ast.ImportFrom) or node.end_lineno is None:

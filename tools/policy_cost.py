@@ -16,6 +16,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from simulator.python_ast import parse
+
 # The members whose reads the engine notices (simulator.clock, simulator.executor).
 TIME_VARYING = {"now_seconds": "the clock", "now_ticks": "the clock",
                 "get_current_memory_usage": "a container's memory",
@@ -38,7 +40,7 @@ def first_time_varying_read(source: str) -> TimeVaryingRead | None:
     """The first time-varying read in the ``@register_scheduler`` function (None: none, or the
     source does not parse)."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         return None
     lines = source.splitlines()

@@ -27,6 +27,7 @@ from sandbox.static_checks.rules import (
     NUMPY_REJECTED,
 )
 from sandbox.static_checks.visitor import PolicyChecker
+from simulator.python_ast import compile_tree, parse
 
 __all__ = [
     "ALLOWED_STDLIB", "FORBIDDEN_BUILTINS", "MAX_SOURCE_BYTES", "NUMPY_REJECTED", "CheckReport",
@@ -66,8 +67,8 @@ def _parse(source: str, filename: str) -> ast.Module | Finding:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = ast.parse(source, filename)
-            compile(tree, filename, "exec", dont_inherit=True)
+            tree = parse(source, filename)
+            compile_tree(tree, filename)
     except SyntaxError as exc:
         text = (exc.text or "").strip()[:120]
         where = f" in `{text}`" if text else ""
