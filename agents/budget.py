@@ -8,6 +8,8 @@ limit.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.errors import AgentError
@@ -49,6 +51,16 @@ class Spend(BaseModel):
         """A new `Spend`, the field-by-field sum of this one and ``other``."""
         return Spend(**{name: getattr(self, name) + getattr(other, name)
                         for name in Spend.model_fields})
+
+
+def merge_spend(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    """The state's spend, merged from the deltas its steps write: every count summed, wall time
+    the latest (wall time is not additive). Several candidates' steps may finish in one graph
+    step; none overwrites another's spend."""
+    total = Spend(**(old or {}))
+    delta = Spend(**(new or {}))
+    merged = total.add(delta.model_copy(update={"seconds": 0.0}))
+    return merged.model_copy(update={"seconds": max(total.seconds, delta.seconds)}).model_dump()
 
 
 class BudgetExhausted(AgentError):

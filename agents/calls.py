@@ -39,7 +39,9 @@ import json
 import math
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import openai
@@ -265,10 +267,19 @@ def _raw_text(message: AIMessage | None) -> str:
 class ModelCaller:
     """Calls each role's model within the budget, retrying what may pass, recording each try.
 
-    ``spend`` is replaced (never mutated) after every attempt, failed ones included; the graph
-    reads and sets it around each node. ``spend.seconds`` is the graph's: wall time is not ours
-    to count, but the time since ``spend`` was last set is added to it when a call's timeout is
+    ``spend`` is the run's running total, replaced (never mutated) after every attempt, failed
+    ones included, under a lock: several candidates' coders may call at once. What one graph step
+    spent is what `tracking` collected on its thread (the step's delta, merged into the state by
+    `agents.budget.merge_spend`). ``spend.seconds`` is the graph's (`clock`): wall time is not
+    ours to count, but the time since it was last set is added to it when a call's timeout is
     cut to what is left of ``max_minutes``.
+
+    Before it is sent, a call reserves its estimated maximum cost; it is only sent when the
+    total plus every reservation in flight plus its own estimate fits the token and dollar
+    limits, so concurrent calls overrun a limit by at most what their answers exceed their
+    estimates. A call is logged (``model_call_sent``, with its id and estimate) before it is
+    sent; its ``model_call`` event carries the same id, so a resumed run can charge, at the
+    estimate, a call that was sent and never answered (`agents.lifecycle.transcript_model_spend`).
 
     ``observer`` (optional) is told what a person watching should see: ``model_retry(role,
     reason, attempt, max_attempts, wait_s)`` before a retry, ``model_streaming(role, chars,
@@ -301,6 +312,8 @@ class ModelCaller:
         self.observer = observer
         self.checked_endpoints: set[str] = set()
         self._lock = threading.Lock()
+        self._reserved = Spend()  # the estimates of the calls in flight
+        self._tracks = threading.local()
         self._preflight_lock = threading.Lock()
         self._secret_env_names = sorted({cfg.api_key_env for cfg in configs.values()})
 
@@ -313,6 +326,51 @@ class ModelCaller:
     def spend(self, value: Spend) -> None:
         self._spend = value
         self._spend_set_at = time.monotonic()
+
+    def clock(self, seconds: float) -> None:
+        """The run's wall time so far (what ``spend.seconds`` shows)."""
+        with self._lock:
+            self._spend = self._spend.model_copy(update={"seconds": seconds})
+            self._spend_set_at = time.monotonic()
+
+    def charge(self, spent: Spend) -> None:
+        """Add ``spent`` to the run's total and to this thread's `tracking`, if any."""
+        with self._lock:
+            self._spend = self._spend.add(spent.model_copy(update={"seconds": 0.0}))
+        track = getattr(self._tracks, "spent", None)
+        if track is not None:
+            self._tracks.spent = track.add(spent)
+
+    @contextmanager
+    def tracking(self) -> Iterator[list[Spend]]:
+        """Collect what this thread charges inside the block: the yielded list's one item is
+        the sum, final once the block has ended."""
+        outer = getattr(self._tracks, "spent", None)
+        self._tracks.spent = Spend()
+        box = [Spend()]
+        try:
+            yield box
+        finally:
+            box[0] = self._tracks.spent
+            self._tracks.spent = None if outer is None else outer.add(box[0])
+
+    def reserve(self, role: str, tokens: int, usd: float) -> None:
+        """Reserve a call's estimated cost, or raise `BudgetExhausted` (nothing reserved)."""
+        with self._lock:
+            held = self._spend.add(self._reserved)
+            kind = would_exceed(self.limits, held.model_copy(
+                update={"seconds": self._spend.seconds + time.monotonic() - self._spend_set_at}),
+                tokens, usd)
+            if kind is not None:
+                raise BudgetExhausted(kind, f"{role} call estimated at {tokens} tokens, "
+                                            f"${usd:.4f}; not sent")
+            self._reserved = self._reserved.add(Spend(input_tokens=tokens, usd=usd))
+
+    def release(self, tokens: int, usd: float) -> None:
+        """Give back a reservation (its call answered or failed)."""
+        with self._lock:
+            self._reserved = Spend(input_tokens=max(0, self._reserved.input_tokens - tokens),
+                                   usd=max(0.0, self._reserved.usd - usd))
 
     def invoke(
         self,
@@ -510,8 +568,7 @@ class ModelCaller:
         return secret_values(self._secret_env_names)
 
     def _record(self, event: dict[str, Any], spent: Spend) -> None:
-        with self._lock:  # several coders may call at once
-            self._spend = self._spend.add(spent)  # not the setter: the wall clock runs on
+        self.charge(spent)
         self.on_event(scrub(event, self._secrets()))
 
 
@@ -534,27 +591,35 @@ class _Call:
         self.streamed_text = ""
         self.timeout_s = cfg.request_timeout_s
         self.cut_by_budget = False
+        self.call_id = ""
 
     def attempt(self) -> AIMessage | BaseModel:
         """Check the budget, send once (streaming), count and record the attempt."""
         caller = self.caller
         estimate_tokens = self.prompt_tokens + self.answer_tokens
         estimate_usd = caller.prices.cost(self.cfg.model, self.prompt_tokens, self.answer_tokens)
-        kind = would_exceed(caller.limits, caller.spend, estimate_tokens, estimate_usd)
-        if kind is not None:
-            raise BudgetExhausted(kind, f"{self.role} call estimated at {estimate_tokens} tokens, "
-                                        f"${estimate_usd:.4f}; not sent")
-        self.timeout_s, self.cut_by_budget = caller.call_timeout(self.cfg)
-        self.attempts += 1
-        self.streamed, self.streamed_text = False, ""
-        started = time.perf_counter()
+        caller.reserve(self.role, estimate_tokens, estimate_usd)
         try:
-            message = self._stream(started)
-        except Exception as exc:
-            self.model_error = exc
-            self.timeouts += int(is_read_timeout(exc))
-            self._failed(exc, time.perf_counter() - started)
-            raise
+            self.timeout_s, self.cut_by_budget = caller.call_timeout(self.cfg)
+            self.attempts += 1
+            self.streamed, self.streamed_text = False, ""
+            self.call_id = uuid.uuid4().hex[:12]
+            if not self.preflight:
+                caller.on_event({"type": "model_call_sent", "call_id": self.call_id,
+                                 "role": self.role, "model": self.cfg.model,
+                                 "attempt": self.attempts, "estimate_tokens": estimate_tokens,
+                                 "estimate_input_tokens": self.prompt_tokens,
+                                 "estimate_usd": estimate_usd})
+            started = time.perf_counter()
+            try:
+                message = self._stream(started)
+            except Exception as exc:
+                self.model_error = exc
+                self.timeouts += int(is_read_timeout(exc))
+                self._failed(exc, time.perf_counter() - started)
+                raise
+        finally:
+            caller.release(estimate_tokens, estimate_usd)
         latency = time.perf_counter() - started
         if self.schema is None:
             self._answered(message, latency, None)
@@ -635,6 +700,7 @@ class _Call:
             "input_tokens": input_tokens, "output_tokens": output_tokens,
             "cost_usd": cost, "latency_s": round(latency, 4), "ok": error is None,
             "attempt": self.attempts, "timeout_s": round(self.timeout_s, 3),
+            "call_id": self.call_id,
         }
         if self.preflight:
             event["preflight"] = True

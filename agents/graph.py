@@ -1,5 +1,8 @@
 """The run as a LangGraph state machine: prepare → objective → planner → coder ⇄ tools → evaluate
-→ critic → reviewer → finish, with a budget gate on every edge.
+→ critic → reviewer → finish, with a budget gate on every edge. With a population
+(``--population K``) the planner's round goes instead to K ``branch`` steps at once (each one
+candidate's coder ⇄ tools → evaluate → critic, one step at a time) and a ``join`` that closes the
+round (`agents.nodes.population`); an accepted round's candidate goes on to the reviewer.
 
 State is plain data (`agents.state.RunState`, checkpointed in SQLite after every step, thread =
 run id); everything that is not data (the model caller, the sandbox backend, the run directory,
@@ -25,12 +28,12 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from agents import nodes
-from agents.budget import BudgetExhausted, Spend, exhausted
+from agents.budget import BudgetExhausted, Spend, exhausted, merge_spend
 from agents.calls import ModelCallFailed
 from agents.state import RunContext, RunState
 
 NODES = ("prepare", "objective", "planner", "coder", "tools", "evaluate", "critic", "reviewer",
-         "finish")
+         "finish", "branch", "join")
 RECURSION_LIMIT = 10_000  # the budget ends a run, not LangGraph's step count
 
 
@@ -41,24 +44,26 @@ def instrument(name: str, fn: NodeFn, ctx: RunContext) -> Any:
     """Run ``fn`` with the caller's spend synced from state; record time and budget after it."""
 
     def node(state: RunState) -> dict[str, Any]:
-        ctx.caller.spend = Spend(**state.get("spend", {}))
-        before = ctx.caller.spend.model_copy()
-        if ctx.pending_evaluations:  # the tools step is not instrumented: its probes land here
-            ctx.count_evaluation(ctx.pending_evaluations)
-            ctx.pending_evaluations = 0
-        try:
-            update = fn(state, ctx) or {}
-        except BudgetExhausted as exc:
-            ctx.event("error", state, role=name,
-                      message=f"budget: the next call would break {exc.limit}; not made")
-            update = {"stop_reason": exc.limit}
-        except ModelCallFailed as exc:
-            update = _model_failed(ctx, state, name, exc)
-        spend = ctx.caller.spend.model_copy(update={"seconds": ctx.store.transcript.elapsed()})
-        ctx.caller.spend = spend
-        update["spend"] = spend.model_dump()
-        if spend.model_dump(exclude={"seconds"}) != before.model_dump(exclude={"seconds"}):
-            ctx.event("budget", role=name, spent=spend.model_dump(),
+        with ctx.caller.tracking() as spent:
+            probes = ctx.take_pending_evaluations()  # the tools step is not instrumented
+            if probes:
+                ctx.count_evaluation(probes)
+            try:
+                update = fn(state, ctx) or {}
+            except BudgetExhausted as exc:
+                ctx.event("error", state, role=name,
+                          message=f"budget: the next call would break {exc.limit}; not made")
+                update = {"stop_reason": exc.limit}
+            except ModelCallFailed as exc:
+                update = _model_failed(ctx, state, name, exc)
+        ctx.caller.clock(ctx.store.transcript.elapsed())
+        delta = spent[0].model_copy(update={"seconds": ctx.caller.spend.seconds})
+        carried = ctx.take_carried_spend()
+        if carried is not None:
+            delta = delta.add(carried.model_copy(update={"seconds": 0.0}))
+        update["spend"] = merge_spend(update.get("spend"), delta.model_dump())
+        if delta.model_dump(exclude={"seconds"}) != Spend().model_dump(exclude={"seconds"}):
+            ctx.event("budget", role=name, spent=ctx.caller.spend.model_dump(),
                       limits=ctx.budget.model_dump())
         return update
 
@@ -74,8 +79,7 @@ def _model_failed(ctx: RunContext, state: RunState, name: str,
     ctx.event("error", state, role=name, message=message)
     if exc.ends_run:
         return {"stop_reason": f"error: {exc.reason}"[:300]}
-    ctx.caller.spend = ctx.caller.spend.model_copy(
-        update={"iterations": ctx.caller.spend.iterations + 1})
+    ctx.count_iteration()
     return {"verdict": {"accept": False, "reasons": [message], "hint": ""}, "pending": None,
             "messages": [], "reasks": 2}
 
@@ -91,14 +95,24 @@ def gate(ctx: RunContext, state: RunState, target: str, *, new_round: bool = Fal
     return target
 
 
+def _after_planner(ctx: RunContext, state: RunState) -> Any:
+    """The coder, or with a population the round's candidates (one ``branch`` each)."""
+    target = gate(ctx, state, "coder", new_round=True)
+    if target == "coder" and ctx.config.population > 1:
+        return nodes.branch_sends(state)
+    return target
+
+
 def build_graph(ctx: RunContext, checkpointer: Any = None) -> Any:
     """The compiled graph for one run."""
     from langgraph.prebuilt import ToolNode
 
     g = StateGraph(RunState)
     for name in ("prepare", "objective", "planner", "coder", "evaluate", "critic", "reviewer",
-                 "finish"):
-        g.add_node(name, instrument(name, getattr(nodes, name), ctx))
+                 "finish", "branch", "join"):
+        step = nodes.plan_round if name == "planner" and ctx.config.population > 1 \
+            else getattr(nodes, name)  # a population's planner proposes the round's K
+        g.add_node(name, instrument(name, step, ctx))
     if ctx.tools:
         g.add_node("tools", ToolNode(ctx.tools, handle_tool_errors=True,
                                      wrap_tool_call=nodes.tool_logger(ctx)))
@@ -109,8 +123,11 @@ def build_graph(ctx: RunContext, checkpointer: Any = None) -> Any:
     g.add_conditional_edges("objective", lambda s: gate(ctx, s, nodes.after_objective(s),
                                                         new_round=True),
                             ["objective", "planner", "finish"])
-    g.add_conditional_edges("planner", lambda s: gate(ctx, s, "coder", new_round=True),
-                            ["coder", "finish"])
+    g.add_conditional_edges("planner", lambda s: _after_planner(ctx, s),
+                            ["coder", "branch", "finish"])
+    g.add_edge("branch", "join")
+    g.add_conditional_edges("join", lambda s: nodes.after_join(s, ctx, gate),
+                            ["branch", "reviewer", "planner", "finish"])
     coder_targets = ["coder", "evaluate", "planner", "finish"] + (["tools"] if ctx.tools else [])
     g.add_conditional_edges("coder", lambda s: gate(ctx, s, nodes.after_coder(s),
                                                     new_round=nodes.after_coder(s) == "planner"),
@@ -119,8 +136,8 @@ def build_graph(ctx: RunContext, checkpointer: Any = None) -> Any:
     g.add_conditional_edges("critic", lambda s: gate(ctx, s, nodes.after_critic(s),
                                                      new_round=nodes.after_critic(s) != "reviewer"),
                             ["reviewer", "planner", "finish"])
-    g.add_conditional_edges("reviewer", lambda s: gate(ctx, s, nodes.after_reviewer(s),
-                                                       new_round=True),
+    g.add_conditional_edges("reviewer", lambda s: gate(ctx, s, nodes.after_reviewer(
+                                s, ctx.config.until), new_round=True),
                             ["coder", "planner", "finish"])
     g.add_edge("finish", END)
     return g.compile(checkpointer=checkpointer)

@@ -109,20 +109,23 @@ def _write_new_run(config: RunConfig, store: RunStore, backend: Any) -> None:
 
 def resume_run(run_dir: Path, *, budget: BudgetLimits | None = None,
                chat_models: dict[str, Any] | None = None, progress: Progress | None = None,
-               backend: Any = None, cancel: Any = None) -> RunOutcome:
-    """Continue a run from its last checkpoint; ``budget`` replaces its limits if given.
+               backend: Any = None, cancel: Any = None,
+               engine: dict[str, Any] | None = None) -> RunOutcome:
+    """Continue a run from its last checkpoint; ``budget`` replaces its limits if given, and
+    ``engine`` (``workers``, ``ray_address``) where its evaluations run.
 
     Only one process works on a run: a second one is refused (`RunLocked`) while the first lives.
     A run killed before its first checkpoint starts again from the beginning.
     """
     RunStore.read_run_json(run_dir)  # a clear error for a folder that is no run
     with RunLock(run_dir):
-        return _resume_locked(Path(run_dir), budget, chat_models, progress, backend, cancel)
+        return _resume_locked(Path(run_dir), budget, chat_models, progress, backend, cancel,
+                              engine or {})
 
 
 def _resume_locked(run_dir: Path, budget: BudgetLimits | None,
                    chat_models: dict[str, Any] | None, progress: Progress | None,
-                   backend: Any, cancel: Any) -> RunOutcome:
+                   backend: Any, cancel: Any, engine: dict[str, Any]) -> RunOutcome:
     from sandbox.registry import choose_backend
 
     data = RunStore.read_run_json(run_dir)
@@ -140,6 +143,8 @@ def _resume_locked(run_dir: Path, budget: BudgetLimits | None,
     fresh = not load_state(run_dir)  # killed before its first checkpoint
     if budget is not None:
         config = config.model_copy(update={"budget": budget})
+    if engine:  # another machine or cluster may continue it: where evaluations run is free
+        config = config.model_copy(update={"workers": None, "ray_address": None, **engine})
     spent = Spend(**data.get("spent") or {})
     store = RunStore(run_dir, elapsed_base=spent.seconds)
     backend = backend or choose_backend(config.sandbox)
@@ -183,6 +188,7 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
     ctx = _context(config, store, backend, chat_models)
     ctx.cancel = cancel
     ctx.caller.observer = progress  # retries and streaming answers shown as they happen
+    ctx.evaluations.observer = progress  # evaluations in flight, per worker
     if progress is not None and hasattr(progress, "attach"):
         progress.attach(store.path, config.budget)
     conn = sqlite3.connect(store.checkpoint_path, check_same_thread=False)
@@ -196,6 +202,7 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
                 return _outcome(store)
             ctx.caller.spend = Spend(**snapshot.values.get("spend", {}))
             store.transcript.carry_over(ctx.caller.spend.seconds)
+            _charge_lost_calls(ctx, store, progress)
         try:
             for mode, chunk in graph.stream(initial, run_config, durability="sync",
                                             stream_mode=["updates", "tasks"]):
@@ -206,7 +213,8 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
                         progress.started(chunk["name"])  # a step begins: show who works
                     continue
                 for node, update in chunk.items():
-                    progress(node, update or {})
+                    # steps write their spend as deltas; progress shows the run's total
+                    progress(node, {**(update or {}), "spend": ctx.caller.spend.model_dump()})
         except KeyboardInterrupt:
             store.update_run(status="interrupted", stop_reason="interrupted",
                              spent=ctx.caller.spend.model_dump())
@@ -218,8 +226,59 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
             raise
     finally:
         conn.close()
+        if ctx.executor is not None:
+            ctx.executor.close()
     assert isinstance(ctx, RunContext)
     return _outcome(store)
+
+
+MODEL_FIELDS = ("input_tokens", "output_tokens", "usd", "model_calls", "failed_calls")
+
+
+def transcript_model_spend(events: list[dict[str, Any]]) -> tuple[Spend, list[dict[str, Any]]]:
+    """What the transcript's model calls cost, and the calls sent but never answered (a run
+    killed while they were in flight), each charged at its estimate."""
+    answered = {e.get("call_id") for e in events if e.get("type") == "model_call"}
+    total = Spend()
+    for e in events:
+        if e.get("type") == "model_call":
+            total = total.add(Spend(input_tokens=int(e.get("input_tokens") or 0),
+                                    output_tokens=int(e.get("output_tokens") or 0),
+                                    usd=float(e.get("cost_usd") or 0.0), model_calls=1,
+                                    failed_calls=int(not e.get("ok", True))))
+    lost = [e for e in events if e.get("type") == "model_call_sent"
+            and e.get("call_id") not in answered]
+    for e in lost:
+        prompt = int(e.get("estimate_input_tokens") or 0)
+        total = total.add(Spend(input_tokens=prompt,
+                                output_tokens=max(0, int(e.get("estimate_tokens") or 0) - prompt),
+                                usd=float(e.get("estimate_usd") or 0.0), model_calls=1,
+                                failed_calls=1))
+    return total, lost
+
+
+def _charge_lost_calls(ctx: Any, store: RunStore, progress: Any) -> None:
+    """On resume: charge what model calls cost after the last checkpoint (answered in a step
+    that never finished, or sent and never answered), so nothing is lost and, since the
+    checkpoint's spend is subtracted, nothing is charged twice."""
+    events = store.transcript.events()
+    on_transcript, unanswered = transcript_model_spend(events)
+    held = ctx.caller.spend
+    lost = Spend(**{f: max(0, getattr(on_transcript, f) - getattr(held, f))
+                    for f in MODEL_FIELDS})
+    if lost.model_dump(exclude={"seconds"}) == Spend().model_dump(exclude={"seconds"}):
+        return
+    ctx.caller.charge(lost)
+    ctx.carry_spend(lost)
+    ids = [e.get("call_id") for e in unanswered]
+    store.transcript.write("resume_charge", iteration=held.iterations, charged=lost.model_dump(),
+                           unanswered_calls=ids)
+    text = (f"resumed: charged {lost.tokens} tokens, ${lost.usd:.4f} for {lost.model_calls} "
+            f"model call(s) made after the last checkpoint ({len(ids)} sent and never answered, "
+            "at their estimate)")
+    notice = getattr(progress, "notice", None)
+    if notice is not None:
+        notice(text)
 
 
 def load_state(run_dir: Path) -> dict[str, Any]:
@@ -248,9 +307,25 @@ def _outcome(store: RunStore) -> RunOutcome:
                       accepted_candidate=run.get("accepted_candidate"))
 
 
+def _executor(config: RunConfig, backend: Any) -> Any:
+    """None (evaluations in this process, on ``backend``) unless the run evaluates on Ray:
+    ``--workers N > 1``, ``--ray-address`` or ``RAY_ADDRESS``. ``--workers 1`` never imports
+    Ray."""
+    import os
+
+    if config.workers == 1 or (config.workers is None and config.ray_address is None
+                               and not os.environ.get("RAY_ADDRESS")):
+        return None
+    from sandbox.executor import make_executor
+
+    return make_executor(config.sandbox, workers=config.workers,
+                         ray_address=config.ray_address, run_id=config.run_id)
+
+
 def _context(config: RunConfig, store: RunStore, backend: Any,
              chat_models: dict[str, Any] | None) -> Any:
     from agents.calls import ModelCaller
+    from agents.evaluation_board import EvaluationBoard
     from agents.models import make_chat_model
     from agents.pricing import PriceTable
     from agents.state import RunContext
@@ -269,6 +344,11 @@ def _context(config: RunConfig, store: RunStore, backend: Any,
                          config.budget, Spend(), on_event)
     limits = default_limits(config.timeout_s)
     ctx = RunContext(config=config, store=store, caller=caller, backend=backend, limits=limits)
+    ctx.executor = _executor(config, backend)
+    # as many evaluations at once as workers; on a cluster joined without --workers, the round's
+    # whole population (Ray places them on its nodes)
+    ctx.evaluations = EvaluationBoard(
+        config.workers or (config.population if ctx.executor is not None else 1))
     if config.heuristic:
         from agents.heuristic.proposer import HeuristicProposer
 

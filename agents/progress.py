@@ -48,7 +48,12 @@ class Progress:
             return
         who = "heuristic proposer (no LLM)" if config.heuristic else ", ".join(
             sorted({m.model for m in config.models.values()}))
-        self._print(f"run {config.run_id}: suite {config.suite}, {who}, budget "
+        search = [f"population {config.population}" if config.population > 1 else "",
+                  f"{config.workers} workers" if (config.workers or 1) > 1 else "",
+                  "best-of-n" if config.strategy == "best-of-n" else "",
+                  "until the budget is spent" if config.until == "budget" else ""]
+        how = "".join(f", {s}" for s in search if s)
+        self._print(f"run {config.run_id}: suite {config.suite}, {who}{how}, budget "
                     f"{_budget(config.budget.model_dump())}", "bold")
 
     def started(self, node: str) -> None:
@@ -60,6 +65,7 @@ class Progress:
                 "coder": "coder writing a policy",
                 "tools": "coder's tool calls", "evaluate": "evaluating in the sandbox",
                 "critic": "critic judging (held-out suite if it passes)",
+                "branch": "the round's candidates working", "join": "closing the round",
                 "reviewer": "reviewer reading (and probing robustness)",
                 "finish": "finishing"}.get(node, node)
         self._stop_status()
@@ -91,6 +97,24 @@ class Progress:
             self._streamed_at = seconds
             if seconds >= STREAM_LINE_S:
                 self._print(f"  {role} answering: {chars:,} characters in {seconds:.0f} s")
+
+    # --- what the evaluation board reports (agents.evaluation_board.EvaluationBoard) ---------
+
+    def evaluation_started(self, candidate: int, part: str, lane: int) -> None:
+        """An evaluation begins on a worker lane (several at once with ``--workers``)."""
+        if self.quiet:
+            return
+        if self.tty and getattr(self, "_status", None) is not None:
+            what = getattr(self, "_what", "evaluating in the sandbox")
+            self._status.update(f"{what}: candidate {candidate} ({part}) on worker {lane}")
+        self._print(f"[iter {self.iteration}]   worker {lane}: candidate {candidate} "
+                    f"evaluating on {part}")
+
+    def evaluation_finished(self, candidate: int, part: str, lane: int, seconds: float) -> None:
+        if self.quiet:
+            return
+        self._print(f"[iter {self.iteration}]   worker {lane}: candidate {candidate} {part} "
+                    f"done in {seconds:.1f} s")
 
     def step(self, text: str) -> None:
         """A long part of a step begins (the held-out evaluation, the robustness probe)."""
@@ -131,19 +155,52 @@ class Progress:
             v = update["verdict"]
             line += f" candidate {v['candidate']}: {'ACCEPT' if v['accept'] else 'reject'}"
             line += f"  {shorten((v.get('reasons') or [''])[0], 90)}"
+        elif node == "planner" and update.get("round_members"):
+            members = update["round_members"]
+            line += (f" round {update.get('round')}: {len(members)} candidates "
+                     f"(#{members[0]}-#{members[-1]})")
         elif node == "planner":
             line += f" {shorten(str(update.get('direction', '')), 100)}"
+        elif node == "branch":
+            text = self._branch(update)
+            if text is None:
+                return  # a coder turn or a tool round: the evaluation lines tell the story
+            line += text
+        elif node == "join":
+            if set(update) <= {"spend"}:
+                return  # the round goes on
+            line += self._round(update)
         elif node == "reviewer" and update.get("review"):
             line += " approved" if update["review"]["approve"] else " changes requested"
         elif node == "finish":
             line += f" stop: {update.get('stop_reason')}"
         if update.get("best") is not None:
             self.best_n = update["best"]
-        if node in ("evaluate", "critic", "finish"):
+        if node in ("evaluate", "critic", "finish", "join"):
             line += self._standing()
         if spent:
             line += "  | " + self._spend(spent)
         self._print(line)
+
+    def _branch(self, update: dict[str, Any]) -> str | None:
+        """A round's candidate got its evaluation's result, or finished."""
+        for key, b in (update.get("branches") or {}).items():
+            rec = self.records.get(str(key), {})
+            if (update.get("candidates") or {}).get(str(key), {}).get("status") and \
+                    b.get("phase") == "critic" and not b.get("done"):
+                return (f" candidate {key}: {rec.get('status')} score {_num(rec.get('score'))}"
+                        f"  {shorten(rec.get('summary', ''), 60)}")
+            if b.get("done"):
+                return f" candidate {key}: {shorten(str(b.get('outcome') or ''), 90)}"
+        return None
+
+    def _round(self, update: dict[str, Any]) -> str:
+        """The round closed: its held-out gate's verdict, or why nothing passed."""
+        v = update.get("verdict") or {}
+        if v.get("held_out") is not None:
+            return (f" round closed: candidate {v.get('candidate')} on the held-out suite: "
+                    f"{'ACCEPT' if v.get('accept') else 'reject'}")
+        return " round closed: no candidate passed on the search suite"
 
     def _standing(self) -> str:
         """`` best 32 (#1) vs priority 14, bound 63``."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from agents.budget import BudgetLimits
 from agents.models import RoleModelConfig
 from agents.run_store import new_run_id
+
+MAX_POPULATION = 64  # candidates per round (`--population`)
 
 
 class RunConfig(BaseModel):
@@ -25,4 +27,13 @@ class RunConfig(BaseModel):
     budget: BudgetLimits = Field(default_factory=BudgetLimits)
     timeout_s: float = 300.0  # the sandbox's wall-clock limit per evaluation batch
     prices_file: str | None = None
+    population: int = Field(default=1, ge=1, le=MAX_POPULATION)  # candidates per round
+    workers: int | None = Field(default=None, ge=1)  # evaluations at once (a local Ray if > 1)
+    # feedback: each round learns from the archive and the verdicts; best-of-n: every candidate
+    # sampled independently (the goal and objective only), the baseline for the feedback loop
+    strategy: Literal["feedback", "best-of-n"] = "feedback"
+    # accepted: stop at the first accepted policy; budget: search on until the budget is spent,
+    # the accepted policy being the floor a later one must beat
+    until: Literal["accepted", "budget"] = "accepted"
+    ray_address: str | None = None  # a Ray cluster to evaluate on instead
 

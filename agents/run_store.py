@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets as _random
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +69,7 @@ class Transcript:
         self.path = path
         self.seq = 0
         self._start = time.monotonic() - elapsed_base
+        self._lock = threading.Lock()  # a population's candidates write at once
         if path.exists():
             data = path.read_bytes()
             self.seq = data.count(b"\n")
@@ -86,17 +88,33 @@ class Transcript:
         """Seconds of this run so far (time of earlier sessions included)."""
         return time.monotonic() - self._start
 
+    def events(self) -> list[dict[str, Any]]:
+        """The events written so far (a damaged line, e.g. a killed run's half line, skipped;
+        `agents.review` reads the same file and reports such lines)."""
+        if not self.path.is_file():
+            return []
+        out = []
+        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                out.append(event)
+        return out
+
     def write(self, event_type: str, **fields: Any) -> dict[str, Any]:
         """Append one event; returns it as written."""
-        self.seq += 1
-        event = {"seq": self.seq, "time": now_iso(), "elapsed_s": round(self.elapsed(), 3),
-                 "type": event_type, **fields}
-        event = _scrub(event)
-        line = json.dumps(event, default=str, allow_nan=True) + "\n"
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        with self._lock:
+            self.seq += 1
+            event = {"seq": self.seq, "time": now_iso(), "elapsed_s": round(self.elapsed(), 3),
+                     "type": event_type, **fields}
+            event = _scrub(event)
+            line = json.dumps(event, default=str, allow_nan=True) + "\n"
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
         return event
 
 
@@ -107,6 +125,7 @@ class RunStore:
         self.path = path
         (path / "candidates").mkdir(parents=True, exist_ok=True)
         self.transcript = Transcript(path / "transcript.jsonl", elapsed_base)
+        self._lock = threading.Lock()  # run.json is read, merged and written whole
 
     @property
     def run_id(self) -> str:
@@ -139,9 +158,10 @@ class RunStore:
 
     def update_run(self, **fields: Any) -> dict[str, Any]:
         """Merge ``fields`` into run.json."""
-        data = self.read_run()
-        data.update(fields)
-        self.write_run(data)
+        with self._lock:
+            data = self.read_run()
+            data.update(fields)
+            self.write_run(data)
         return data
 
     def candidate_dir(self, n: int) -> Path:

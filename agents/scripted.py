@@ -16,6 +16,7 @@ answer as a tool call named after the schema (`structured_response` builds one).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -46,6 +47,7 @@ class _Script:
         self.cursor = 0
         self.calls: list[list[BaseMessage]] = []
         self.call_tool_names: list[list[str]] = []
+        self.lock = threading.Lock()  # a population's coders call one model at once
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -90,17 +92,18 @@ class ScriptedChatModel(BaseChatModel):
                   run_manager: CallbackManagerForLLMRun | None = None,
                   **kwargs: Any) -> ChatResult:
         script = self._script
-        script.calls.append(list(messages))
-        script.call_tool_names.append(list(self.bound_tool_names))
-        if script.cursor >= len(script.entries):
-            last = message_text(messages[-1])[:200] if messages else ""
-            raise ScriptExhausted(
-                f"ScriptedChatModel {self.label!r} has no answer left: its script has "
-                f"{len(script.entries)} answers and this is call {len(script.calls)}; "
-                f"last message: {last!r}")
-        index = script.cursor
-        entry = script.entries[index]
-        script.cursor += 1
+        with script.lock:
+            script.calls.append(list(messages))
+            script.call_tool_names.append(list(self.bound_tool_names))
+            if script.cursor >= len(script.entries):
+                last = message_text(messages[-1])[:200] if messages else ""
+                raise ScriptExhausted(
+                    f"ScriptedChatModel {self.label!r} has no answer left: its script has "
+                    f"{len(script.entries)} answers and this is call {len(script.calls)}; "
+                    f"last message: {last!r}")
+            index = script.cursor
+            entry = script.entries[index]
+            script.cursor += 1
         message = self._answer(entry, messages, index)
         return ChatResult(generations=[ChatGeneration(message=message)])
 

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-from agents.budget import BudgetLimits, Spend
+from agents.budget import BudgetLimits, Spend, merge_spend
 from agents.calls import ModelCaller
+from agents.evaluation_board import EvaluationBoard
 from agents.run_config import RunConfig
 from agents.run_store import RunStore
 from sandbox.backend import Backend, Limits
@@ -53,11 +54,16 @@ class RunState(TypedDict, total=False):
     verdict: dict[str, Any] | None
     review: dict[str, Any] | None
     review_rounds: int
-    spend: dict[str, Any]
+    spend: Annotated[dict[str, Any], merge_spend]  # steps write deltas (see merge_spend)
     stop_reason: str | None
     accepted: int | None
     best: int | None
     error: str | None
+    # A population per round (--population K > 1): the round's number and its candidates' own
+    # progress (coder conversation, phase), by candidate number; see agents.nodes.population.
+    round: int
+    round_members: list[int]
+    branches: Annotated[dict[str, dict[str, Any]], merge_records]
 
 
 @dataclass
@@ -75,6 +81,10 @@ class RunContext:
     baselines: dict[str, Any] = field(default_factory=dict)
     workload_text: str | None = None  # the search suite's workload profile, for the planner
     pending_evaluations: int = 0  # run by tools since the last step (added to the spend next)
+    _pending_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _carried: Spend | None = None
+    executor: Any = None  # sandbox.executor.Executor (Ray) with --workers N > 1, else None
+    evaluations: EvaluationBoard = field(default_factory=EvaluationBoard)  # in flight, per worker
 
     def say(self, text: str) -> None:
         """A progress line (e.g. a long evaluation begins), for whoever watches the run."""
@@ -82,10 +92,35 @@ class RunContext:
         if show is not None:
             show(text)
 
+    def add_pending_evaluation(self) -> None:
+        """A tool ran an evaluation (tools run on ToolNode's threads, outside any step)."""
+        with self._pending_lock:
+            self.pending_evaluations += 1
+
+    def take_pending_evaluations(self) -> int:
+        """The evaluations tools ran since the last call (they go into the next step's spend)."""
+        with self._pending_lock:
+            n, self.pending_evaluations = self.pending_evaluations, 0
+        return n
+
+    def carry_spend(self, spent: Spend) -> None:
+        """Spend already in the caller's total but in no step's (charged on resume): the next
+        step to finish writes it into the state."""
+        with self._pending_lock:
+            self._carried = spent if self._carried is None else self._carried.add(spent)
+
+    def take_carried_spend(self) -> Spend | None:
+        with self._pending_lock:
+            spent, self._carried = self._carried, None
+        return spent
+
     def count_evaluation(self, n: int = 1) -> None:
         """One more sandbox evaluation in the run's spend."""
-        self.caller.spend = self.caller.spend.model_copy(
-            update={"evaluations": self.caller.spend.evaluations + n})
+        self.caller.charge(Spend(evaluations=n))
+
+    def count_iteration(self) -> None:
+        """One more iteration (a candidate, or a population's round) in the run's spend."""
+        self.caller.charge(Spend(iterations=1))
 
     @property
     def heuristic(self) -> bool:

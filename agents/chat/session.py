@@ -147,7 +147,10 @@ class ChatSession:
         objective["suite"] = self.args.suite
         config = RunConfig(run_id=run_id, goal=proposal.goal, objective=objective,
                            suite=self.args.suite, sandbox=self.args.sandbox, heuristic=heuristic,
-                           models={} if heuristic else self.caller.configs, budget=limits)
+                           models={} if heuristic else self.caller.configs, budget=limits,
+                           population=getattr(self.args, "population", 1),
+                           workers=getattr(self.args, "workers", None),
+                           ray_address=getattr(self.args, "ray_address", None))
         self.backend()  # choose it here, where a failure can be reported
         self.cancel = threading.Event()
         self.run_thread = threading.Thread(target=self._run_worker, args=(config,),
@@ -377,17 +380,30 @@ class _ChatProgress:
         if node == "prepare":
             self.say(f"  [run {self.run_id}: running the built-in baselines and bounds on "
                      f"{self.suite} (once per run)]")
-        elif node == "evaluate":
-            self.say(f"  [run {self.run_id}: evaluating a candidate in the sandbox]")
 
     def model_retry(self, role: str, reason: str, attempt: int, of: int, wait_s: float) -> None:
         self.say(f"  [run {self.run_id}: " + _retry_line(
             {"role": role, "reason": reason, "next_attempt": attempt, "max_attempts": of})[1:],
             style="yellow")
 
+    def evaluation_started(self, candidate: int, part: str, lane: int) -> None:
+        self.say(f"  [run {self.run_id}: evaluating candidate {candidate} on {part} in the "
+                 f"sandbox (worker {lane})]")
+
     def __call__(self, node: str, update: dict[str, Any]) -> None:
         self.inner(node, update)
-        if node == "evaluate" and update.get("last"):
+        if node == "branch":
+            for key, b in (update.get("branches") or {}).items():
+                rec = self.inner.records.get(str(key), {})
+                if (update.get("candidates") or {}).get(str(key), {}).get("status") and \
+                        b.get("phase") == "critic" and not b.get("done"):
+                    self.say(f"  [run {self.run_id}: candidate {key} {rec.get('status')}, "
+                             f"score {rec.get('score')}]")
+        elif node == "join" and update.get("verdict"):
+            v = update["verdict"]
+            self.say(f"  [run {self.run_id}: round closed; candidate {v.get('candidate')} "
+                     + ("accepted]" if v.get("accept") else "not accepted]"))
+        elif node == "evaluate" and update.get("last"):
             rec = self.inner.records.get(str(update["last"]), {})
             self.say(f"  [run {self.run_id}: candidate {rec.get('n')} {rec.get('status')}, "
                      f"score {rec.get('score')}]")

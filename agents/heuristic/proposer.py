@@ -51,11 +51,48 @@ class HeuristicProposer:
 
     def propose(self, history: History) -> HeuristicConfig:
         """The next configuration to evaluate (one not yet in ``history``)."""
-        if not history:
+        return self._propose(history, [], 0)
+
+    def propose_round(self, history: History, k: int) -> list[HeuristicConfig]:
+        """``k`` pairwise distinct configurations for one round of a population, the first
+        being `propose`'s; each later one is the next proposal with the earlier ones of the round
+        counted as tried (no feedback yet). Deterministic for a given history and seed."""
+        chosen: list[HeuristicConfig] = []
+        for i in range(k):
+            chosen.append(self._propose(history, chosen, i))
+        return chosen
+
+    def sample(self, n: int, tried: Sequence[HeuristicConfig] = ()) -> HeuristicConfig:
+        """Candidate ``n``'s configuration drawn without feedback (``--strategy best-of-n``):
+        the default composition for the first, then random configurations from an RNG seeded by
+        (seed, n), none already tried. The same for a given seed and ``n``, whatever the order
+        in which earlier candidates finished."""
+        seen = {cfg.model_dump_json() for cfg in tried}
+        if self.initial().model_dump_json() not in seen:
             return self.initial()
-        tried = {cfg.model_dump_json() for cfg, _ in history}
+        rng = random.Random(self.seed * 1_000_003 + 104_729 * n)
+        candidate = self.initial()
+        for _ in range(500):
+            candidate = self._random_config(rng)
+            if candidate.model_dump_json() not in seen:
+                break
+        return candidate
+
+    def _propose(self, history: History, avoid: Sequence[HeuristicConfig],
+                 salt: int) -> HeuristicConfig:
+        if not history and not avoid:
+            return self.initial()
+        tried = {cfg.model_dump_json() for cfg, _ in history} | {
+            cfg.model_dump_json() for cfg in avoid}
+        if not history:  # a first round: neighbours of the default composition
+            rng = random.Random(self.seed * 1_000_003 + 7_919 * salt)
+            for _ in range(500):
+                candidate = self._neighbour(self.initial(), rng)
+                if candidate.model_dump_json() not in tried:
+                    return candidate
+            return self._random_config(rng)
         best_cfg, best_fb = best_of(history)
-        rng = random.Random(self.seed * 1_000_003 + len(history))
+        rng = random.Random(self.seed * 1_000_003 + len(history) + 7_919 * salt)
         directed = [
             c
             for c in self._apply_all(best_cfg, directed_moves(best_cfg, best_fb))

@@ -11,11 +11,13 @@ from agents.nodes.critic import CriticVerdict, after_critic, critic
 from agents.nodes.evaluate import evaluate
 from agents.nodes.finish import finish
 from agents.nodes.planner import after_objective, objective, planner
+from agents.nodes.population import after_join, branch, branch_sends, join, plan_round
 from agents.nodes.prepare import prepare
 from agents.nodes.reviewer import ReviewVerdict, after_reviewer, reviewer
 
 __all__ = [
-    "CriticVerdict", "ReviewVerdict", "after_coder", "after_critic", "after_objective",
-    "after_reviewer", "coder", "critic", "evaluate", "finish", "objective", "planner", "prepare",
-    "reviewer", "tool_logger",
+    "CriticVerdict", "ReviewVerdict", "after_coder", "after_critic", "after_join",
+    "after_objective", "after_reviewer", "branch", "branch_sends", "coder", "critic", "evaluate",
+    "finish", "join", "objective", "plan_round", "planner", "prepare", "reviewer",
+    "tool_logger",
 ]

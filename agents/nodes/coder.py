@@ -9,7 +9,13 @@ from typing import Any
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from agents import prompts
-from agents.nodes.common import MAX_CODER_TURNS, candidate_records, log_malformed, objective_of
+from agents.nodes.common import (
+    MAX_CODER_TURNS,
+    candidate_records,
+    log_malformed,
+    objective_of,
+    what_it_learns,
+)
 from agents.state import RunContext, RunState
 
 FORMAT_RULES = {"syntax", "registration", "too-complex", "source-too-large"}
@@ -24,7 +30,8 @@ def coder(state: RunState, ctx: RunContext) -> dict[str, Any]:
     messages = list(state.get("messages") or [])
     fresh: list[Any] = []
     if not messages:
-        fresh = [SystemMessage(prompts.coder_system()), HumanMessage(_coder_task(state, ctx))]
+        task = _coder_task(what_it_learns(state, ctx), ctx)
+        fresh = [SystemMessage(prompts.coder_system()), HumanMessage(task)]
         messages = fresh
     turns = state.get("coder_turns", 0)
     tools = ctx.tools if turns < MAX_CODER_TURNS - 1 else None
@@ -39,7 +46,7 @@ def coder(state: RunState, ctx: RunContext) -> dict[str, Any]:
     problem = _format_problem(code)
     if problem is None:
         update["pending"] = {"source": code, "summary": prompts.summary_line(str(answer.content)),
-                             "author": "coder", "parent": state.get("best")}
+                             "author": "coder", "parent": what_it_learns(state, ctx).get("best")}
         return update
     log_malformed(ctx, state, "coder", problem)
     if state.get("reasks", 0) == 0:
@@ -48,8 +55,7 @@ def coder(state: RunState, ctx: RunContext) -> dict[str, Any]:
             "```python code block."))
         update["reasks"] = 1
         return update
-    ctx.caller.spend = ctx.caller.spend.model_copy(
-        update={"iterations": ctx.caller.spend.iterations + 1})
+    ctx.count_iteration()
     update["verdict"] = {"accept": False, "reasons": [f"malformed coder output: {problem}"],
                          "hint": "submit one complete policy file in a ```python block"}
     update["reasks"] = 2
@@ -150,20 +156,31 @@ def _coder_task(state: RunState, ctx: RunContext) -> str:
 def _heuristic_coder(state: RunState, ctx: RunContext) -> dict[str, Any]:
     from agents.heuristic.config import HeuristicConfig
     from agents.heuristic.feedback import HeuristicFeedback
-    from agents.heuristic.render import render_policy
+    from agents.nodes.evaluate import next_number
 
+    n = next_number(state)
+    if ctx.config.strategy == "best-of-n":
+        tried = [HeuristicConfig.model_validate(r["config"]) for r in candidate_records(state)
+                 if r.get("config")]
+        return {"pending": heuristic_pending(ctx.proposer.sample(n, tried), n, None)}
     history = [(HeuristicConfig.model_validate(r["config"]),
                 HeuristicFeedback.model_validate(r["feedback"]))
                for r in candidate_records(state) if r.get("config") and r.get("feedback")]
     config = ctx.proposer.propose(history)
-    n = len(state.get("candidates") or {}) + 1
+    return {"pending": heuristic_pending(config, n, state.get("best"))}
+
+
+def heuristic_pending(config: Any, n: int, parent: int | None) -> dict[str, Any]:
+    """The proposer's configuration ``config`` as candidate ``n``'s submitted policy."""
+    from agents.heuristic.config import HeuristicConfig
+    from agents.heuristic.render import render_policy
+
     base = HeuristicConfig()
     changed = {k: v for k, v in config.model_dump().items() if base.model_dump()[k] != v}
     summary = ("heuristic composition: " + ", ".join(f"{k}={v}" for k, v in changed.items())
                if changed else "heuristic composition: the defaults")
-    return {"pending": {"source": render_policy(config, f"candidate_{n}"), "summary": summary,
-                        "author": "heuristic", "parent": state.get("best"),
-                        "config": config.model_dump()}}
+    return {"source": render_policy(config, f"candidate_{n}"), "summary": summary,
+            "author": "heuristic", "parent": parent, "config": config.model_dump()}
 
 
 def tool_logger(ctx: RunContext) -> Any:
@@ -175,7 +192,7 @@ def tool_logger(ctx: RunContext) -> Any:
         text = str(getattr(result, "content", result))
         ok = getattr(result, "status", "success") != "error" and not text.startswith("error:")
         if request.tool_call["name"] in EVALUATING_TOOLS:
-            ctx.pending_evaluations += 1
+            ctx.add_pending_evaluation()
         ctx.event("tool_call", role="coder", tool=request.tool_call["name"],
                   args=request.tool_call.get("args", {}), result=text, ok=ok,
                   latency_s=round(time.monotonic() - t0, 3))

@@ -20,6 +20,17 @@ def objective_of(state: RunState) -> Objective:
     return Objective.model_validate(state["objective"])
 
 
+def what_it_learns(state: RunState, ctx: RunContext) -> RunState:
+    """The state a planner or coder writes from: all of it, or with ``--strategy best-of-n`` the
+    goal and objective only (no archive, best candidate, verdict or earlier directions), so
+    every candidate is sampled independently of what the earlier ones scored."""
+    if ctx.config.strategy != "best-of-n":
+        return state
+    # (the reviewer's requested changes stay: they are about the candidate being written)
+    return {**state, "candidates": {}, "best": None, "verdict": None,  # type: ignore[typeddict-item]
+            "directions": []}
+
+
 def candidate_records(state: RunState) -> list[dict[str, Any]]:
     recs = state.get("candidates") or {}
     return [recs[k] for k in sorted(recs, key=int)]

@@ -29,6 +29,14 @@ def critic(state: RunState, ctx: RunContext) -> dict[str, Any]:
     """The rules' verdict (search, then held-out), then the critic model's reasons and hint."""
     n = state["last"]
     assert n is not None
+    return criticise(state, ctx, n, held_out_gate=True)
+
+
+def criticise(state: RunState, ctx: RunContext, n: int, *,
+              held_out_gate: bool) -> dict[str, Any]:
+    """Candidate ``n``'s verdict. Without ``held_out_gate`` (a population's candidate) the
+    verdict is the search suite's alone: the round's best passing candidate then goes to the
+    held-out gate (`agents.nodes.population`), and ``accept`` means "passes on search"."""
     record = (state.get("candidates") or {})[str(n)]
     objective = objective_of(state)
     result = ctx.store.read_result(n) or {}
@@ -43,10 +51,14 @@ def critic(state: RunState, ctx: RunContext) -> dict[str, Any]:
                   sorted(search["bounds"]))
         reasons = list(j.reasons)
         rules_pass = j.passes
+        floor = _floor(state, objective, record)
+        if floor is not None:
+            reasons.append(floor)
+            rules_pass = False
         constraints_ok = all(not r.startswith("violates") for r in j.reasons)
         record = {**record, "constraints_ok": constraints_ok}
-        if rules_pass:
-            held = _held_out(ctx, n, objective)
+        if rules_pass and held_out_gate:
+            held = held_out_check(ctx, n, objective)
             reasons.append(f"held-out suite: {'passes' if held['passed'] else 'fails'}"
                            f" (gap {held['gap']:+.1%} over its best baseline)"
                            if held["gap"] is not None
@@ -65,20 +77,40 @@ def critic(state: RunState, ctx: RunContext) -> dict[str, Any]:
     run = ctx.store.read_run()
     ctx.event("verdict", state, role="critic", candidate=n, accept=accept, reasons=reasons,
               hint=hint, score=record["score"],
-              baseline_score=run.get("baseline", {}).get("score"), held_out=held)
+              baseline_score=run.get("baseline", {}).get("score"), held_out=held,
+              **({} if held_out_gate else {"stage": "search", "round": state.get("round")}))
     result["verdict"] = {"accept": accept, "reasons": reasons, "hint": hint}
     ctx.store.write_result(n, result)
-    line = prompts.shorten(("accepted; " if accept else "rejected; ") + "; ".join(reasons), 400)
-    update_record = {**record, "accepted": accept, "held_out": held, "verdict_line": line}
+    if held_out_gate:
+        line = prompts.shorten(("accepted; " if accept else "rejected; ") + "; ".join(reasons),
+                               400)
+        update_record = {**record, "accepted": accept, "held_out": held, "verdict_line": line}
+    else:
+        line = prompts.shorten(("passes on search; " if accept else "rejected; ")
+                               + "; ".join(reasons), 400)
+        update_record = {**record, "accepted": False, "search_pass": accept, "held_out": None,
+                         "verdict_line": line}
     best = best_candidate([r for r in candidate_records(state) if r["n"] != n] + [update_record])
     return {"verdict": out, "candidates": {str(n): update_record}, "best": best}
+
+
+def _floor(state: RunState, objective: Objective, record: dict[str, Any]) -> str | None:
+    """Why a candidate does not beat the accepted one (``--until budget``), else None."""
+    a = state.get("accepted")
+    if a is None or record.get("score") is None:
+        return None
+    floor = ((state.get("candidates") or {}).get(str(a)) or {}).get("score")
+    if floor is None or objective.better(record["score"], floor):
+        return None
+    return (f"not better than the accepted candidate {a} ({floor:.4g}), the floor the search "
+            "must beat from here on")
 
 
 def after_critic(state: RunState) -> str:
     return "reviewer" if (state.get("verdict") or {}).get("accept") else "planner"
 
 
-def _held_out(ctx: RunContext, n: int, objective: Objective) -> dict[str, Any]:
+def held_out_check(ctx: RunContext, n: int, objective: Objective) -> dict[str, Any]:
     """Pass/fail and the relative gap on the held-out suite: all the loop ever learns of it."""
     source = ctx.store.read_policy(n)
     ctx.say(f"candidate {n} passes on the search suite: evaluating it on the held-out suite")

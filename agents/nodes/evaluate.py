@@ -13,13 +13,26 @@ from agents.state import RunContext, RunState
 
 def evaluate(state: RunState, ctx: RunContext) -> dict[str, Any]:
     """Static checks, sandbox run on the search suite, host verification; result stored."""
+    return evaluate_candidate(state, ctx, next_number(state), in_round=False)
+
+
+def next_number(state: RunState) -> int:
+    """The number of the next candidate: one more than any given so far (a population's round
+    numbers its candidates when they are proposed, so some numbers may have no record)."""
+    given = [int(k) for k in (state.get("candidates") or {})]
+    given += [int(k) for k in (state.get("branches") or {})]
+    return max(given, default=0) + 1
+
+
+def evaluate_candidate(state: RunState, ctx: RunContext, n: int, *,
+                       in_round: bool) -> dict[str, Any]:
+    """Candidate ``n`` (``state['pending']``) on the search suite: its record and result."""
     pending = state["pending"] or {}
-    n = len(state.get("candidates") or {}) + 1
     source = pending["source"]
     ctx.store.write_policy(n, source)
     ctx.event("candidate", state, candidate=n, author=pending.get("author"),
               summary=pending.get("summary", ""), path=f"candidates/{n}/policy.py",
-              parent=pending.get("parent"))
+              parent=pending.get("parent"), round=state.get("round") if in_round else None)
     result = run_evaluation(ctx, n, source, "search")
     objective = objective_of(state)
     record = _record(n, pending, result, objective)
@@ -31,9 +44,10 @@ def evaluate(state: RunState, ctx: RunContext) -> dict[str, Any]:
     ctx.event("evaluation", state, candidate=n, status=result["status"], reason=result["reason"],
               score=result["score"], aggregate=result["evaluation"].get("aggregate"),
               bound_fractions=result["evaluation"].get("bound_fractions"),
-              verified=result["verified"], seconds=result["seconds"])
-    ctx.caller.spend = ctx.caller.spend.model_copy(
-        update={"iterations": ctx.caller.spend.iterations + 1})
+              verified=result["verified"], seconds=result["seconds"],
+              worker=result.get("worker"), started_s=result.get("started_s"))
+    if not in_round:  # a population's round counts one iteration for all its candidates
+        ctx.count_iteration()
     best = best_candidate(candidate_records(state) + [record])
     ctx.store.update_run(best_candidate=best, spent=ctx.caller.spend.model_dump())
     return {"candidates": {str(n): record}, "last": n, "pending": None, "best": best}
@@ -46,11 +60,30 @@ def run_evaluation(ctx: RunContext, n: int, source: str, part: str) -> dict[str,
     held_out = part != "search"
     done = ctx.store.read_result(n, held_out=held_out)
     if done is not None and done.get("source_sha256") == source_sha(source):
+        # Finished, but the step that ran it was cut short (a resumed run): counted now, since
+        # the spend of a step that did not finish is not in the checkpoint.
+        if not done.get("counted_on_resume"):
+            ctx.count_evaluation()
+            done["counted_on_resume"] = True
+            ctx.store.write_result(n, done, held_out=held_out)
         return done
+    policy = PolicyInput(f"candidate {n}", source=source)
+    cases = suite_inputs(ctx.config.suite, part)
+    worker = ctx.evaluations.begin(n, part)  # waits for a free worker
     t0 = time.monotonic()
-    report = evaluate_policy(PolicyInput(f"candidate {n}", source=source), suite_inputs(
-        ctx.config.suite, part), ctx.backend, ctx.limits, suite=ctx.config.suite, part=part,
-        profile=not held_out)
+    started_s = round(ctx.store.transcript.elapsed(), 3)
+    try:
+        if ctx.executor is None:
+            report = evaluate_policy(policy, cases, ctx.backend, ctx.limits,
+                                     suite=ctx.config.suite, part=part, profile=not held_out)
+        else:
+            from sandbox.executor import EvaluationJob
+
+            report = ctx.executor.evaluate([EvaluationJob(
+                key=f"{n}-{part}", policy=policy, cases=tuple(cases), limits=ctx.limits,
+                suite=ctx.config.suite, part=part, profile=not held_out)])[0]
+    finally:
+        ctx.evaluations.end(n, part)
     ctx.count_evaluation()
     data = report.model_dump(mode="json")
     profile = data.pop("profile", None)
@@ -58,7 +91,8 @@ def run_evaluation(ctx: RunContext, n: int, source: str, part: str) -> dict[str,
     result = {"candidate": n, "part": part, "status": report.status, "reason": report.reason,
               "verified": report.status == "ok", "per_trace_stats": per_trace,
               "evaluation": data, "profile": profile, "source_sha256": source_sha(source),
-              "seconds": round(time.monotonic() - t0, 3)}
+              "seconds": round(time.monotonic() - t0, 3), "worker": worker,
+              "started_s": started_s}
     result["score"] = None
     ctx.store.write_result(n, result, held_out=held_out)
     return result

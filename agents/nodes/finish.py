@@ -16,8 +16,10 @@ def finish(state: RunState, ctx: RunContext) -> dict[str, Any]:
     accepted = state.get("accepted")
     spend = Spend(**state.get("spend", {})).model_copy(
         update={"seconds": ctx.store.transcript.elapsed()})
-    if accepted is not None:
-        reason, status = "accepted", "accepted"
+    if accepted is not None:  # with --until budget: the budget limit that ended the search
+        status = "accepted"
+        reason = (state.get("stop_reason") or exhausted(ctx.budget, spend) or "accepted"
+                  if ctx.config.until == "budget" else "accepted")
     elif ctx.cancel is not None and ctx.cancel.is_set() and not state.get("stop_reason"):
         reason, status = "stopped", "stopped"
     else:

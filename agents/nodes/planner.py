@@ -10,7 +10,13 @@ from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage, Syst
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from agents import prompts
-from agents.nodes.common import baselines, candidate_records, objective_of, structured_answer
+from agents.nodes.common import (
+    baselines,
+    candidate_records,
+    objective_of,
+    structured_answer,
+    what_it_learns,
+)
 from agents.objective import Objective
 from agents.state import RunContext, RunState
 
@@ -22,8 +28,7 @@ def objective(state: RunState, ctx: RunContext) -> dict[str, Any]:
         return {}
     planned = _plan_objective(state, ctx)
     if planned is None:  # malformed twice: a failed iteration, asked again (budget permitting)
-        ctx.caller.spend = ctx.caller.spend.model_copy(
-            update={"iterations": ctx.caller.spend.iterations + 1})
+        ctx.count_iteration()
         return {}
     _write_objective(ctx, Objective.model_validate(planned))
     return {"objective": planned}
@@ -34,9 +39,10 @@ def after_objective(state: RunState) -> str:
 
 
 def planner(state: RunState, ctx: RunContext) -> dict[str, Any]:
-    """The next direction for the coder, from the archive and the last verdict."""
+    """The next direction for the coder, from the archive and the last verdict (a population's
+    round is planned by `agents.nodes.population.plan_round` instead)."""
     first = state.get("direction") is None
-    direction = _direction(state, ctx)
+    direction = _direction(what_it_learns(state, ctx), ctx)
     ctx.event("plan", state, role="planner", objective=state["objective"] if first else None,
               direction=direction)
     reset = [RemoveMessage(id=REMOVE_ALL_MESSAGES)]

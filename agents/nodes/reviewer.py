@@ -82,7 +82,9 @@ def _robustness(ctx: RunContext, n: int, source: str) -> list[str]:
     return problems
 
 
-def after_reviewer(state: RunState) -> str:
-    if state.get("accepted") is not None:
-        return "finish"
+def after_reviewer(state: RunState, until: str = "accepted") -> str:
+    """An approved policy ends the run (``--until budget``: the search goes on, with it as the
+    floor); changes requested go back to the coder (at most `MAX_REVIEW_ROUNDS` times)."""
+    if (state.get("review") or {}).get("approve") and state.get("accepted") is not None:
+        return "planner" if until == "budget" else "finish"
     return "coder" if state.get("review_rounds", 0) <= MAX_REVIEW_ROUNDS else "planner"

@@ -92,6 +92,36 @@ def bar_chart(name: str, title: str, groups: Sequence[str], bars: Sequence[tuple
     return "".join(parts)
 
 
+def lanes_chart(name: str, title: str, lanes: Sequence[tuple[str, list[tuple[float, float, str,
+                                                                             int]]]]) -> str:
+    """A timeline: one row per lane, each span ``(start, end, label, colour index)`` a bar over
+    seconds (the evaluations per worker of a run)."""
+    row_h, top, left, right = 26, 30, 70, 16
+    height = top + row_h * max(1, len(lanes)) + 40
+    ends = [end for _, spans in lanes for _, end, _, _ in spans if math.isfinite(end)]
+    lo, hi = _span(0.0, max(ends, default=1.0))
+    scale = (WIDTH * 2 - left - right) / (hi - lo)
+    parts = [_svg_open(name, WIDTH * 2, height), _title(title, WIDTH)]
+    for i, (lane, spans) in enumerate(lanes):
+        y = top + i * row_h
+        parts.append(f'<text x="{left - 8}" y="{y + row_h / 2 + 4:.1f}" class="tick" '
+                     f'text-anchor="end">{escape(lane)}</text>')
+        for start, end, label, colour in spans:
+            x = left + (start - lo) * scale
+            w = max(1.5, (end - start) * scale)
+            parts.append(f'<path d="M{x:.1f},{y + 3}h{w:.1f}v{row_h - 6}h{-w:.1f}z" '
+                         f'fill="{PALETTE[colour % len(PALETTE)]}" class="span">'
+                         f"<title>{escape(label)}</title></path>")
+    y0 = top + row_h * max(1, len(lanes))
+    for t in _ticks(lo, hi):
+        px = left + (t - lo) * scale
+        parts.append(f'<path d="M{px:.1f},{y0}v4" class="axis"/><text x="{px:.1f}" '
+                     f'y="{y0 + 16}" class="tick" text-anchor="middle">{_fmt(t)}</text>')
+    parts.append(f'<text x="{WIDTH}" y="{y0 + 34}" class="label" text-anchor="middle">run time '
+                 "(s)</text></svg>")
+    return "".join(parts)
+
+
 # --- pieces ------------------------------------------------------------------------------------
 
 

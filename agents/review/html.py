@@ -21,13 +21,16 @@ from agents.review.summary import (
     costs_by_role,
     critic_reasons,
     describe,
+    evaluation_timeline,
     event_usage,
     fmt_num,
     fmt_seconds,
     model_text,
     policy_diff,
     progress,
+    rounds,
     totals,
+    verdict_word,
     vs_baseline,
 )
 
@@ -39,6 +42,7 @@ def render_html(view: RunView) -> str:
         _header(view),
         _charts(view),
         _candidates(view),
+        _rounds(view),
         _policy(view),
         _costs(view),
         _transcript(view),
@@ -67,6 +71,7 @@ def _header(view: RunView) -> str:
         ("Suite", escape(f"{run.suite or '-'} (seed {run.seed}, sandbox {run.sandbox or '-'})")),
         ("Baseline", escape(f"{(run.baseline or {}).get('policy', '-')}: "
                             f"{fmt_num(run.baseline_score)}; bound {fmt_num(run.bound_score)}")),
+        ("Search", escape(run.search_text)),
         ("Best", escape(_best_text(view))),
         ("Budget", escape(budget_text(budget, spent))),
         ("Models", escape("; ".join(f"{role}: {model_text(m)}"
@@ -174,7 +179,7 @@ def _candidates(view: RunView) -> str:
     rows = []
     for c in view.candidates:
         accepted, reasons = critic_reasons(view, c)
-        verdict = "-" if accepted is None else ("accepted" if accepted else "rejected")
+        verdict = verdict_word(view, c)
         mark = " ★" if view.run.accepted_candidate == c.n else ""
         summary = (c.event.field("summary") if c.event else "") or ""
         reason_items = "".join(f"<li>{escape(r)}</li>" for r in reasons)
@@ -190,6 +195,34 @@ def _candidates(view: RunView) -> str:
     body = "".join(rows) or '<tr><td colspan="6">no candidates yet</td></tr>'
     return (f'<section id="candidates"><h2>Candidates</h2><table class="grid">{head}{body}'
             "</table></section>")
+
+
+def _rounds(view: RunView) -> str:
+    """A population's rounds with their K candidates, and the evaluations per worker."""
+    rows = []
+    for r in rounds(view):
+        cells = "".join(
+            f"<li>#{n}: {escape(fmt_num(r.scores.get(str(n))))} — "
+            f"{escape(str(r.outcomes.get(str(n)) or '-'))}</li>" for n in r.candidates)
+        gate = "-" if r.held_out_gate is None else (
+            f"#{r.held_out_gate} {'accepted' if r.accepted else 'rejected'}")
+        rows.append(f"<tr><td>{r.round}</td><td><ul>{cells}</ul></td><td>{escape(gate)}</td>"
+                    f"<td>{'-' if r.best is None else '#' + str(r.best)}</td></tr>")
+    spans = evaluation_timeline(view)
+    if not rows and len({s.worker for s in spans}) <= 1:
+        return ""  # one candidate per round on one worker: the candidates table says it all
+    head = ("<tr><th>round</th><th>candidates: score — outcome</th><th>held-out gate</th>"
+            "<th>best so far</th></tr>")
+    table = f'<table class="grid">{head}{"".join(rows)}</table>' if rows else ""
+    lanes: dict[int, list[tuple[float, float, str, int]]] = {}
+    for s in spans:
+        label = (f"candidate {s.candidate} ({s.part}): {s.status}, {s.started_s:.1f}–"
+                 f"{s.started_s + s.seconds:.1f} s")
+        lanes.setdefault(s.worker, []).append((s.started_s, s.started_s + s.seconds, label,
+                                               s.candidate))
+    chart = charts.lanes_chart("workers", "Evaluations per worker",
+                               [(f"worker {w}", lanes[w]) for w in sorted(lanes)]) if lanes else ""
+    return f'<section id="rounds"><h2>Rounds</h2>{table}{chart}</section>'
 
 
 def _policy(view: RunView) -> str:

@@ -16,9 +16,12 @@ from agents.review.summary import (
     costs_by_role,
     critic_reasons,
     describe,
+    evaluation_timeline,
     event_usage,
     progress,
+    rounds,
     totals,
+    verdict_word,
 )
 
 # Why a score is not a number, for the keys that hold one (strict_json's default otherwise).
@@ -38,7 +41,8 @@ def review_document(view: RunView) -> dict[str, Any]:
         accepted, reasons = critic_reasons(view, c)
         candidates.append({"candidate": c.n, "iteration": c.iteration, "status": c.status,
                            "reason": c.reason, "damaged": bool(c.damage), "damage": c.damage,
-                           "score": c.score, "accepted": accepted, "reasons": reasons,
+                           "score": c.score, "accepted": accepted,
+                           "verdict": verdict_word(view, c), "reasons": reasons,
                            "summary": c.event.field("summary") if c.event else None})
     return {
         "run": view.run.model_dump(),
@@ -49,6 +53,8 @@ def review_document(view: RunView) -> dict[str, Any]:
         "candidates": candidates,
         "progress": [asdict(p) for p in progress(view)],
         "costs_by_role": [asdict(r) | {"tokens": r.tokens} for r in costs_by_role(view)],
+        "rounds": [asdict(r) for r in rounds(view)],
+        "evaluations": [asdict(s) for s in evaluation_timeline(view)],
         "timeline": [{"seq": e.seq, "elapsed_s": e.elapsed_s, "iteration": e.iteration,
                       "role": e.role, "type": e.type, "what": describe(e, 400),
                       "usage": event_usage(e)} for e in view.events],

@@ -77,6 +77,19 @@ class RunInfo(BaseModel):
     provenance: dict[str, Any] = Field(default_factory=dict)
 
     @property
+    def search_text(self) -> str:
+        """``feedback, 1 candidate per round, until accepted`` (``--strategy``, ``--population``,
+        ``--until``; a run from before these existed is the first kind)."""
+        config = (self.model_extra or {}).get("config")
+        config = config if isinstance(config, dict) else {}
+        k = config.get("population") or 1
+        per_round = f"{k} candidate{'s' if k != 1 else ''} per round"
+        workers = config.get("workers")
+        on = f" on {workers} workers" if isinstance(workers, int) and workers > 1 else ""
+        return (f"{config.get('strategy') or 'feedback'}, {per_round}{on}, until "
+                f"{config.get('until') or 'accepted'}")
+
+    @property
     def metric(self) -> str:
         """The objective's metric (``completed_pipelines`` when the objective does not say)."""
         return str((self.objective or {}).get("metric") or "completed_pipelines")

@@ -58,6 +58,64 @@ class RunTotals:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class RoundRow:
+    """One round of a population (``--population K``): its candidates and how it closed."""
+
+    round: int
+    candidates: list[int]
+    scores: dict[str, float | None]
+    outcomes: dict[str, str | None]
+    passed_search: list[int]
+    held_out_gate: int | None
+    accepted: bool
+    best: int | None
+
+
+@dataclass
+class EvaluationSpan:
+    """One evaluation on its worker lane: when it started (run time) and how long it took."""
+
+    worker: int
+    candidate: int
+    part: str
+    started_s: float
+    seconds: float
+    status: str
+
+
+def rounds(view: RunView) -> list[RoundRow]:
+    """The run's closed rounds, from its ``round`` events (none for a population of 1)."""
+    out = []
+    for e in view.events:
+        if e.type != "round" or not isinstance(e.field("round"), int):
+            continue
+        out.append(RoundRow(
+            round=e.field("round"), candidates=[int(n) for n in _items(e.field("candidates"))],
+            scores={str(k): _maybe(v) for k, v in _dict(e.field("scores")).items()},
+            outcomes={str(k): None if v is None else str(v)
+                      for k, v in _dict(e.field("outcomes")).items()},
+            passed_search=[int(n) for n in _items(e.field("passed_search"))],
+            held_out_gate=e.field("held_out_gate"), accepted=bool(e.field("accepted")),
+            best=e.field("best")))
+    return out
+
+
+def evaluation_timeline(view: RunView) -> list[EvaluationSpan]:
+    """Every evaluation that names its worker lane, by lane then start."""
+    spans = [EvaluationSpan(worker=_int(e.field("worker")), candidate=_int(e.field("candidate")),
+                            part=str(e.field("part") or "search"),
+                            started_s=_float(e.field("started_s")),
+                            seconds=_float(e.field("seconds")),
+                            status=str(e.field("status") or "?"))
+             for e in view.events if e.type == "evaluation" and e.field("worker") is not None]
+    return sorted(spans, key=lambda s: (s.worker, s.started_s))
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def costs_by_role(view: RunView) -> list[RoleCost]:
     """Model calls, tokens, dollars and latency per role, in order of first appearance."""
     roles: dict[str, RoleCost] = {}
@@ -147,11 +205,22 @@ def critic_reasons(view: RunView, candidate: Candidate) -> tuple[bool | None, li
     verdicts = view.verdicts(candidate.n)
     if verdicts:
         last = verdicts[-1]
-        return bool(last.field("accept")), _texts(last.field("reasons"))
+        searched = last.field("stage") == "search"  # a population's candidate: not a decision
+        return bool(last.field("accept")) and not searched, _texts(last.field("reasons"))
     verdict = candidate.verdict
     if not verdict:
         return None, []
     return bool(verdict.get("accept")), _texts(verdict.get("reasons"))
+
+
+def verdict_word(view: RunView, candidate: Candidate) -> str:
+    """``accepted``, ``rejected``, ``passed search`` (a population's candidate that passed on the
+    search suite but was not the one its round took to the held-out gate) or ``-``."""
+    verdicts = view.verdicts(candidate.n)
+    if verdicts and verdicts[-1].field("stage") == "search" and verdicts[-1].field("accept"):
+        return "passed search"
+    accepted, _ = critic_reasons(view, candidate)
+    return "-" if accepted is None else ("accepted" if accepted else "rejected")
 
 
 def _items(value: Any) -> list[Any]:
@@ -220,6 +289,17 @@ def _describe(e: Event) -> str:
             spent = f("spent") if isinstance(f("spent"), dict) else {}
             return (f"budget: {spent.get('iterations', 0)} iterations, "
                     f"${_float(spent.get('usd')):.4f}")
+        case "round":
+            gate = f("held_out_gate")
+            closing = (f"candidate {gate} {'accepted' if f('accepted') else 'rejected'} on the "
+                       "held-out suite" if gate is not None else "none passed on search")
+            members = ", ".join(f"#{n}" for n in _items(f("candidates")))
+            return f"round {f('round')} closed ({members}): {closing}"
+        case "resume_charge":
+            charged = f("charged") if isinstance(f("charged"), dict) else {}
+            tokens = _int(charged.get("input_tokens")) + _int(charged.get("output_tokens"))
+            return (f"resumed: charged {tokens} tokens, ${_float(charged.get('usd')):.4f} for "
+                    "calls after the last checkpoint")
         case "run_finished":
             return f"finished: {f('status', '?')} ({f('stop_reason', '?')})"
         case "error":

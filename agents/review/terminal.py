@@ -15,13 +15,16 @@ from agents.review.summary import (
     costs_by_role,
     critic_reasons,
     describe,
+    evaluation_timeline,
     event_usage,
     fmt_num,
     fmt_seconds,
     model_text,
     policy_diff,
+    rounds,
     shorten,
     totals,
+    verdict_word,
     vs_baseline,
 )
 
@@ -35,7 +38,9 @@ def render_terminal(view: RunView, *, color: bool, width: int,
     console = Console(file=out, width=width, force_terminal=color, no_color=not color,
                       color_system="standard" if color else None, highlight=False,
                       soft_wrap=False, emoji=False)
-    for part in (_header(view), _timeline(view, width), _candidates(view)):
+    for part in (_header(view), _timeline(view, width), _candidates(view), _rounds(view)):
+        if part is None:
+            continue
         console.print(part)
         console.print()
     for title, text in _diffs(view, diff):
@@ -104,6 +109,7 @@ def _header(view: RunView) -> Any:
         ("Suite", f"{run.suite or '-'}, seed {run.seed}, sandbox {run.sandbox or '-'}"),
         ("Baseline", (f"{(run.baseline or {}).get('policy', '-')} {fmt_num(run.baseline_score)}; "
          f"bound {fmt_num(run.bound_score)}")),
+        ("Search", run.search_text),
         ("Best", f"candidate {best.n}: {vs_baseline(best.score, run)}" if best else "none yet"),
         ("Budget", budget_text(run.budget or {}, totals(run, view))),
         ("Models", "; ".join(f"{role}: {model_text(m)}" for role, m in run.models.items())
@@ -152,7 +158,7 @@ def _candidates(view: RunView) -> Any:
     table.add_column("reasons", overflow="fold", ratio=1)
     for c in view.candidates:
         accepted, reasons = critic_reasons(view, c)
-        verdict = "-" if accepted is None else ("accepted" if accepted else "rejected")
+        verdict = verdict_word(view, c)
         star = "*" if view.run.accepted_candidate == c.n else ""
         why = c.reason
         lines = ([why] if why else []) + [f"- {r}" for r in reasons]
@@ -162,6 +168,36 @@ def _candidates(view: RunView) -> Any:
     if not view.candidates:
         table.add_row("-", "-", "-", "-", "-", "no candidates yet")
     return table
+
+
+def _rounds(view: RunView) -> Any:
+    """A population's rounds (K candidates each) and the evaluations per worker, or nothing."""
+    from rich.table import Table
+
+    rows, spans = rounds(view), evaluation_timeline(view)
+    if not rows and len({s.worker for s in spans}) <= 1:
+        return None
+    table = Table(title="Rounds", title_justify="left", box=None, pad_edge=False,
+                  header_style="bold", show_lines=False)
+    table.add_column("round", justify="right", no_wrap=True)
+    table.add_column("candidates: score, outcome", overflow="fold", ratio=1)
+    table.add_column("held-out gate", no_wrap=True)
+    table.add_column("best", no_wrap=True)
+    for r in rows:
+        members = "\n".join(f"#{n}: {fmt_num(r.scores.get(str(n)))}, "
+                            f"{r.outcomes.get(str(n)) or '-'}" for n in r.candidates)
+        gate = "-" if r.held_out_gate is None else (
+            f"#{r.held_out_gate} {'accepted' if r.accepted else 'rejected'}")
+        table.add_row(*map(_plain, (str(r.round), members, gate,
+                                    "-" if r.best is None else f"#{r.best}")))
+    workers: dict[int, list[str]] = {}
+    for s in spans:
+        workers.setdefault(s.worker, []).append(
+            f"#{s.candidate} {s.part} {s.started_s:.1f}-{s.started_s + s.seconds:.1f}s")
+    lines = [f"worker {w}: " + ", ".join(items) for w, items in sorted(workers.items())]
+    from rich.console import Group
+
+    return Group(table, _plain("Evaluations per worker (run time):\n" + "\n".join(lines)))
 
 
 def _diffs(view: RunView, pick: tuple[int, int] | None) -> list[tuple[str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from policyforge.commands.engine import add_engine_arguments, engine_problem
 from policyforge.commands.run import NO_MODEL
 from policyforge.console import parse_args, print_error
 from policyforge.exit_codes import EXIT_BAD_INPUT
@@ -27,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sandbox", choices=SANDBOX_KINDS, default="auto")
     p.add_argument("--runs-dir", default="runs", metavar="DIR")
     p.add_argument("--resume", metavar="SESSION", help="continue a saved session")
+    add_engine_arguments(p, population=True)
     return p
 
 
@@ -35,6 +37,9 @@ def chat_main(argv: list[str]) -> int:
     args = parse_args(_parser(), argv)
     if isinstance(args, int):
         return args
+    problem = engine_problem(args)
+    if problem:
+        return print_error(problem, EXIT_BAD_INPUT)
     from rich.console import Console
 
     from agents.chat.session import ChatSession

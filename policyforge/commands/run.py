@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from policyforge.commands.engine import add_engine_arguments, engine_problem
 from policyforge.console import interrupted_code, interruption, parse_args, print_error
 from policyforge.exit_codes import EXIT_BAD_INPUT, EXIT_FAILED, run_exit_code
 from sandbox.registry import KINDS as SANDBOX_KINDS
@@ -60,6 +61,14 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", metavar="RUN_ID", help="continue a stopped run (id or folder)")
     p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    add_engine_arguments(p, population=True)
+    p.add_argument("--strategy", choices=("feedback", "best-of-n"), default="feedback",
+                   help="feedback: each round learns from the archive and the critic's verdicts "
+                        "(default); best-of-n: every candidate sampled independently on the same "
+                        "budget, the baseline that shows what the feedback is worth")
+    p.add_argument("--until", choices=("accepted", "budget"), default="accepted",
+                   help="stop at the first accepted policy (default), or search on until the "
+                        "budget is spent, the accepted policy being the floor to beat")
     return p
 
 
@@ -76,6 +85,9 @@ def run_main(argv: list[str]) -> int:
         value = getattr(args, name)
         if value is not None and value <= 0:
             return print_error(f"--{name.replace('_', '-')} must be positive", EXIT_BAD_INPUT)
+    problem = engine_problem(args)
+    if problem:
+        return print_error(problem, EXIT_BAD_INPUT)
     budget_given = any(getattr(args, n) is not None for n in
                        ("max_iterations", "max_tokens", "max_usd", "max_minutes"))
     budget = BudgetLimits(max_iterations=args.max_iterations, max_tokens=args.max_tokens,
@@ -92,8 +104,10 @@ def run_main(argv: list[str]) -> int:
                 run_dir = resolve_run(args.resume, args.runs_dir)
             except RunNotFound as exc:
                 return print_error(str(exc), EXIT_BAD_INPUT)
+            engine = {k: getattr(args, k) for k in ("workers", "ray_address")
+                      if getattr(args, k) is not None}
             outcome = resume_run(run_dir, budget=budget if budget_given else None,
-                                 progress=progress)
+                                 progress=progress, engine=engine)
         else:
             config = _config(args, budget)
             if isinstance(config, int):
@@ -152,7 +166,9 @@ def _config(args: argparse.Namespace, budget: Any) -> Any:
             _check_prices(models, args.prices)
     return RunConfig(goal=args.goal, objective=objective, suite=args.suite, seed=args.seed,
                      sandbox=args.sandbox, heuristic=heuristic, models=models, budget=budget,
-                     timeout_s=args.timeout, prices_file=args.prices)
+                     timeout_s=args.timeout, prices_file=args.prices,
+                     population=args.population, workers=args.workers,
+                     ray_address=args.ray_address, strategy=args.strategy, until=args.until)
 
 
 def _check_keys(models: dict[str, Any]) -> None:

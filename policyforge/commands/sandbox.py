@@ -15,6 +15,7 @@ import argparse
 import sys
 import time
 
+from policyforge.commands.engine import add_engine_arguments, engine_problem
 from policyforge.console import parse_args, print_error, print_json
 from policyforge.exit_codes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from sandbox.registry import KINDS as SANDBOX_KINDS
@@ -93,12 +94,7 @@ def evaluate_main(argv: list[str]) -> int:
                         help="auto: Docker when an engine answers, else the local backend")
     parser.add_argument("--timeout", type=float, default=120.0, metavar="S",
                         help="wall-clock limit for each evaluation (default 120)")
-    parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="evaluations at once: 1 runs them here one after another (no Ray); "
-                             "N > 1 starts a local Ray with N CPUs for the command's duration")
-    parser.add_argument("--ray-address", default=None, metavar="ADDR",
-                        help="join the Ray cluster at ADDR (default: $RAY_ADDRESS when "
-                             "--workers is not given)")
+    add_engine_arguments(parser, population=False)
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (a list of them for several evaluations)")
     args = parse_args(parser, argv)
@@ -106,11 +102,9 @@ def evaluate_main(argv: list[str]) -> int:
         return args
     if args.timeout <= 0:
         return print_error("--timeout must be positive", EXIT_BAD_INPUT)
-    if args.workers is not None and args.workers < 1:
-        return print_error("--workers must be at least 1", EXIT_BAD_INPUT)
-    if args.workers is not None and args.ray_address is not None:
-        return print_error("give --workers (a local Ray) or --ray-address (a cluster), not both",
-                           EXIT_BAD_INPUT)
+    problem = engine_problem(args)
+    if problem:
+        return print_error(problem, EXIT_BAD_INPUT)
 
     from sandbox.backend import default_limits
     from sandbox.errors import ExecutorError, SandboxError

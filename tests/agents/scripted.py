@@ -84,9 +84,15 @@ def events(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def route(evs: list[dict[str, Any]]) -> list[str]:
-    """The transcript as a compact route: event types (with the role of model calls)."""
+    """The transcript as a compact route: event types (with the role of model calls).
+
+    A call's `model_call_sent` (logged before it is sent) is left out: the answered call stands
+    for it.
+    """
     out = []
     for e in evs:
+        if e["type"] == "model_call_sent":
+            continue
         if e["type"] == "model_call":
             out.append(f"call:{e['role']}")
         elif e["type"] == "tool_call":
@@ -100,9 +106,17 @@ def route(evs: list[dict[str, Any]]) -> list[str]:
 
 
 def planner_responder(messages: list[BaseMessage]) -> Any:
+    from agents.nodes.population import Direction, RoundPlan
+
     last = str(messages[-1].content)
     if "Give the Objective" in last or "could not be used" in last:
         return PLAN
+    if "distinct directions for" in last:  # a population's round
+        k = int(last.split("Give ", 1)[1].split()[0])
+        round_no = last.count("#")
+        return structured_response(RoundPlan(directions=[
+            Direction(change=f"round {round_no}, direction {i}: protect queries by {i}",
+                      differs=f"variant {i} of {k}") for i in range(k)]))
     return direction(last.count("#"))
 
 

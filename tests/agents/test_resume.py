@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.agents.scripted import events
 from tests.sandbox.helpers import ROOT
 
@@ -68,3 +70,58 @@ def test_a_killed_run_resumes_without_losing_or_repeating_work(tmp_path):
         assert b["spent"][key] == a["spent"][key], key
     evs = events(tmp_path / "b" / "killed")
     assert [e["resumed"] for e in evs if e["type"] == "run_started"] == [False, True]
+
+
+def _results(run_dir: Path) -> dict[str, tuple[str, object]]:
+    out = {}
+    for folder in sorted((run_dir / "candidates").iterdir()):
+        result = json.loads((folder / "result.json").read_text())
+        out[folder.name] = (result["source_sha256"], result["score"])
+    return out
+
+
+@pytest.mark.usefixtures("sandbox_image")
+def test_a_run_killed_with_a_round_in_flight_repeats_and_loses_nothing(tmp_path):
+    """kill -9 while a population's evaluations run on Ray, then resume."""
+    import docker
+
+    from sandbox.docker_backend import LABEL, RUN_LABEL
+
+    whole = _finish(_fault_run("start", str(tmp_path / "a"), "whole", "4", "2"))
+    assert whole["status"] == "accepted"
+
+    proc = _fault_run("start", str(tmp_path / "b"), "killed", "4", "2")
+    run_dir = tmp_path / "b" / "killed"
+    # One evaluation of round 1 has finished and others are in flight: kill the process group.
+    _wait_for(run_dir / "transcript.jsonl", lambda text: '"type": "evaluation"' in text, 300)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    before = events(run_dir)
+    finished = {e["candidate"] for e in before if e["type"] == "evaluation"}
+    assert 1 <= len(finished) < 4, "killed too late"
+    assert not any(e["type"] == "run_finished" for e in before)
+
+    resumed = _finish(_fault_run("resume", str(run_dir), "ray"))
+    assert resumed["status"] == whole["status"] == "accepted"
+    assert resumed["accepted_candidate"] == whole["accepted_candidate"]
+    assert _results(run_dir) == _results(tmp_path / "a" / "whole")
+    evs = events(run_dir)
+    search = [e["candidate"] for e in evs if e["type"] == "evaluation"
+              and e.get("part", "search") == "search"]
+    assert sorted(search) == sorted(set(search))  # no finished evaluation run again
+    assert set(search) == {int(n) for n in _results(run_dir)}  # none lost
+    a, b = _summary(tmp_path / "a" / "whole"), _summary(run_dir)
+    assert b["calls"] == a["calls"]  # no answered model call made twice
+    for key in ("iterations", "model_calls", "evaluations"):
+        assert b["spent"][key] == a["spent"][key], key
+    # charged exactly what its calls cost (a critic's prompt carries timings, so token counts
+    # may differ from the other run's by one or two)
+    calls = [e for e in evs if e["type"] == "model_call"]
+    for key in ("input_tokens", "output_tokens"):
+        assert b["spent"][key] == sum(e[key] for e in calls), key
+    client = docker.from_env()
+    deadline = time.monotonic() + 10
+    while client.containers.list(all=True, filters={"label": [f"{LABEL}=1",
+                                                              f"{RUN_LABEL}=killed"]}):
+        assert time.monotonic() < deadline, "a killed evaluation's container is still there"
+        time.sleep(0.5)
