@@ -1,6 +1,7 @@
 """What a candidate's evaluation costs against the simulation it is made of; prints the figures.
 
     .venv/bin/python benchmarks/evaluation.py [--repeat N] [--suite paper] [--sandbox docker]
+    .venv/bin/python benchmarks/evaluation.py --round [--repeat N] [--suite paper]
 
 Every candidate is a policy *file*, so this takes the built-in ``priority`` policy's own source,
 turned into a policy file (its imports replaced by the ``eudoxia.*`` names a policy file may use),
@@ -14,6 +15,14 @@ and a cost per case, from a one-case batch (the suite's first case) and the whol
 
 Figures are medians of ``--repeat`` runs after one warm-up; the ratios are what to compare (the
 machine is shared; the load average before the runs is printed).
+
+``--round`` instead times one round of a population of 4 (``run --population 4``): four
+candidates (the same file under four keys) evaluated on the suite's search part through the
+sandbox's executor, serial (``--workers 1``, no Ray) and on an embedded Ray with 2 workers, the
+Ray start-up excluded (a warm-up batch starts its worker processes first). Once with each
+evaluation pinned to one CPU (the sandbox's ``cpus = 1``), where 2 workers should be close to
+2x faster, and once with the default settings (2 CPUs per evaluation on this machine), where
+they must not be slower.
 """
 
 from __future__ import annotations
@@ -90,6 +99,51 @@ class Unstreamed:
         return self.backend.run(request, limits)
 
 
+def population_round(sandbox: str, cases: list[CaseInput], limits, workers: int,  # type: ignore[no-untyped-def]
+                     repeat: int) -> float:
+    """Median seconds of one round: four candidates on ``cases`` through the executor."""
+    from sandbox.executor import EvaluationJob, RayExecutor, SerialExecutor
+
+    source = priority_as_policy_file()
+    jobs = [EvaluationJob(key=f"c{i}", policy=PolicyInput(
+                f"candidate {i}", source=source.replace('key="priority_file"',
+                                                        f'key="priority_file_{i}"'),
+                filename="policy.py"), cases=tuple(cases), limits=limits, suite="bench",
+                part="search") for i in range(1, 5)]
+    executor = SerialExecutor(sandbox) if workers == 1 else RayExecutor(sandbox, workers=workers)
+    try:
+        warm = [EvaluationJob(key=f"w{j.key}", policy=j.policy, cases=tuple(cases[:1]),
+                              limits=limits, suite="bench", part="search") for j in jobs[:workers]]
+        executor.evaluate(warm)  # Ray's worker processes started, imports done: not timed
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            reports = executor.evaluate(jobs)
+            times.append(time.perf_counter() - t0)
+            bad = [r for r in reports if r.status != "ok"]
+            if bad:
+                raise SystemExit(f"an evaluation did not pass: {bad[0].status}: {bad[0].reason}")
+    finally:
+        executor.close()
+    return statistics.median(times)
+
+
+def round_main(args: argparse.Namespace) -> None:
+    from sandbox.backend import Limits
+
+    cases = suite_inputs(args.suite, "search")
+    print(f"load average before: {os.getloadavg()[0]:.2f}; one round of population 4 on the "
+          f"{args.suite} search part ({len(cases)} cases each); {args.sandbox} sandbox; median of "
+          f"{args.repeat}; Ray start-up excluded")
+    for label, limits in (("each evaluation pinned to 1 CPU", Limits(timeout_seconds=600,
+                                                                     cpus=1.0)),
+                          ("default settings", default_limits(600))):
+        one = population_round(args.sandbox, cases, limits, 1, args.repeat)
+        two = population_round(args.sandbox, cases, limits, 2, args.repeat)
+        print(f"  {label} ({limits.cpus:g} CPU per evaluation): --workers 1 {one:7.2f} s, "
+              f"--workers 2 {two:7.2f} s: x{one / two:.2f} faster")
+
+
 def median(runs: list[dict[str, float]], key: str) -> float:
     return statistics.median(r.get(key, 0.0) for r in runs)
 
@@ -102,7 +156,12 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true",
                         help="also time the replay after the run, interleaved with the streamed "
                              "runs (on a loaded machine only same-run ratios compare)")
+    parser.add_argument("--round", action="store_true",
+                        help="time one round of population 4 on 1 and on 2 workers instead")
     args = parser.parse_args()
+    if args.round:
+        round_main(args)
+        return
     backend = choose_backend(args.sandbox)
     policy = PolicyInput("priority as a file", source=priority_as_policy_file(),
                          filename="priority_file.py")
