@@ -45,8 +45,10 @@ def strongest_baseline(objective: Objective,
 
 
 def judge(objective: Objective, candidate: Mapping[str, Stats],
-          baselines: Mapping[str, Mapping[str, Stats]], case_names: list[str]) -> Judgement:
-    """Judge ``candidate`` (verified stats per case) against the baselines on ``case_names``."""
+          baselines: Mapping[str, Mapping[str, Stats]], case_names: list[str],
+          bound: float | None = None) -> Judgement:
+    """Judge ``candidate`` (verified stats per case) against the baselines on ``case_names``
+    (and the objective's targets, a fraction of the suite part's median ``bound`` among them)."""
     reasons: list[str] = []
     name, base = strongest_baseline(objective, baselines)
     missing = [c for c in case_names if c not in candidate]
@@ -75,6 +77,10 @@ def judge(objective: Objective, candidate: Mapping[str, Stats],
         ok, text = constraint.check([candidate[c] for c in case_names])
         constraints_ok &= ok
         reasons.append(f"{'meets' if ok else 'violates'} {text}")
-    return Judgement(passes=beats_median and most and constraints_ok, score=score,
+    targets_ok = True
+    for ok, text in objective.target_checks(score, bound):
+        targets_ok &= ok
+        reasons.append(text)
+    return Judgement(passes=beats_median and most and constraints_ok and targets_ok, score=score,
                      baseline_policy=name, baseline_score=base, needed=needed, wins=wins,
                      cases=len(case_names), gap=gap, reasons=reasons)

@@ -83,6 +83,14 @@ class Objective(BaseModel):
     allow_true_sizes: bool = Field(
         default=False,
         description="whether a policy may read an operator's true resource profile")
+    target: float | None = Field(
+        default=None,
+        description="a median score acceptance also requires (at least it when maximizing, at "
+                    "most it when minimizing), on the search and the held-out suite")
+    target_bound_fraction: float | None = Field(
+        default=None, gt=0.0, le=1.0,
+        description="acceptance also requires the median score to reach this fraction of the "
+                    "median bound (maximize: score >= f x bound; minimize: score <= bound / f)")
     summary: str = ""
 
     @model_validator(mode="after")
@@ -91,12 +99,51 @@ class Objective(BaseModel):
             self.direction = "minimize" if self.metric in LOWER_IS_BETTER else "maximize"
         if not self.summary:
             self.summary = (f"{self.direction} the median {self.metric} on {self.suite}"
-                            + "".join(f"; {c.describe()}" for c in self.constraints))
+                            + "".join(f"; {c.describe()}" for c in self.constraints)
+                            + "".join(f"; {t}" for t in self.target_texts()))
         return self
 
     def better(self, a: float, b: float) -> bool:
         """Whether score ``a`` is strictly better than ``b``."""
         return a > b if self.direction == "maximize" else a < b
+
+    def target_texts(self) -> list[str]:
+        """``target >= 150``, ``target >= 80% of the bound``: what acceptance also requires."""
+        op = ">=" if self.direction == "maximize" else "<="
+        out = [f"target {op} {_fmt(self.target)}"] if self.target is not None else []
+        if self.target_bound_fraction is not None:
+            out.append(f"target {self.target_bound_fraction:.0%} of the bound")
+        return out
+
+    def target_checks(self, score: float, bound: float | None) -> list[tuple[bool, str]]:
+        """Each target with whether ``score`` (a median) meets it; a fraction of a bound that
+        is not known cannot be met."""
+        maximize = self.direction == "maximize"
+        out = []
+        if self.target is not None:
+            ok = score >= self.target if maximize else score <= self.target
+            op = ">=" if maximize else "<="
+            word = "meets" if ok else "misses"
+            out.append((ok, f"{word} the target {op} {_fmt(self.target)} ({_fmt(score)})"))
+        f = self.target_bound_fraction
+        if f is not None:
+            if bound is None or bound <= 0:
+                out.append((False, f"misses the target {f:.0%} of the bound (no bound known)"))
+            else:
+                need = f * bound if maximize else bound / f
+                ok = score >= need if maximize else score <= need
+                op, word = (">=" if maximize else "<="), ("meets" if ok else "misses")
+                text = (f"{word} the target {f:.0%} of the bound {_fmt(bound)}: "
+                        f"{op} {_fmt(need)} ({_fmt(score)})")
+                out.append((ok, text))
+        return out
+
+    def far_worse(self, a: float, b: float) -> bool:
+        """Whether score ``a`` is worse than ``b`` by more than the margin (the cascade stops a
+        candidate whose first case scores so far below the best baseline's)."""
+        if self.direction == "maximize":
+            return a < (b * (1 - self.margin) if b > 0 else b - self.margin)
+        return a > (b * (1 + self.margin) if b > 0 else b + self.margin)
 
     def needed(self, baseline: float) -> float:
         """The score a candidate must reach to beat ``baseline`` by the margin."""

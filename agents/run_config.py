@@ -35,5 +35,8 @@ class RunConfig(BaseModel):
     # accepted: stop at the first accepted policy; budget: search on until the budget is spent,
     # the accepted policy being the floor a later one must beat
     until: Literal["accepted", "budget"] = "accepted"
+    # a candidate runs first on the smallest search case, and on the others only when it is not
+    # far below the best baseline there
+    cascade: bool = False
     ray_address: str | None = None  # a Ray cluster to evaluate on instead
 

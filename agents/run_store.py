@@ -187,6 +187,16 @@ class RunStore:
             return None
         return json.loads(path.read_text(encoding="utf-8"))
 
+    def write_cascade(self, n: int, data: dict[str, Any]) -> None:
+        """The first stage of candidate ``n``'s cascade (its smallest search case)."""
+        write_json(self.candidate_dir(n) / "cascade.json", data)
+
+    def read_cascade(self, n: int) -> dict[str, Any] | None:
+        path = self.path / "candidates" / str(n) / "cascade.json"
+        if not path.is_file():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
     def write_baselines(self, data: dict[str, Any]) -> None:
         write_json(self.path / "baselines.json", data)
 

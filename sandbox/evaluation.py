@@ -318,6 +318,38 @@ def _verify(report: EvaluationReport, cases: list[CaseInput], result: SandboxRes
     return _end(report, status, reason)
 
 
+def merge_reports(first: EvaluationReport, rest: EvaluationReport,
+                  order: list[str]) -> EvaluationReport:
+    """One suite's report from two batches (the agents' cascade: its first case, then the
+    others), each checked, sandboxed, replayed on the host and repeated for determinism: the
+    cases in ``order``, the verification counts added, the medians and bound fractions over
+    every verified case, the more serious status, both batches' sandbox timings added."""
+    by_name = {t.name: t for t in [*first.traces, *rest.traces]}
+    status, reason = _worse((first.status, first.reason), (rest.status, rest.reason))
+    checks = [v.determinism for v in (first.verification, rest.verification) if v.determinism]
+    problems = [d for d in checks if d != "same decisions"]
+    verification = Verification(
+        verified=first.verification.verified + rest.verification.verified,
+        compared=first.verification.compared + rest.verification.compared,
+        determinism=problems[0] if problems else (checks[0] if checks else None))
+    traces = [by_name[name] for name in order if name in by_name]
+    sandbox = rest.sandbox or first.sandbox
+    if first.sandbox is not None and rest.sandbox is not None:
+        timings = dict(first.sandbox.timings)
+        for key, value in rest.sandbox.timings.items():
+            timings[key] = round(timings.get(key, 0.0) + value, 6)
+        sandbox = rest.sandbox.model_copy(update={
+            "timings": timings, "notes": [*first.sandbox.notes, *rest.sandbox.notes],
+            "output_bytes": first.sandbox.output_bytes + rest.sandbox.output_bytes})
+    return EvaluationReport(
+        status=status, reason=reason, policy=first.policy, suite=first.suite, part=first.part,
+        findings=first.findings, traces=traces, verification=verification,
+        aggregate=_aggregate([t.stats for t in traces if t.stats]),
+        bound_fractions=_median_fractions([t.bound_fractions for t in traces
+                                           if t.bound_fractions]),
+        profile=first.profile or rest.profile, sandbox=sandbox, error=first.error or rest.error)
+
+
 _RANK = {"ok": 0, "unverifiable": 1, "failed": 2, "timeout": 3, "rejected": 4}
 
 

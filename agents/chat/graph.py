@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.messages import (
     AIMessage,
@@ -41,7 +41,9 @@ propose a run: call propose_run with the goal, an Objective and a budget. Nothin
 the person approves it. During and after a run, answer questions from its data with the tools \
 (list_candidates, get_candidate, compare_policies, profile_run, run_status), quoting numbers. \
 If they want another attempt with a changed goal (e.g. "never preempt queries"), propose a new \
-run. Be brief."""
+run. If they name a level to reach (a score, or a share of the best possible), set the \
+Objective's target or target_bound_fraction; if they want the best policy the budget buys \
+rather than the first good one, set until to "budget". Be brief."""
 
 
 class RunProposal(BaseModel):
@@ -52,6 +54,10 @@ class RunProposal(BaseModel):
     max_iterations: int = Field(default=10, ge=1, le=200)
     max_usd: float | None = Field(default=None, gt=0)
     max_minutes: float | None = Field(default=None, gt=0)
+    until: Literal["accepted", "budget"] = Field(
+        default="accepted",
+        description="accepted: stop at the first accepted policy; budget: search on until the "
+                    "budget is spent, the accepted policy being the floor a later one must beat")
 
 
 class ChatState(TypedDict, total=False):

@@ -148,6 +148,7 @@ class ChatSession:
         config = RunConfig(run_id=run_id, goal=proposal.goal, objective=objective,
                            suite=self.args.suite, sandbox=self.args.sandbox, heuristic=heuristic,
                            models={} if heuristic else self.caller.configs, budget=limits,
+                           until=proposal.until,
                            population=getattr(self.args, "population", 1),
                            workers=getattr(self.args, "workers", None),
                            ray_address=getattr(self.args, "ray_address", None))
@@ -284,6 +285,8 @@ class ChatSession:
                                     "usd": proposal.get("max_usd"),
                                     "minutes": proposal.get("max_minutes")}.items() if v}
         table.add_row("budget", ", ".join(f"{k} {v}" for k, v in budget.items()))
+        if proposal.get("until") == "budget":
+            table.add_row("until", "the budget is spent (the first accepted policy is the floor)")
         self.console.print(table)
         while True:
             try:

@@ -9,6 +9,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from agents import prompts
+from agents.baselines import bound_score
 from agents.judge import judge
 from agents.nodes.common import baselines, candidate_records, objective_of, structured_answer
 from agents.nodes.evaluate import best_candidate, run_evaluation
@@ -42,13 +43,17 @@ def criticise(state: RunState, ctx: RunContext, n: int, *,
     result = ctx.store.read_result(n) or {}
     rules_pass, reasons, held = False, [], None
     hint = ""
-    if record["status"] != "ok":
+    if record["status"] == "screened":  # stopped by the cascade after its first case
+        reasons = [str(record["reason"])]
+        hint = ("far below the best baseline on the smallest search case already: change the "
+                "approach, not a detail")
+    elif record["status"] != "ok":
         reasons = [f"{record['status']}: {record['reason']}"]
         hint = "fix the failure first: " + (record["reason"] or "")[:300]
     else:
         search = baselines(ctx, "search")
         j = judge(objective, result["per_trace_stats"], search["policies"],
-                  sorted(search["bounds"]))
+                  sorted(search["bounds"]), bound_score(objective, search["bounds"])["score"])
         reasons = list(j.reasons)
         rules_pass = j.passes
         floor = _floor(state, objective, record)
@@ -118,7 +123,8 @@ def held_out_check(ctx: RunContext, n: int, objective: Objective) -> dict[str, A
     held = baselines(ctx, "held-out")
     if result["status"] != "ok":
         return {"passed": False, "gap": None}
-    j = judge(objective, result["per_trace_stats"], held["policies"], sorted(held["bounds"]))
+    j = judge(objective, result["per_trace_stats"], held["policies"], sorted(held["bounds"]),
+              bound_score(objective, held["bounds"])["score"])
     result["verdict"] = {"passed": j.passes, "reasons": j.reasons}
     result["score"] = j.score
     result["per_trace"] = {c: objective.score([s]) for c, s in result["per_trace_stats"].items()}

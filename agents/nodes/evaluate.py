@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agents.nodes.common import candidate_records, objective_of
+from agents.nodes.common import baselines, candidate_records, objective_of
 from agents.objective import Objective
 from agents.state import RunContext, RunState
 
@@ -33,8 +33,10 @@ def evaluate_candidate(state: RunState, ctx: RunContext, n: int, *,
     ctx.event("candidate", state, candidate=n, author=pending.get("author"),
               summary=pending.get("summary", ""), path=f"candidates/{n}/policy.py",
               parent=pending.get("parent"), round=state.get("round") if in_round else None)
-    result = run_evaluation(ctx, n, source, "search")
     objective = objective_of(state)
+    result = run_evaluation(ctx, n, source, "search", objective)
+    if result.get("cascade") is not None:
+        ctx.event("cascade", state, candidate=n, **result["cascade"])
     record = _record(n, pending, result, objective)
     result["baseline"] = {k: v for k, v in (ctx.store.read_run().get("baseline") or {}).items()
                           if k in ("policy", "score")}
@@ -53,9 +55,12 @@ def evaluate_candidate(state: RunState, ctx: RunContext, n: int, *,
     return {"candidates": {str(n): record}, "last": n, "pending": None, "best": best}
 
 
-def run_evaluation(ctx: RunContext, n: int, source: str, part: str) -> dict[str, Any]:
-    """Candidate ``n`` on a suite part: read back if it already finished, else run it."""
-    from sandbox.evaluation import PolicyInput, evaluate_policy, suite_inputs
+def run_evaluation(ctx: RunContext, n: int, source: str, part: str,
+                   objective: Objective | None = None) -> dict[str, Any]:
+    """Candidate ``n`` on a suite part: read back if it already finished, else run it (on the
+    search suite with ``--cascade``: its smallest case first, the others only if it is not far
+    below the best baseline there; see `_cascade`)."""
+    from sandbox.evaluation import PolicyInput, suite_inputs
 
     held_out = part != "search"
     done = ctx.store.read_result(n, held_out=held_out)
@@ -69,21 +74,12 @@ def run_evaluation(ctx: RunContext, n: int, source: str, part: str) -> dict[str,
         return done
     policy = PolicyInput(f"candidate {n}", source=source)
     cases = suite_inputs(ctx.config.suite, part)
-    worker = ctx.evaluations.begin(n, part)  # waits for a free worker
     t0 = time.monotonic()
-    started_s = round(ctx.store.transcript.elapsed(), 3)
-    try:
-        if ctx.executor is None:
-            report = evaluate_policy(policy, cases, ctx.backend, ctx.limits,
-                                     suite=ctx.config.suite, part=part, profile=not held_out)
-        else:
-            from sandbox.executor import EvaluationJob
-
-            report = ctx.executor.evaluate([EvaluationJob(
-                key=f"{n}-{part}", policy=policy, cases=tuple(cases), limits=ctx.limits,
-                suite=ctx.config.suite, part=part, profile=not held_out)])[0]
-    finally:
-        ctx.evaluations.end(n, part)
+    cascade = None
+    if part == "search" and ctx.config.cascade and objective is not None and len(cases) > 1:
+        report, worker, started_s, cascade = _cascade(ctx, n, policy, cases, objective)
+    else:
+        report, worker, started_s = _batch(ctx, n, policy, cases, part, part)
     ctx.count_evaluation()
     data = report.model_dump(mode="json")
     profile = data.pop("profile", None)
@@ -93,9 +89,90 @@ def run_evaluation(ctx: RunContext, n: int, source: str, part: str) -> dict[str,
               "evaluation": data, "profile": profile, "source_sha256": source_sha(source),
               "seconds": round(time.monotonic() - t0, 3), "worker": worker,
               "started_s": started_s}
+    if cascade is not None:
+        result["cascade"] = cascade
+        if cascade["stopped"] and report.status == "ok":
+            result.update(status="screened", reason=cascade["reason"])
     result["score"] = None
     ctx.store.write_result(n, result, held_out=held_out)
     return result
+
+
+def _batch(ctx: RunContext, n: int, policy: Any, cases: list[Any], part: str,
+           lane: str) -> tuple[Any, int, float]:
+    """One sandbox evaluation of ``cases`` on a free worker: (report, worker, started_s)."""
+    from sandbox.evaluation import evaluate_policy
+
+    profile = part == "search"
+    worker = ctx.evaluations.begin(n, lane)  # waits for a free worker
+    started_s = round(ctx.store.transcript.elapsed(), 3)
+    try:
+        if ctx.executor is None:
+            report = evaluate_policy(policy, cases, ctx.backend, ctx.limits,
+                                     suite=ctx.config.suite, part=part, profile=profile)
+        else:
+            from sandbox.executor import EvaluationJob
+
+            report = ctx.executor.evaluate([EvaluationJob(
+                key=f"{n}-{lane}", policy=policy, cases=tuple(cases), limits=ctx.limits,
+                suite=ctx.config.suite, part=part, profile=profile)])[0]
+    finally:
+        ctx.evaluations.end(n, lane)
+    return report, worker, started_s
+
+
+def _cascade(ctx: RunContext, n: int, policy: Any, cases: list[Any],
+             objective: Objective) -> tuple[Any, int, float, dict[str, Any]]:
+    """The search suite in two stages: the smallest case (fewest trace bytes) first; a
+    candidate that fails there, or scores below the best baseline's on it by more than the
+    objective's margin, stops there; otherwise the other cases run and the first case's
+    verified result is reused in the whole suite's report. The first stage is kept in
+    ``candidates/<n>/cascade.json``, so a resumed run does not run it again."""
+    from agents.judge import strongest_baseline
+    from sandbox.evaluation import merge_reports
+    from sandbox.protocol import EvaluationReport
+
+    first_case = min(cases, key=lambda c: (len(c.trace_csv_text), c.name))
+    sha = source_sha(policy.source)
+    kept = ctx.store.read_cascade(n)
+    if kept is not None and kept.get("source_sha256") == sha:
+        first = EvaluationReport.model_validate(kept["report"])
+        worker, started_s = kept["worker"], kept["started_s"]
+    else:
+        first, worker, started_s = _batch(ctx, n, policy, [first_case], "search", "search:first")
+        ctx.store.write_cascade(n, {"source_sha256": sha, "report": first.model_dump(mode="json"),
+                                    "worker": worker, "started_s": started_s})
+    stats = next((t.stats for t in first.traces if t.name == first_case.name and t.stats), None)
+    policies = baselines(ctx, "search")["policies"]
+    name, base = strongest_baseline(objective, {p: {first_case.name: s[first_case.name]}
+                                                for p, s in policies.items()
+                                                if first_case.name in s})
+    score = objective.score([stats]) if stats is not None else None
+    decision: dict[str, Any] = {"case": first_case.name, "score": score,
+                                "baseline_policy": name, "baseline_score": base,
+                                "margin": objective.margin, "cases": len(cases)}
+    others = len(cases) - 1
+    if first.status != "ok" or score is None:
+        decision.update(stopped=True, reason=f"cascade: {first.reason or 'no verified result'} "
+                                             f"on {first_case.name}; not run on the other "
+                                             f"{others} cases")
+        return first, worker, started_s, decision
+    if base is not None and objective.far_worse(score, base):
+        decision.update(stopped=True, reason=(
+            f"cascade: on {first_case.name} (the smallest search case) it scored {score:.4g} "
+            f"against {name}'s {base:.4g}, more than the {objective.margin:.0%} margin worse; "
+            f"not run on the other {others} cases"))
+        return first, worker, started_s, decision
+    rest, _, _ = _batch(ctx, n, policy, [c for c in cases if c is not first_case], "search",
+                        "search")
+    decision.update(stopped=False, reason=(
+        f"cascade: on {first_case.name} it scored {score:.4g} against {name}'s "
+        f"{_num(base)}: run on the other {others} cases, its first result reused"))
+    return merge_reports(first, rest, [c.name for c in cases]), worker, started_s, decision
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 def source_sha(text: str) -> str:

@@ -86,7 +86,8 @@ class RunInfo(BaseModel):
         per_round = f"{k} candidate{'s' if k != 1 else ''} per round"
         workers = config.get("workers")
         on = f" on {workers} workers" if isinstance(workers, int) and workers > 1 else ""
-        return (f"{config.get('strategy') or 'feedback'}, {per_round}{on}, until "
+        cascade = ", cascade" if config.get("cascade") else ""
+        return (f"{config.get('strategy') or 'feedback'}, {per_round}{on}{cascade}, until "
                 f"{config.get('until') or 'accepted'}")
 
     @property

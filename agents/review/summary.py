@@ -289,6 +289,8 @@ def _describe(e: Event) -> str:
             spent = f("spent") if isinstance(f("spent"), dict) else {}
             return (f"budget: {spent.get('iterations', 0)} iterations, "
                     f"${_float(spent.get('usd')):.4f}")
+        case "cascade":
+            return f"cascade: candidate {f('candidate')}: {one_line(f('reason', ''))}"
         case "round":
             gate = f("held_out_gate")
             closing = (f"candidate {gate} {'accepted' if f('accepted') else 'rejected'} on the "

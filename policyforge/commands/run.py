@@ -66,6 +66,9 @@ def _run_parser() -> argparse.ArgumentParser:
                    help="feedback: each round learns from the archive and the critic's verdicts "
                         "(default); best-of-n: every candidate sampled independently on the same "
                         "budget, the baseline that shows what the feedback is worth")
+    p.add_argument("--cascade", action="store_true",
+                   help="evaluate each candidate first on the smallest search case, and on the "
+                        "others only when it is not far below the best baseline there")
     p.add_argument("--until", choices=("accepted", "budget"), default="accepted",
                    help="stop at the first accepted policy (default), or search on until the "
                         "budget is spent, the accepted policy being the floor to beat")
@@ -168,7 +171,8 @@ def _config(args: argparse.Namespace, budget: Any) -> Any:
                      sandbox=args.sandbox, heuristic=heuristic, models=models, budget=budget,
                      timeout_s=args.timeout, prices_file=args.prices,
                      population=args.population, workers=args.workers,
-                     ray_address=args.ray_address, strategy=args.strategy, until=args.until)
+                     ray_address=args.ray_address, strategy=args.strategy, until=args.until,
+                     cascade=args.cascade)
 
 
 def _check_keys(models: dict[str, Any]) -> None:

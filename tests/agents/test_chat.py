@@ -197,3 +197,28 @@ def test_chat_through_an_openai_compatible_server(tmp_path):
     answered = [m for m in requests[2].body["messages"] if m["role"] == "tool"]
     assert answered and answered[0]["content"].startswith("approved")
     assert KEY not in child.before
+
+
+def test_the_chat_proposes_until_budget_and_a_target_and_runs_a_population(tmp_path):
+    propose = {"content": "", "tool_calls": [{"name": "propose_run", "id": "p1", "args": {
+        "goal": "the best policy two rounds buy",
+        "objective": {"metric": "completed_pipelines", "margin": 0.05, "target": 20},
+        "max_iterations": 2, "until": "budget"}}]}
+    child = spawn(tmp_path, {"planner": [propose, "Started."]}, "--population", "2")
+    _say(child, "the best you can find in two rounds, at least 20 pipelines")
+    child.expect("Proposed run")
+    child.expect("the budget is spent")
+    child.expect("Start this run\\?")
+    child.sendline("yes")
+    child.expect(r"evaluating candidate 2 on search")
+    child.expect(r"\[run (\S+) accepted \(max_iterations\)")
+    run_dir = tmp_path / "runs" / child.match.group(1)
+    _say(child, "/quit")
+    child.expect(pexpect.EOF)
+    config = json.loads((run_dir / "run.json").read_text())["config"]
+    assert (config["population"], config["until"]) == (2, "budget")
+    assert config["objective"]["target"] == 20
+    events = [json.loads(line) for line in (run_dir / "transcript.jsonl").read_text().splitlines()]
+    assert sum(e["type"] == "candidate" for e in events) == 4  # two rounds of two
+    verdicts = [e for e in events if e["type"] == "verdict"]
+    assert any("meets the target >= 20" in r for v in verdicts for r in v["reasons"])

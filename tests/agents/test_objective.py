@@ -95,3 +95,21 @@ def test_objective_files_name_the_bad_field(tmp_path):
     broken.write_text("metric = ")
     with pytest.raises(ObjectiveError, match="not valid TOML"):
         load_objective(broken)
+
+
+def test_a_target_is_required_beside_the_margin_and_shown_in_the_summary():
+    candidate = {c: stats(15) for c in CASES}  # beats priority's 10 by far
+    plain = Objective(constraints=[])
+    assert judge(plain, candidate, BASE, CASES, bound=20).passes
+    high = Objective(constraints=[], target=16)
+    j = judge(high, candidate, BASE, CASES, bound=20)
+    assert not j.passes and "misses the target >= 16 (15)" in j.reasons
+    assert "target >= 16" in high.summary
+    share = Objective(constraints=[], target_bound_fraction=0.7)
+    assert judge(share, candidate, BASE, CASES, bound=20).passes  # 15 >= 0.7 x 20
+    assert not judge(share, candidate, BASE, CASES, bound=25).passes  # 15 < 17.5
+    assert not judge(share, candidate, BASE, CASES, bound=None).passes  # no bound: not met
+    latency = Objective(metric="adjusted_latency", constraints=[], target_bound_fraction=0.5)
+    assert latency.target_checks(18.0, 10.0)[0][0] and not latency.target_checks(21.0, 10.0)[0][0]
+    with pytest.raises(ValueError):
+        Objective(target_bound_fraction=1.5)

@@ -282,3 +282,56 @@ def test_until_budget_searches_on_with_the_accepted_policy_as_the_floor(tmp_path
     assert all(not e["accept"] for e in floors)
     accepted_score = scores[outcome.accepted_candidate]
     assert all(s is None or s <= accepted_score for s in scores.values())
+
+
+# --- the cascade ----------------------------------------------------------------------------
+
+
+def test_the_cascade_reuses_its_first_case_and_scores_as_a_full_evaluation(tmp_path):
+    from sandbox.local_backend import LocalBackend
+
+    def results(name: str, cascade: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        config = RunConfig(goal="x", suite="small", heuristic=True, seed=7, cascade=cascade,
+                           until="budget", budget=BudgetLimits(max_iterations=2), timeout_s=120)
+        outcome = start_run(config, tmp_path / name, backend=LocalBackend(warn=False))
+        run_dir = Path(outcome.run_dir)
+        out = {}
+        for d in sorted((run_dir / "candidates").iterdir()):
+            r = json.loads((d / "result.json").read_text())
+            out[d.name] = (r["source_sha256"], r["score"], r["per_trace_stats"],
+                           [t["name"] for t in r["evaluation"]["traces"]])
+        return out, [e for e in events(run_dir) if e["type"] == "cascade"]
+
+    full, none = results("full", False)
+    staged, decisions = results("staged", True)
+    assert none == [] and len(decisions) == 2
+    assert staged == full  # same candidates, scores, stats, and cases in the suite's order
+    assert all(not d["stopped"] and d["case"] for d in decisions)
+    kept = json.loads(next((tmp_path / "staged").glob("*/candidates/1/cascade.json")).read_text())
+    assert [t["name"] for t in kept["report"]["traces"]] == [decisions[0]["case"]]
+
+
+def test_the_cascade_stops_a_candidate_far_below_the_baseline_on_its_first_case(tmp_path):
+    from sandbox.local_backend import LocalBackend
+    from tests.agents.scripted import WEAK, responders
+
+    scripts = responders()
+    scripts["coder"] = [answer(WEAK, "FIFO.")] * 2
+    config = RunConfig(goal="most completed pipelines", suite="small", cascade=True,
+                       models=scripted_configs(), budget=BudgetLimits(max_iterations=1),
+                       timeout_s=120)
+    outcome = start_run(config, tmp_path / "runs", chat_models=scripted_models(scripts),
+                        backend=LocalBackend(warn=False))
+    run_dir = Path(outcome.run_dir)
+    evs = events(run_dir)
+    (decision,) = [e for e in evs if e["type"] == "cascade"]
+    assert decision["stopped"] and decision["score"] < decision["baseline_score"]
+    assert "not run on the other 2 cases" in decision["reason"]
+    result = json.loads((run_dir / "candidates" / "1" / "result.json").read_text())
+    assert result["status"] == "screened" and result["score"] is None
+    assert [t["name"] for t in result["evaluation"]["traces"]] == [decision["case"]]
+    (verdict,) = [e for e in evs if e["type"] == "verdict"]
+    assert not verdict["accept"] and verdict["reasons"] == [decision["reason"]]
+    review = json.loads(_policyforge("review", str(run_dir), "--json").stdout)
+    assert any(t["type"] == "cascade" and "cascade: candidate 1" in t["what"]
+               for t in review["timeline"])
