@@ -189,6 +189,8 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
     ctx.cancel = cancel
     ctx.caller.observer = progress  # retries and streaming answers shown as they happen
     ctx.evaluations.observer = progress  # evaluations in flight, per worker
+    if hasattr(progress, "board"):
+        progress.board = ctx.evaluations  # agents.progress.Progress shows each one's time so far
     if progress is not None and hasattr(progress, "attach"):
         progress.attach(store.path, config.budget)
     conn = sqlite3.connect(store.checkpoint_path, check_same_thread=False)

@@ -5,11 +5,13 @@ styling when stdout is a terminal, plain lines otherwise (logs, CI, pipes)."""
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any
 
 from agents.prompts import shorten
 
 STREAM_LINE_S = 30.0  # without a terminal, a long answer says how far it got this often
+TICK_S = 0.5  # on a terminal, the evaluations in flight are redrawn this often
 
 class Progress:
     """Receives ``(node, update)`` after every graph step."""
@@ -26,6 +28,8 @@ class Progress:
         self.limits: dict[str, Any] = {}
         self.best_n: int | None = None
         self.iteration = 0  # the last iteration count seen (a tools step carries none)
+        self.board: Any = None  # agents.evaluation_board.EvaluationBoard: what runs, since when
+        self._ticker: threading.Thread | None = None
 
     def attach(self, run_dir: Any, budget: Any) -> None:
         """The run folder (for baseline and bound) and the budget to show spend against."""
@@ -105,10 +109,31 @@ class Progress:
         if self.quiet:
             return
         if self.tty and getattr(self, "_status", None) is not None:
-            what = getattr(self, "_what", "evaluating in the sandbox")
-            self._status.update(f"{what}: candidate {candidate} ({part}) on worker {lane}")
+            self._show_running()
+            if self.board is not None and (self._ticker is None or not self._ticker.is_alive()):
+                self._ticker = threading.Thread(target=self._tick, name="progress-evaluations",
+                                                daemon=True)
+                self._ticker.start()
         self._print(f"[iter {self.iteration}]   worker {lane}: candidate {candidate} "
                     f"evaluating on {part}")
+
+    def _show_running(self) -> None:
+        """The spinner's text: every evaluation in flight, its worker and its time so far."""
+        status = getattr(self, "_status", None)
+        running = self.board.running() if self.board is not None else []
+        if status is None or not running:
+            return
+        what = getattr(self, "_what", "evaluating in the sandbox")
+        status.update(f"{what}: " + ", ".join(
+            f"candidate {c} ({p}) on worker {lane}, {s:.0f} s" for c, p, lane, s in running))
+
+    def _tick(self) -> None:
+        """Redraw the evaluations in flight until none is left (a terminal only)."""
+        import time
+
+        while self.board is not None and self.board.running():
+            self._show_running()
+            time.sleep(TICK_S)
 
     def evaluation_finished(self, candidate: int, part: str, lane: int, seconds: float) -> None:
         if self.quiet:
