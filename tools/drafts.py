@@ -7,12 +7,17 @@ validates, simulates and profiles the same file sends it once, not once per tool
 node (`agents.nodes.coder`) replaces the older copies in its conversation by their id.
 
 Drafts are kept in memory and, with a run folder, in ``drafts/<id>.py`` so a resumed run still
-finds them.
+finds them. *Current* is per writer: a population's coders write at once, each in its own
+`writing_as` context (its candidate's number), so one coder's ``draft='current'`` never names
+another's code.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from tools.errors import ToolError
@@ -22,6 +27,19 @@ CODE_HELP = ("The complete policy.py source; it becomes the current draft (after
              "draft='current' instead of sending it again).")
 DRAFT_HELP = ("Instead of `code`: 'current' (the last code you sent or the starting candidate), "
               "a draft id such as 'd1a2b3c', or 'candidate N' for an archived candidate's code.")
+
+
+_WRITER: ContextVar[str] = ContextVar("policyforge_draft_writer", default="")
+
+
+@contextmanager
+def writing_as(writer: str) -> Iterator[None]:
+    """Tool calls made inside have their own *current* draft (a population's candidate)."""
+    token = _WRITER.set(writer)
+    try:
+        yield
+    finally:
+        _WRITER.reset(token)
 
 
 def draft_id(code: str) -> str:
@@ -35,18 +53,23 @@ class DraftBook:
     def __init__(self, run_dir: Path | None = None) -> None:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self._drafts: dict[str, str] = {}
-        self.current: str | None = None
+        self._current: dict[str, str] = {}  # writer -> its current draft's id
+
+    @property
+    def current(self) -> str | None:
+        """The id of this writer's current draft (None before its first)."""
+        return self._current.get(_WRITER.get())
 
     def put(self, code: str) -> str:
         """Keep ``code`` as the current draft; its id."""
         key = draft_id(code)
         self._drafts[key] = code
-        self.current = key
+        self._current[_WRITER.get()] = key
         if self.run_dir is not None:
             folder = self.run_dir / "drafts"
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{key}.py").write_text(code)
-            (folder / "CURRENT").write_text(key)
+            (folder / _current_file()).write_text(key)
         return key
 
     def get(self, ref: str) -> tuple[str, str]:
@@ -84,7 +107,7 @@ class DraftBook:
     def _stored_current(self) -> str | None:
         if self.run_dir is None:
             return None
-        path = self.run_dir / "drafts" / "CURRENT"
+        path = self.run_dir / "drafts" / _current_file()
         return path.read_text().strip() if path.is_file() else None
 
     def _candidate(self, n: int) -> tuple[str, str]:
@@ -97,6 +120,12 @@ class DraftBook:
         key = draft_id(code)
         self._drafts[key] = code
         return key, code
+
+
+def _current_file() -> str:
+    """``CURRENT``, or ``CURRENT-<writer>`` for a population's candidate."""
+    writer = _WRITER.get()
+    return f"CURRENT-{writer}" if writer else "CURRENT"
 
 
 def draft_note(key: str, new: bool) -> str:

@@ -213,7 +213,7 @@ def _step(ctx: RunContext, view: dict[str, Any], b: dict[str, Any], n: int,
                 return
         b["phase"] = nxt
     elif phase == "tools":
-        b["messages"] = add_messages(b["messages"], _run_tools(ctx, b["messages"]))
+        b["messages"] = add_messages(b["messages"], _run_tools(ctx, b["messages"], n))
         b["phase"] = "coder"
     elif phase == "evaluate":
         update = evaluate_candidate({**view, "pending": b["pending"]}, ctx, n, in_round=True)
@@ -227,14 +227,17 @@ def _step(ctx: RunContext, view: dict[str, Any], b: dict[str, Any], n: int,
                  outcome="passes on search" if verdict["accept"] else "rejected")
 
 
-def _run_tools(ctx: RunContext, messages: list[Any]) -> list[Any]:
-    """The tool calls of the coder's last answer, run (and logged) as the tools node runs them."""
+def _run_tools(ctx: RunContext, messages: list[Any], n: int) -> list[Any]:
+    """The tool calls of candidate ``n``'s coder's last answer, run (and logged) as the tools
+    node runs them, with its own current draft (`tools.drafts.writing_as`)."""
     from langgraph.prebuilt import ToolNode
 
     from agents.nodes.coder import tool_logger
+    from tools.drafts import writing_as
 
     node = ToolNode(ctx.tools, handle_tool_errors=True, wrap_tool_call=tool_logger(ctx))
-    return list(node.invoke({"messages": messages})["messages"])
+    with writing_as(str(n)):
+        return list(node.invoke({"messages": messages})["messages"])
 
 
 # --- the round's end ------------------------------------------------------------------------

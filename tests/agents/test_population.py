@@ -335,3 +335,37 @@ def test_the_cascade_stops_a_candidate_far_below_the_baseline_on_its_first_case(
     review = json.loads(_policyforge("review", str(run_dir), "--json").stdout)
     assert any(t["type"] == "cascade" and "cascade: candidate 1" in t["what"]
                for t in review["timeline"])
+
+
+def test_each_coder_of_a_round_has_its_own_current_draft(tmp_path):
+    from langchain_core.messages import AIMessage
+
+    from sandbox.local_backend import LocalBackend
+    from tests.agents.scripted import ACCEPT, WEAK, tool_call
+    from tools.drafts import draft_id
+
+    def coder(messages: Any) -> Any:
+        code = GOOD if "direction 0" in str(messages[1].content) else WEAK
+        turn = sum(isinstance(m, AIMessage) for m in messages)
+        if turn == 0:
+            return tool_call("validate_policy", {"code": code}, f"a{len(code)}")
+        if turn == 1:  # the other coder has sent its own code by now, or will in this step
+            return tool_call("validate_policy", {"draft": "current"}, f"b{len(code)}")
+        return answer(code)
+
+    plan = structured_response(RoundPlan(directions=[
+        Direction(change=f"direction {i}", differs=f"variant {i}") for i in range(2)]))
+    scripts = {"planner": [PLAN, plan], "coder": [coder] * 6, "critic": [ACCEPT] * 2,
+               "reviewer": [APPROVE] * 2}
+    config = RunConfig(goal="x", suite="small", population=2, models=scripted_configs(),
+                       budget=BudgetLimits(max_iterations=1), timeout_s=120)
+    outcome = start_run(config, tmp_path / "runs", chat_models=scripted_models(scripts),
+                        backend=LocalBackend(warn=False))
+    evs = events(Path(outcome.run_dir))
+    by_current = [e for e in evs if e["type"] == "tool_call" and e["args"].get("draft")]
+    assert len(by_current) == 2
+    assert {e["result"].rsplit("(draft ", 1)[1].split(")")[0] for e in by_current} == {
+        draft_id(GOOD), draft_id(WEAK)}
+    sources = {json.loads((d / "result.json").read_text())["source_sha256"]
+               for d in (Path(outcome.run_dir) / "candidates").iterdir()}
+    assert len(sources) == 2
