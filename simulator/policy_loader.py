@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import sys
+import threading
 import traceback
 import types
 import typing
@@ -131,9 +132,38 @@ def provided_names() -> dict[str, Any]:
     return out
 
 
+_shim_lock = threading.Lock()
+_shim_users = 0  # runs and loads inside `eudoxia_names` right now (threads share sys.modules)
+_shim_saved: dict[str, types.ModuleType | None] = {}
+
+
 @contextlib.contextmanager
 def eudoxia_names() -> Iterator[None]:
-    """Make ``import eudoxia…`` resolve to this simulator's objects, and undo it afterwards."""
+    """Make ``import eudoxia…`` resolve to this simulator's objects, and undo it afterwards.
+
+    Nested and concurrent users (a population's replays run in threads) share one installation:
+    the first to enter installs the shims, the last to leave restores what was there before.
+    """
+    global _shim_users, _shim_saved
+    with _shim_lock:
+        if _shim_users == 0:
+            _shim_saved = _install_shims()
+        _shim_users += 1
+    try:
+        yield
+    finally:
+        with _shim_lock:
+            _shim_users -= 1
+            if _shim_users == 0:
+                for name, old in _shim_saved.items():
+                    if old is None:
+                        sys.modules.pop(name, None)
+                    else:
+                        sys.modules[name] = old
+
+
+def _install_shims() -> dict[str, types.ModuleType | None]:
+    """Put the shim modules in ``sys.modules``; what each name held before."""
     table = _names()
     saved = {name: sys.modules.get(name) for name in table}
     modules: dict[str, types.ModuleType] = {}
@@ -147,14 +177,7 @@ def eudoxia_names() -> Iterator[None]:
         if parent in modules:
             setattr(modules[parent], child, mod)
         sys.modules[name] = mod
-    try:
-        yield
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = old
+    return saved
 
 
 def is_policy_path(policy: str | Path) -> bool:

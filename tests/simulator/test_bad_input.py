@@ -379,3 +379,35 @@ def test_an_unknown_params_key_is_a_warning_and_with_strict_an_error(tmp_path: P
     assert refused.stderr.startswith(f"error: {typo}:7: unknown params key 'tick_per_second'")
     clean = run_cli("simulate", params, "-w", trace, "--strict")
     assert clean.code == 0 and clean.stderr == ""
+
+
+def test_eudoxia_names_are_shared_by_threads_and_removed_by_the_last():
+    """A population's replays and loads run in threads: each must resolve ``eudoxia`` while it
+    runs (one thread's exit must not pull the names from under another), and none may be left."""
+    import sys
+    import threading
+
+    from simulator.policy_loader import eudoxia_names
+
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(300):
+                with eudoxia_names():
+                    import eudoxia.scheduler.decorators  # noqa: F401
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert [n for n in sys.modules if n == "eudoxia" or n.startswith("eudoxia.")] == []
