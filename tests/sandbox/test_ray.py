@@ -87,7 +87,8 @@ def _containers(labels: dict[str, str]) -> list[object]:
     from sandbox.daemon import docker_client
 
     wanted = [f"{k}={v}" for k, v in labels.items()]
-    return docker_client().containers.list(all=True, filters={"label": wanted})
+    # sparse: the listing's own data, no inspect per container (one removed meanwhile is a 404)
+    return docker_client().containers.list(all=True, sparse=True, filters={"label": wanted})
 
 
 def _wait_for_container(labels: dict[str, str], not_owner: str | None = None,
@@ -98,7 +99,7 @@ def _wait_for_container(labels: dict[str, str], not_owner: str | None = None,
     end = time.monotonic() + within
     while time.monotonic() < end:
         for c in _containers(labels):
-            owner = c.labels.get(OWNER_LABEL)  # type: ignore[attr-defined]
+            owner = (c.attrs.get("Labels") or {}).get(OWNER_LABEL)  # type: ignore[attr-defined]
             if owner and owner != not_owner:
                 return owner
         time.sleep(0.05)
@@ -145,7 +146,12 @@ def test_a_killed_worker_is_retried_once_and_its_container_removed(ray_local, se
 
 
 def test_a_worker_that_dies_twice_fails_the_evaluation_with_that_reason(ray_local):
-    job = _jobs("paper", 2)[3]
+    slow = FIFO.replace("    s.queue.extend(pipelines)\n",
+                        "    s.queue.extend(pipelines)\n    sum(i * i for i in range(20000))\n")
+    assert slow != FIFO
+    job = EvaluationJob(key="slow", policy=PolicyInput("slow fifo", source=slow),
+                        cases=tuple(suite_inputs("paper", "search")[:2]),
+                        limits=default_limits(120), suite="paper", part="search")
     labels = {"policyforge.run": ray_local.run_id, "policyforge.candidate": job.key}
     ref = ray_local._task.remote(job, "docker", labels, ray_local.content_hash)
     first = _wait_for_container(labels)
