@@ -344,7 +344,10 @@ def _context(config: RunConfig, store: RunStore, backend: Any,
             role: make_chat_model(cfg) for role, cfg in config.models.items()}
     caller = ModelCaller(models, config.models, PriceTable.load(config.prices_file),
                          config.budget, Spend(), on_event)
-    limits = default_limits(config.timeout_s)
+    # evaluations at once on this machine: --workers N on an embedded Ray (a cluster's nodes
+    # each run one per CPU Ray gives them)
+    limits = default_limits(config.timeout_s,
+                            at_once=config.workers or 1 if config.ray_address is None else 1)
     ctx = RunContext(config=config, store=store, caller=caller, backend=backend, limits=limits)
     ctx.executor = _executor(config, backend)
     # as many evaluations at once as workers; on a cluster joined without --workers, the round's

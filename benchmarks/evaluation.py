@@ -20,9 +20,10 @@ machine is shared; the load average before the runs is printed).
 candidates (the same file under four keys) evaluated on the suite's search part through the
 sandbox's executor, serial (``--workers 1``, no Ray) and on an embedded Ray with 2 workers, the
 Ray start-up excluded (a warm-up batch starts its worker processes first). Once with each
-evaluation pinned to one CPU (the sandbox's ``cpus = 1``), where 2 workers should be close to
-2x faster, and once with the default settings (2 CPUs per evaluation on this machine), where
-they must not be slower.
+evaluation pinned to one CPU (``Limits(cpus=1, cpuset=...)``: the container and the host's
+replay of its cases on that CPU; candidate i on CPU i mod workers), where 2 workers should be
+close to 2x faster, and once with the default settings (2 CPUs per evaluation on this machine,
+not pinned), where they must not be slower.
 """
 
 from __future__ import annotations
@@ -100,20 +101,24 @@ class Unstreamed:
 
 
 def population_round(sandbox: str, cases: list[CaseInput], limits, workers: int,  # type: ignore[no-untyped-def]
-                     repeat: int) -> float:
-    """Median seconds of one round: four candidates on ``cases`` through the executor."""
+                     repeat: int, pin: bool) -> float:
+    """Median seconds of one round: four candidates on ``cases`` through the executor; with
+    ``pin``, candidate i's sandbox and host replay on CPU i mod ``workers`` (Limits.cpuset)."""
+    from sandbox.backend import on_lane
     from sandbox.executor import EvaluationJob, RayExecutor, SerialExecutor
 
     source = priority_as_policy_file()
     jobs = [EvaluationJob(key=f"c{i}", policy=PolicyInput(
                 f"candidate {i}", source=source.replace('key="priority_file"',
                                                         f'key="priority_file_{i}"'),
-                filename="policy.py"), cases=tuple(cases), limits=limits, suite="bench",
-                part="search") for i in range(1, 5)]
+                filename="policy.py"), cases=tuple(cases),
+                limits=on_lane(limits, i % workers + 1, max(2, workers)) if pin else limits,
+                suite="bench", part="search") for i in range(4)]
     executor = SerialExecutor(sandbox) if workers == 1 else RayExecutor(sandbox, workers=workers)
     try:
         warm = [EvaluationJob(key=f"w{j.key}", policy=j.policy, cases=tuple(cases[:1]),
-                              limits=limits, suite="bench", part="search") for j in jobs[:workers]]
+                              limits=j.limits, suite="bench", part="search")
+                for j in jobs[:workers]]
         executor.evaluate(warm)  # Ray's worker processes started, imports done: not timed
         times = []
         for _ in range(repeat):
@@ -135,13 +140,17 @@ def round_main(args: argparse.Namespace) -> None:
     print(f"load average before: {os.getloadavg()[0]:.2f}; one round of population 4 on the "
           f"{args.suite} search part ({len(cases)} cases each); {args.sandbox} sandbox; median of "
           f"{args.repeat}; Ray start-up excluded")
-    for label, limits in (("each evaluation pinned to 1 CPU", Limits(timeout_seconds=600,
-                                                                     cpus=1.0)),
-                          ("default settings", default_limits(600))):
-        one = population_round(args.sandbox, cases, limits, 1, args.repeat)
-        two = population_round(args.sandbox, cases, limits, 2, args.repeat)
-        print(f"  {label} ({limits.cpus:g} CPU per evaluation): --workers 1 {one:7.2f} s, "
-              f"--workers 2 {two:7.2f} s: x{one / two:.2f} faster")
+    pinned = Limits(timeout_seconds=600, cpus=1.0)
+    one = population_round(args.sandbox, cases, pinned, 1, args.repeat, True)
+    two = population_round(args.sandbox, cases, pinned, 2, args.repeat, True)
+    print(f"  each evaluation pinned to 1 CPU: --workers 1 {one:7.2f} s, --workers 2 {two:7.2f} s: "
+          f"x{one / two:.2f} faster")
+    limits_1, limits_2 = default_limits(600, at_once=1), default_limits(600, at_once=2)
+    one = population_round(args.sandbox, cases, limits_1, 1, args.repeat, False)
+    two = population_round(args.sandbox, cases, limits_2, 2, args.repeat, True)
+    print(f"  default settings (1 worker: {limits_1.cpus:g} CPUs per evaluation; 2 workers: "
+          f"{limits_2.cpus:g} each, pinned to its lane): --workers 1 {one:7.2f} s, --workers 2 "
+          f"{two:7.2f} s: x{one / two:.2f} faster")
 
 
 def median(runs: list[dict[str, float]], key: str) -> float:

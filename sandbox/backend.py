@@ -25,6 +25,9 @@ class Limits:
     pids: int = 64
     tmpfs_mb: int = 64
     output_bytes: int = 32 * 1024 * 1024
+    # Pin the batch to these CPUs ("0", "0,2", "0-1"): the sandbox (Docker's cpuset; the local
+    # runner inherits it) and the host's replay of its cases. None: wherever the OS puts them.
+    cpuset: str | None = None
 
     @property
     def workers(self) -> int:
@@ -38,9 +41,39 @@ class Limits:
         return max(1.0, self.timeout_seconds - min(3.0, self.timeout_seconds * 0.2))
 
 
-def default_limits(timeout_seconds: float = 120.0) -> Limits:
-    """Limits sized to this machine: at most 2 CPUs (and no more than it has)."""
-    return Limits(timeout_seconds=timeout_seconds, cpus=float(min(2, os.cpu_count() or 1)))
+def cpu_set(text: str) -> set[int]:
+    """The CPUs a cpuset string names (``"0-2,5"`` -> {0, 1, 2, 5}); ValueError if malformed."""
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if first < 0 or last < first:
+            raise ValueError(f"bad cpuset {text!r}")
+        out.update(range(first, last + 1))
+    return out
+
+
+def on_lane(limits: Limits, lane: int, at_once: int) -> Limits:
+    """``limits`` pinned to worker lane ``lane``'s CPUs (1-based) when ``at_once`` evaluations
+    share this machine: each lane its own ``limits.cpus`` CPUs, round the machine's, so two
+    evaluations never compete for a core (measured: unpinned, 2 workers were slower than 1)."""
+    import dataclasses
+
+    n = os.cpu_count() or 1
+    if at_once <= 1 or n <= 1:
+        return limits
+    width = max(1, int(limits.cpus))
+    first = ((lane - 1) * width) % n
+    cpus = sorted({(first + i) % n for i in range(width)})
+    return dataclasses.replace(limits, cpuset=",".join(map(str, cpus)))
+
+
+def default_limits(timeout_seconds: float = 120.0, at_once: int = 1) -> Limits:
+    """Limits sized to this machine: at most 2 CPUs, and no more than its share when
+    ``at_once`` evaluations run on it together (``--workers N`` on an embedded Ray: N on 2
+    CPUs get 1 each, so they do not fight over the cores and N workers are never slower)."""
+    share = max(1, (os.cpu_count() or 1) // max(1, at_once))
+    return Limits(timeout_seconds=timeout_seconds, cpus=float(min(2, share)))
 
 
 @dataclass

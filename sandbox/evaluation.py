@@ -14,7 +14,9 @@ of the same case decided differently).
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import signal
 import statistics
 import time
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.backend import Backend, Limits, RawRun
+from sandbox.backend import Backend, Limits, RawRun, cpu_set
 from sandbox.errors import ProtocolError, SandboxError
 from sandbox.protocol import (
     CaseResult,
@@ -115,6 +117,26 @@ def evaluate_policy(
             return _end(report, "rejected",
                         f"static checks: {first.format(policy.filename)} (suite {suite} is "
                         "estimates-only: a policy there sees op.estimate, never the true profile)")
+    with _pinned(limits.cpuset):
+        return _run_and_verify(report, policy, cases, backend, limits, profile)
+
+
+@contextlib.contextmanager
+def _pinned(cpuset: str | None) -> Any:
+    """This thread (the replay, and the threads and local runner it starts) on ``cpuset``."""
+    if not cpuset or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpu_set(cpuset))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _run_and_verify(report: EvaluationReport, policy: PolicyInput, cases: list[CaseInput],
+                    backend: Backend, limits: Limits, profile: bool) -> EvaluationReport:
     request = SandboxRequest(
         policy_source=policy.source,
         policy_filename=policy.filename,

@@ -111,10 +111,13 @@ def _batch(ctx: RunContext, n: int, policy: Any, cases: list[Any], part: str,
             report = evaluate_policy(policy, cases, ctx.backend, ctx.limits,
                                      suite=ctx.config.suite, part=part, profile=profile)
         else:
+            from sandbox.backend import on_lane
             from sandbox.executor import EvaluationJob
 
+            limits = ctx.limits if ctx.config.ray_address else on_lane(  # a local Ray: pinned
+                ctx.limits, worker, ctx.evaluations.workers)
             report = ctx.executor.evaluate([EvaluationJob(
-                key=f"{n}-{lane}", policy=policy, cases=tuple(cases), limits=ctx.limits,
+                key=f"{n}-{lane}", policy=policy, cases=tuple(cases), limits=limits,
                 suite=ctx.config.suite, part=part, profile=profile)])[0]
     finally:
         ctx.evaluations.end(n, lane)

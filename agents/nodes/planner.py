@@ -101,18 +101,11 @@ def _direction(state: RunState, ctx: RunContext) -> str:
         if not records:
             return "Start from the default composition of known heuristics."
         return f"Tune from the best so far; last verdict: {verdict.get('hint') or '-'}"
-    objective = objective_of(state)
-    run = ctx.store.read_run()
     given = list(state.get("directions") or [])
     earlier = ("Directions given so far (do not repeat one: say what to do differently now):\n"
                + "\n".join(f"- {d[:300]}" for d in given[-3:]) if given else "")
     ask = "\n".join(part for part in (
-        f"Objective: {objective.summary}",
-        (f"Best baseline: {run.get('baseline', {}).get('policy')} with median "
-        f"{run.get('baseline', {}).get('score')}; bound {run.get('bound', {}).get('score')}."),
-        f"Workload profile (search suite):\n{workload_text(ctx)}",
-        f"Archive:\n{prompts.archive_text(records)}",
-        f"Last verdict: {json.dumps(verdict)[:1500] if verdict else 'none yet'}",
+        *situation(state, ctx, records, json.dumps(verdict)[:1500] if verdict else "none yet"),
         earlier,
         "Give the coder the next direction in a few sentences.") if part)
     messages = [SystemMessage(prompts.PLANNER_SYSTEM), HumanMessage(ask)]
@@ -128,6 +121,20 @@ def _direction(state: RunState, ctx: RunContext) -> str:
             direction = (f"The previous direction did not work; follow the critic's hint "
                          f"instead: {hint}")
     return direction or "Improve on the best candidate."
+
+
+def situation(state: RunState, ctx: RunContext, records: list[dict[str, Any]],
+              verdict: str) -> list[str]:
+    """What every question to the planner starts with: the objective, the best baseline and the
+    bound, the search suite's workload, the archive and the last verdict."""
+    objective = objective_of(state)
+    run = ctx.store.read_run()
+    return [f"Objective: {objective.summary}",
+            (f"Best baseline: {run.get('baseline', {}).get('policy')} with median "
+             f"{run.get('baseline', {}).get('score')}; bound {run.get('bound', {}).get('score')}."),
+            f"Workload profile (search suite):\n{workload_text(ctx)}",
+            f"Archive:\n{prompts.archive_text(records)}",
+            f"Last verdict: {verdict}"]
 
 
 def _stale(direction: str, given: list[str]) -> bool:

@@ -110,20 +110,12 @@ def _heuristic_round(state: RunState, ctx: RunContext, numbers: list[int]) -> li
 def _directions(state: RunState, ctx: RunContext, k: int) -> list[str]:
     """K distinct directions from the planner model (one structured answer, asked again once
     when malformed); missing or repeated ones are filled from the last verdict's hint."""
-    from agents.nodes.planner import _stale, workload_text
+    from agents.nodes.planner import _stale, situation
 
-    objective = objective_of(state)
-    run = ctx.store.read_run()
-    records = candidate_records(state)
     given = list(state.get("directions") or [])
     verdict = state.get("verdict") or {}
     ask = "\n".join(part for part in (
-        f"Objective: {objective.summary}",
-        (f"Best baseline: {run.get('baseline', {}).get('policy')} with median "
-         f"{run.get('baseline', {}).get('score')}; bound {run.get('bound', {}).get('score')}."),
-        f"Workload profile (search suite):\n{workload_text(ctx)}",
-        f"Archive:\n{prompts.archive_text(records)}",
-        f"Last verdict: {verdict.get('hint') or 'none yet'}",
+        *situation(state, ctx, candidate_records(state), verdict.get("hint") or "none yet"),
         ("Directions tried so far:\n" + "\n".join(f"- {d[:300]}" for d in given[-2 * k:])
          if given else ""),
         (f"Give {k} distinct directions for {k} coders working at once: each says what it "

@@ -112,14 +112,18 @@ def evaluate_main(argv: list[str]) -> int:
     from sandbox.executor import EvaluationJob, make_executor
 
     t0 = time.monotonic()
-    limits = default_limits(args.timeout)
+    limits = default_limits(args.timeout,
+                            at_once=args.workers or 1 if args.ray_address is None else 1)
+    from sandbox.backend import on_lane
     try:
         policies = [policy_input(p) for p in args.policy]
         suites = {s: tuple(suite_inputs(s, args.part)) for s in dict.fromkeys(args.suite)}
     except (SandboxError, _suite_errors()) as exc:
         return print_error(exc, EXIT_BAD_INPUT, as_json=args.json,
                            message=getattr(exc, "message", None) or str(exc))
-    jobs = [EvaluationJob(key=f"{i}", policy=policy, cases=cases, limits=limits, suite=suite,
+    at_once = args.workers or 1 if args.ray_address is None else 1
+    jobs = [EvaluationJob(key=f"{i}", policy=policy, cases=cases,
+                          limits=on_lane(limits, i % at_once + 1, at_once), suite=suite,
                           part=args.part)
             for i, (policy, (suite, cases)) in enumerate(
                 (p, sc) for p in policies for sc in suites.items())]

@@ -83,6 +83,15 @@ def events(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
+def candidate_results(run_dir: Path) -> dict[str, tuple[str, Any]]:
+    """Each candidate's (source sha256, score), by number: what two runs must agree on."""
+    out = {}
+    for folder in sorted((run_dir / "candidates").iterdir()):
+        result = json.loads((folder / "result.json").read_text())
+        out[folder.name] = (result["source_sha256"], result["score"])
+    return out
+
+
 def route(evs: list[dict[str, Any]]) -> list[str]:
     """The transcript as a compact route: event types (with the role of model calls).
 

@@ -18,7 +18,15 @@ from agents.nodes.population import Direction, RoundPlan
 from agents.run_config import RunConfig
 from agents.scripted import scripted_configs, scripted_models, structured_response
 from sandbox.executor import SerialExecutor
-from tests.agents.scripted import APPROVE, GOOD, PLAN, REJECT, answer, events
+from tests.agents.scripted import (
+    APPROVE,
+    GOOD,
+    PLAN,
+    REJECT,
+    answer,
+    candidate_results,
+    events,
+)
 from tests.agents.test_heuristic import _feedback
 
 
@@ -41,20 +49,27 @@ def test_propose_round_gives_k_distinct_configurations_the_first_being_propose()
 
 
 class ShuffledExecutor(SerialExecutor):
-    """Evaluations in this process, each held back so that they finish in a chosen order."""
+    """Evaluations in this process, each held back until those before it in a chosen order have
+    finished, so a round's evaluations finish in exactly that order."""
 
     def __init__(self, order: list[int], backend: Any) -> None:
         super().__init__("local", backend=backend)
         self.rank = {n: i for i, n in enumerate(order)}
         self.finished: list[str] = []
-        self._lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._done = 0
 
     def evaluate(self, jobs):  # type: ignore[no-untyped-def]
         reports = super().evaluate(jobs)
         n = int(jobs[0].key.split("-")[0])
-        time.sleep(0.4 * self.rank.get(n, 0))
-        with self._lock:
+        rank = self.rank.get(n)
+        with self._turn:
+            if rank is not None and not self._turn.wait_for(lambda: self._done >= rank, 60):
+                raise AssertionError(f"candidate {n} waited for its turn for 60 s")
             self.finished.append(jobs[0].key)
+            if rank is not None:
+                self._done += 1
+            self._turn.notify_all()
         return reports
 
 
@@ -72,16 +87,9 @@ def _heuristic_run(tmp_path: Path, name: str, order: list[int], monkeypatch) -> 
     evs = events(run_dir)
     search = [e for e in evs if e["type"] == "evaluation" and e.get("part", "search") == "search"]
     return {"outcome": outcome, "finished": [k for k in executor.finished if k.endswith("search")],
-            "candidates": _candidates(run_dir), "rounds": [e for e in evs if e["type"] == "round"],
+            "candidates": candidate_results(run_dir),
+            "rounds": [e for e in evs if e["type"] == "round"],
             "search": search}
-
-
-def _candidates(run_dir: Path) -> dict[str, tuple[str, Any]]:
-    out = {}
-    for folder in sorted((run_dir / "candidates").iterdir()):
-        result = json.loads((folder / "result.json").read_text())
-        out[folder.name] = (result["source_sha256"], result["score"])
-    return out
 
 
 def test_completion_order_changes_neither_candidates_nor_scores(tmp_path, monkeypatch):
@@ -190,8 +198,9 @@ def test_population_4_on_2_workers_matches_the_serial_run_and_leaves_no_containe
     ray, _, out = _cli_run(tmp_path / "ray", 2)
     first = [e for e in events(ray) if e["type"] == "round" and e["round"] == 1][0]
     assert len(first["candidates"]) >= 4
-    assert _candidates(ray) == _candidates(serial)  # same sources (sha256), same scores
-    assert len(_candidates(ray)) >= 4
+    # same sources (sha256), same scores
+    assert candidate_results(ray) == candidate_results(serial)
+    assert len(candidate_results(ray)) >= 4
     assert "worker 2: candidate" in out  # progress shows each evaluation on its worker
     lanes = {e["worker"] for e in events(ray) if e["type"] == "evaluation"}
     assert lanes == {1, 2}
@@ -221,19 +230,23 @@ def _coder_tasks(run_dir: Path) -> list[str]:
     return [c["messages_in"][1]["content"] for c in calls]
 
 
-@pytest.mark.parametrize("strategy", ["feedback", "best-of-n"])
-def test_best_of_n_writes_every_candidate_from_the_goal_alone(tmp_path, strategy):
+def _fifo_run(tmp_path: Path, iterations: int, **config: Any) -> Path:
+    """A scripted run on `small` whose coder always writes FIFO (below every good built-in)."""
     from sandbox.local_backend import LocalBackend
     from tests.agents.scripted import WEAK, responders
 
     scripts = responders()
-    scripts["coder"] = [answer(WEAK, "FIFO.")] * 4
-    config = RunConfig(goal="most completed pipelines", suite="small", strategy=strategy,
-                       models=scripted_configs(), budget=BudgetLimits(max_iterations=2),
-                       timeout_s=120)
-    outcome = start_run(config, tmp_path / "runs", chat_models=scripted_models(scripts),
+    scripts["coder"] = [answer(WEAK, "FIFO.")] * (2 * iterations)
+    run = RunConfig(goal="most completed pipelines", suite="small", models=scripted_configs(),
+                    budget=BudgetLimits(max_iterations=iterations), timeout_s=120, **config)
+    outcome = start_run(run, tmp_path / "runs", chat_models=scripted_models(scripts),
                         backend=LocalBackend(warn=False))
-    run_dir = Path(outcome.run_dir)
+    return Path(outcome.run_dir)
+
+
+@pytest.mark.parametrize("strategy", ["feedback", "best-of-n"])
+def test_best_of_n_writes_every_candidate_from_the_goal_alone(tmp_path, strategy):
+    run_dir = _fifo_run(tmp_path, 2, strategy=strategy)
     first, second = _coder_tasks(run_dir)
     if strategy == "best-of-n":
         assert first == second  # nothing of candidate 1 (score, verdict, code) reaches the coder
@@ -312,17 +325,7 @@ def test_the_cascade_reuses_its_first_case_and_scores_as_a_full_evaluation(tmp_p
 
 
 def test_the_cascade_stops_a_candidate_far_below_the_baseline_on_its_first_case(tmp_path):
-    from sandbox.local_backend import LocalBackend
-    from tests.agents.scripted import WEAK, responders
-
-    scripts = responders()
-    scripts["coder"] = [answer(WEAK, "FIFO.")] * 2
-    config = RunConfig(goal="most completed pipelines", suite="small", cascade=True,
-                       models=scripted_configs(), budget=BudgetLimits(max_iterations=1),
-                       timeout_s=120)
-    outcome = start_run(config, tmp_path / "runs", chat_models=scripted_models(scripts),
-                        backend=LocalBackend(warn=False))
-    run_dir = Path(outcome.run_dir)
+    run_dir = _fifo_run(tmp_path, 1, cascade=True)
     evs = events(run_dir)
     (decision,) = [e for e in evs if e["type"] == "cascade"]
     assert decision["stopped"] and decision["score"] < decision["baseline_score"]

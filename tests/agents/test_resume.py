@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agents.scripted import events
+from tests.agents.scripted import candidate_results, events
 from tests.sandbox.helpers import ROOT
 
 
@@ -72,14 +72,6 @@ def test_a_killed_run_resumes_without_losing_or_repeating_work(tmp_path):
     assert [e["resumed"] for e in evs if e["type"] == "run_started"] == [False, True]
 
 
-def _results(run_dir: Path) -> dict[str, tuple[str, object]]:
-    out = {}
-    for folder in sorted((run_dir / "candidates").iterdir()):
-        result = json.loads((folder / "result.json").read_text())
-        out[folder.name] = (result["source_sha256"], result["score"])
-    return out
-
-
 @pytest.mark.usefixtures("sandbox_image")
 def test_a_run_killed_with_a_round_in_flight_repeats_and_loses_nothing(tmp_path):
     """kill -9 while a population's evaluations run on Ray, then resume."""
@@ -104,12 +96,12 @@ def test_a_run_killed_with_a_round_in_flight_repeats_and_loses_nothing(tmp_path)
     resumed = _finish(_fault_run("resume", str(run_dir), "ray"))
     assert resumed["status"] == whole["status"] == "accepted"
     assert resumed["accepted_candidate"] == whole["accepted_candidate"]
-    assert _results(run_dir) == _results(tmp_path / "a" / "whole")
+    assert candidate_results(run_dir) == candidate_results(tmp_path / "a" / "whole")
     evs = events(run_dir)
     search = [e["candidate"] for e in evs if e["type"] == "evaluation"
               and e.get("part", "search") == "search"]
     assert sorted(search) == sorted(set(search))  # no finished evaluation run again
-    assert set(search) == {int(n) for n in _results(run_dir)}  # none lost
+    assert set(search) == {int(n) for n in candidate_results(run_dir)}  # none lost
     a, b = _summary(tmp_path / "a" / "whole"), _summary(run_dir)
     assert b["calls"] == a["calls"]  # no answered model call made twice
     for key in ("iterations", "model_calls", "evaluations"):

@@ -49,6 +49,17 @@ def test_the_container_is_created_with_every_restriction(sandbox_image):
     assert config["Labels"][LABEL] == "1" and config["Labels"][OWNER_LABEL] == str(me.pid)
     assert config["Labels"][OWNER_START_LABEL] == str(me.start)
     assert config["Labels"][OWNER_HOST_LABEL] == me.host
+    assert host["CpusetCpus"] == ""  # not pinned unless asked
+
+
+def test_a_pinned_batch_runs_on_its_cpus(sandbox_image):
+    client = docker.from_env()
+    limits = Limits(cpus=1.0, cpuset="0")
+    container = client.containers.create(**container_config(sandbox_image, limits, time.time()))
+    try:
+        assert client.api.inspect_container(container.id)["HostConfig"]["CpusetCpus"] == "0"
+    finally:
+        container.remove(force=True)
 
 
 def test_an_honest_batch_is_verified_and_leaves_no_container():
