@@ -6,7 +6,6 @@ the candidates run on. The bound of each case (`traces.bounds`) says what no pol
 
 from __future__ import annotations
 
-import statistics
 from typing import Any
 
 from agents.objective import Objective
@@ -56,9 +55,10 @@ def builtin_baselines(suite: str, part: str) -> dict[str, Any]:
 
 
 def bound_score(objective: Objective, bounds: dict[str, Any]) -> dict[str, Any]:
-    """The median bound of the objective's metric (None where the metric has no bound)."""
+    """The bound of the objective's metric: the objective's aggregate of the per-case bounds
+    (None where the metric has no bound)."""
     key = BOUND_KEYS.get(objective.metric)
     if key is None or not bounds:
         return {"score": None, "per_trace": {}}
     per = {case: float(b[key]) for case, b in bounds.items()}
-    return {"score": statistics.median(per.values()), "per_trace": per}
+    return {"score": objective.combine(list(per.values())), "per_trace": per}

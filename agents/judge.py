@@ -32,7 +32,7 @@ class Judgement(BaseModel):
 
 def baseline_scores(objective: Objective,
                     baselines: Mapping[str, Mapping[str, Stats]]) -> dict[str, float | None]:
-    """Each built-in policy's score (its median over the cases) under ``objective``."""
+    """Each built-in policy's score (its aggregate over the cases) under ``objective``."""
     return {name: objective.score(list(per_case.values())) for name, per_case in baselines.items()}
 
 
@@ -62,7 +62,7 @@ def judge(objective: Objective, candidate: Mapping[str, Stats],
     beats_median = score >= needed if objective.direction == "maximize" else score <= needed
     gap = relative_gap(score, base, higher_is_better=objective.direction == "maximize")
     reasons.append(
-        f"median {objective.metric} {score:.4g} vs best baseline {name} {base:.4g}"
+        f"{objective.aggregate} {objective.metric} {score:.4g} vs best baseline {name} {base:.4g}"
         + (f" (gap {gap:+.1%})" if gap is not None else "")
         + f", needs {'>=' if objective.direction == 'maximize' else '<='} {needed:.4g} for a "
         f"{objective.margin:.0%} margin: {'beats it' if beats_median else 'short'}")

@@ -7,6 +7,7 @@ the paper's: the most completed pipelines, with no priority class starved on any
 
 from __future__ import annotations
 
+import math
 import statistics
 import tomllib
 from pathlib import Path
@@ -73,8 +74,12 @@ class Objective(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    metric: Literal["completed_pipelines", "throughput", "adjusted_latency"] = (
-        "completed_pipelines")
+    metric: Literal["completed_pipelines", "throughput", "adjusted_latency",
+                    "adjusted_latency_penalised"] = "completed_pipelines"
+    aggregate: Literal["median", "mean", "geomean", "worst"] = Field(
+        default="median",
+        description="how a suite's cases make one score (and its bound: the same aggregate of "
+                    "the per-case bounds): median, mean, geometric mean, or the worst case")
     direction: Literal["maximize", "minimize"] | None = None
     constraints: list[Constraint] = Field(default_factory=lambda: list(DEFAULT_CONSTRAINTS))
     suite: str = "small"
@@ -83,6 +88,11 @@ class Objective(BaseModel):
     allow_true_sizes: bool = Field(
         default=False,
         description="whether a policy may read an operator's true resource profile")
+    penalise_unfinished: bool | None = Field(
+        default=None,
+        description="for adjusted_latency: count every unfinished pipeline at 2 x "
+                    "max_job_seconds (Eudoxia's CLI form, adjusted_latency_penalised); default: "
+                    "yes on a suite with deadlines (max_job_seconds > 0), no elsewhere")
     target: float | None = Field(
         default=None,
         description="a median score acceptance also requires (at least it when maximizing, at "
@@ -98,10 +108,22 @@ class Objective(BaseModel):
         if self.direction is None:
             self.direction = "minimize" if self.metric in LOWER_IS_BETTER else "maximize"
         if not self.summary:
-            self.summary = (f"{self.direction} the median {self.metric} on {self.suite}"
+            self.summary = (f"{self.direction} the {self.aggregate} {self.metric} on {self.suite}"
                             + "".join(f"; {c.describe()}" for c in self.constraints)
                             + "".join(f"; {t}" for t in self.target_texts()))
         return self
+
+    def on_suite(self, deadlines: bool) -> Objective:
+        """This objective on a suite with or without deadlines: ``adjusted_latency`` becomes
+        ``adjusted_latency_penalised`` where unfinished pipelines are to be penalised (on a
+        deadline suite unless ``penalise_unfinished = false``), so the figure optimised is the
+        one Eudoxia's CLI prints there."""
+        penalise = self.penalise_unfinished if self.penalise_unfinished is not None else deadlines
+        if self.metric != "adjusted_latency" or not penalise:
+            return self
+        data = self.model_dump()
+        data.update(metric="adjusted_latency_penalised", summary="")
+        return Objective.model_validate(data)
 
     def better(self, a: float, b: float) -> bool:
         """Whether score ``a`` is strictly better than ``b``."""
@@ -152,9 +174,24 @@ class Objective(BaseModel):
         return baseline * (1 - self.margin)
 
     def score(self, per_case: list[Stats]) -> float | None:
-        """The median of the objective's metric over the cases (None without any)."""
-        values = [metric_value(self.metric, s) for s in per_case]
-        return statistics.median(values) if values else None
+        """The objective's metric over the cases, aggregated (None without any)."""
+        return self.combine([metric_value(self.metric, s) for s in per_case])
+
+    def combine(self, values: list[float]) -> float | None:
+        """``values`` (one per case) as one figure: the objective's aggregate. The geometric mean
+        of values that are not all positive is NaN (it is undefined), the worst of a maximized
+        metric its minimum."""
+        if not values:
+            return None
+        if self.aggregate == "median":
+            return statistics.median(values)
+        if self.aggregate == "mean":
+            return statistics.fmean(values)
+        if self.aggregate == "geomean":
+            if any(not v > 0 for v in values):
+                return math.nan
+            return statistics.geometric_mean(values)
+        return min(values) if self.direction == "maximize" else max(values)
 
 
 def load_objective(path: str | Path) -> Objective:

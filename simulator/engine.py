@@ -122,11 +122,16 @@ class SimulationResult:
 
     def stats_json(self) -> dict[str, Any]:
         """The statistics as JSON data: Eudoxia's ``to_dict()`` plus ``adjusted_latency`` (default
-        arguments), the memory means and completed pipelines per second. What ``simulate --json``
-        prints, what the sandbox returns and what the host compares."""
+        arguments, as the fixtures pin it), ``adjusted_latency_penalised`` (what Eudoxia's CLI
+        prints: with ``max_job_seconds > 0`` every unfinished pipeline counts 2 x
+        ``max_job_seconds`` and nothing is divided by the completion rate; otherwise the same as
+        ``adjusted_latency``), the memory means and completed pipelines per second. What
+        ``simulate --json`` prints, what the sandbox returns and what the host compares."""
         stats = self.stats
         out = stats.to_dict()
         out["adjusted_latency"] = stats.adjusted_latency()
+        out["adjusted_latency_penalised"] = stats.cli_adjusted_latency(
+            float(self.params.get("max_job_seconds") or 0))
         out["mean_memory_allocated_percent"] = stats.mean_memory_allocated_percent
         out["mean_memory_consumed_percent"] = stats.mean_memory_consumed_percent
         out["completed_pipelines_per_second"] = (

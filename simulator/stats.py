@@ -137,6 +137,7 @@ NOT_FINITE_NOTES = {
     "mean_latency_seconds": "no pipeline of this class completed",
     "p99_latency_seconds": "no pipeline of this class completed",
     "adjusted_latency": "no pipeline completed (Eudoxia divides by the completion rate)",
+    "adjusted_latency_penalised": "no pipeline completed and the params set no max_job_seconds",
     "p99_latency": "no container completed",
     "mean_memory_allocated_percent": "no tick was simulated",
     "mean_memory_consumed_percent": "no tick was simulated",

@@ -49,6 +49,18 @@ def _rate(key: str) -> Callable[[Stats], float]:
     return rate
 
 
+def _p99_spread(s: Stats) -> float:
+    """The largest class p99 latency over the smallest, among classes that completed work (1
+    with fewer than two such classes; infinite when the smallest is 0)."""
+    p99 = [s[k]["p99_latency_seconds"] for k in ("pipelines_query", "pipelines_interactive",
+                                                  "pipelines_batch")
+           if s[k]["completion_count"] > 0]
+    if len(p99) < 2:
+        return 1.0
+    low = min(p99)
+    return max(p99) / low if low > 0 else math.inf
+
+
 def _starved(s: Stats) -> float:
     return float(sum(1 for k in ("pipelines_query", "pipelines_interactive", "pipelines_batch")
                      if s[k]["arrival_count"] > 0 and s[k]["completion_count"] == 0))
@@ -63,12 +75,19 @@ def _table() -> dict[str, Metric]:
         # adjusted latency has no bound that caps it per trace: only per-pipeline latency floors
         Metric("adjusted_latency", "adjusted latency (s)", False,
                lambda s: s["adjusted_latency"], fraction_key="latency", score=True),
+        # Eudoxia's CLI form: unfinished pipelines at 2 x max_job_seconds (a deadline suite's
+        # latency); a result from before the field existed has no value (NaN)
+        Metric("adjusted_latency_penalised",
+               "adjusted latency, unfinished pipelines at 2 x max_job_seconds (s)", False,
+               lambda s: s.get("adjusted_latency_penalised", math.nan), score=True),
         Metric("completed_pipelines", "completed pipelines", True,
                lambda s: s["pipelines_all"]["completion_count"],
                bound_key="max_completed_pipelines", fraction_key="completed_pipelines",
                score=True),
         Metric("starved_classes", "priority classes with arrivals and no completion", False,
                _starved),
+        Metric("class_p99_spread", "largest class p99 latency over the smallest", False,
+               _p99_spread),
     ]
     for name, key in CLASSES.items():
         metrics += [

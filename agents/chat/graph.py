@@ -42,7 +42,10 @@ the person approves it. During and after a run, answer questions from its data w
 (list_candidates, get_candidate, compare_policies, profile_run, run_status), quoting numbers. \
 If they want another attempt with a changed goal (e.g. "never preempt queries"), propose a new \
 run. If they name a level to reach (a score, or a share of the best possible), set the \
-Objective's target or target_bound_fraction; if they want the best policy the budget buys \
+Objective's target or target_bound_fraction; if a policy must hold on every case (several \
+cluster sizes, the worst day), set its aggregate (mean, geomean or worst instead of the median); \
+fairness between classes is a constraint such as class_p99_spread <= 3 or \
+batch_completion_rate >= 0.5; if they want the best policy the budget buys \
 rather than the first good one, set until to "budget". Be brief."""
 
 

@@ -30,8 +30,17 @@ def objective(state: RunState, ctx: RunContext) -> dict[str, Any]:
     if planned is None:  # malformed twice: a failed iteration, asked again (budget permitting)
         ctx.count_iteration()
         return {}
-    _write_objective(ctx, Objective.model_validate(planned))
-    return {"objective": planned}
+    chosen = Objective.model_validate(planned).on_suite(_has_deadlines(ctx.config.suite))
+    _write_objective(ctx, chosen)
+    return {"objective": chosen.model_dump()}
+
+
+def _has_deadlines(suite: str) -> bool:
+    """Whether any search case of ``suite`` sets ``max_job_seconds > 0``."""
+    from traces.suites import get_suite
+
+    return any(float(c.params.get("max_job_seconds") or 0) > 0
+               for c in get_suite(suite).search_cases())
 
 
 def after_objective(state: RunState) -> str:

@@ -113,3 +113,48 @@ def test_a_target_is_required_beside_the_margin_and_shown_in_the_summary():
     assert latency.target_checks(18.0, 10.0)[0][0] and not latency.target_checks(21.0, 10.0)[0][0]
     with pytest.raises(ValueError):
         Objective(target_bound_fraction=1.5)
+
+
+def test_aggregates_combine_cases_and_their_bounds_the_same_way():
+    import math
+
+    from agents.baselines import bound_score
+
+    values = [10.0, 40.0, 20.0]
+    got = {agg: Objective(aggregate=agg, constraints=[]).combine(values)
+           for agg in ("median", "mean", "geomean", "worst")}
+    assert got["median"] == 20 and got["mean"] == pytest.approx(70 / 3)
+    assert got["geomean"] == pytest.approx(20.0) and got["worst"] == 10  # maximized: the least
+    latency = Objective(metric="adjusted_latency_penalised", aggregate="worst", constraints=[])
+    assert latency.direction == "minimize" and latency.combine(values) == 40
+    assert math.isnan(Objective(aggregate="geomean").combine([0.0, 4.0]))
+    bounds = {"a": {"max_completed_pipelines": 10}, "b": {"max_completed_pipelines": 40}}
+    assert bound_score(Objective(aggregate="mean"), bounds)["score"] == 25
+    mean = Objective(aggregate="mean", constraints=[])
+    j = judge(mean, {c: stats(15) for c in CASES}, BASE, CASES)
+    assert j.score == 15 and j.reasons[0].startswith("mean completed_pipelines 15")
+    assert "the mean completed_pipelines" in mean.summary
+
+
+def test_a_latency_objective_on_a_deadline_suite_optimises_the_penalised_form():
+    from agents.nodes.planner import _has_deadlines
+
+    latency = Objective(metric="adjusted_latency", suite="latency")
+    assert _has_deadlines("latency") and not _has_deadlines("small")
+    on = latency.on_suite(deadlines=True)
+    assert on.metric == "adjusted_latency_penalised" and on.direction == "minimize"
+    assert "adjusted_latency_penalised" in on.summary
+    assert latency.on_suite(deadlines=False) == latency
+    kept = Objective(metric="adjusted_latency", penalise_unfinished=False)
+    assert kept.on_suite(deadlines=True).metric == "adjusted_latency"  # the objective says so
+    forced = Objective(metric="adjusted_latency", penalise_unfinished=True)
+    assert forced.on_suite(deadlines=False).metric == "adjusted_latency_penalised"
+    assert Objective().on_suite(deadlines=True).metric == "completed_pipelines"
+
+
+def test_a_fairness_constraint_bounds_the_spread_of_class_p99_latencies():
+    even = stats(15, query=(5, 5, 10.0), batch=(10, 4, 20.0))  # interactive completed none
+    assert metric_value("class_p99_spread", even) == 2.0
+    assert metric_value("class_p99_spread", stats(15, batch=(10, 0, 0.0))) == 1.0
+    fair = Constraint(metric="class_p99_spread", op="<=", value=3, over="every")
+    assert fair.check([even])[0] and not fair.check([stats(15, batch=(10, 4, 50.0))])[0]

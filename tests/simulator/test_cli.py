@@ -313,3 +313,20 @@ def test_generated_trace_simulates_and_every_pipeline_in_it_arrives(tmp_path: Pa
     assert out["pipelines_created"] == len(pipeline_ids)
     assert out["pipelines_all"]["arrival_count"] == len(pipeline_ids)
     assert out["containers_completed"] >= 1
+
+
+def test_simulate_json_carries_both_adjusted_latencies(tmp_path: Path) -> None:
+    """``adjusted_latency`` keeps Eudoxia's default arguments (the fixtures pin it);
+    ``adjusted_latency_penalised`` is the figure the text output prints, which with deadlines
+    counts every unfinished pipeline at 2 x max_job_seconds."""
+    plain = simulate_json(NAIVE).json()
+    assert plain["adjusted_latency_penalised"] == plain["adjusted_latency"]  # no deadlines
+    params = tomllib.loads((NAIVE / "params.toml").read_text(encoding="utf-8"))
+    params["max_job_seconds"] = 30
+    deadline = tmp_path / "params.toml"
+    deadline.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in params.items()))
+    out = simulate_json(NAIVE, params=deadline).json()
+    text = run_cli("simulate", deadline, "-w", NAIVE / "trace.csv").stdout
+    printed = next(line for line in text.splitlines() if line.startswith("Adjusted latency:"))
+    assert printed == f"Adjusted latency: {out['adjusted_latency_penalised']:.2f}s"
+    assert out["adjusted_latency_penalised"] != out["adjusted_latency"]
