@@ -324,6 +324,16 @@ def _executor(config: RunConfig, backend: Any) -> Any:
                          ray_address=config.ray_address, run_id=config.run_id)
 
 
+def evaluation_limits(config: RunConfig) -> Any:
+    """The sandbox limits of the run's evaluations: this machine's share for each of the
+    evaluations that run at once here (``--workers N`` on an embedded Ray, at most a round's
+    population; a cluster's nodes each run one per CPU Ray gives them)."""
+    from sandbox.backend import default_limits
+
+    at_once = min(config.workers or 1, config.population) if config.ray_address is None else 1
+    return default_limits(config.timeout_s, at_once=at_once)
+
+
 def _context(config: RunConfig, store: RunStore, backend: Any,
              chat_models: dict[str, Any] | None) -> Any:
     from agents.calls import ModelCaller
@@ -331,7 +341,6 @@ def _context(config: RunConfig, store: RunStore, backend: Any,
     from agents.models import make_chat_model
     from agents.pricing import PriceTable
     from agents.state import RunContext
-    from sandbox.backend import default_limits
 
     def on_event(event: dict[str, Any]) -> None:
         event = dict(event)
@@ -344,10 +353,7 @@ def _context(config: RunConfig, store: RunStore, backend: Any,
             role: make_chat_model(cfg) for role, cfg in config.models.items()}
     caller = ModelCaller(models, config.models, PriceTable.load(config.prices_file),
                          config.budget, Spend(), on_event)
-    # evaluations at once on this machine: --workers N on an embedded Ray (a cluster's nodes
-    # each run one per CPU Ray gives them)
-    limits = default_limits(config.timeout_s,
-                            at_once=config.workers or 1 if config.ray_address is None else 1)
+    limits = evaluation_limits(config)
     ctx = RunContext(config=config, store=store, caller=caller, backend=backend, limits=limits)
     ctx.executor = _executor(config, backend)
     # as many evaluations at once as workers; on a cluster joined without --workers, the round's

@@ -114,8 +114,9 @@ def _batch(ctx: RunContext, n: int, policy: Any, cases: list[Any], part: str,
             from sandbox.backend import on_lane
             from sandbox.executor import EvaluationJob
 
+            at_once = min(ctx.evaluations.workers, ctx.config.population)
             limits = ctx.limits if ctx.config.ray_address else on_lane(  # a local Ray: pinned
-                ctx.limits, worker, ctx.evaluations.workers)
+                ctx.limits, worker, at_once)
             report = ctx.executor.evaluate([EvaluationJob(
                 key=f"{n}-{lane}", policy=policy, cases=tuple(cases), limits=limits,
                 suite=ctx.config.suite, part=part, profile=profile)])[0]

@@ -372,3 +372,19 @@ def test_each_coder_of_a_round_has_its_own_current_draft(tmp_path):
     sources = {json.loads((d / "result.json").read_text())["source_sha256"]
                for d in (Path(outcome.run_dir) / "candidates").iterdir()}
     assert len(sources) == 2
+
+
+def test_evaluations_at_once_get_the_machine_s_share_of_its_cpus(monkeypatch):
+    import os
+
+    from agents.lifecycle import evaluation_limits
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+
+    def cpus(**kw: Any) -> float:
+        return evaluation_limits(RunConfig(goal="x", suite="small", heuristic=True, **kw)).cpus
+
+    assert cpus() == 2 and cpus(population=4) == 2  # one at a time
+    assert cpus(population=4, workers=2) == 1  # two at once on two cores
+    assert cpus(population=1, workers=2) == 2  # a round of one: nothing runs beside it
+    assert cpus(population=4, ray_address="10.0.0.1:6379") == 2  # a cluster: per node
