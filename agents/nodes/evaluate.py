@@ -29,13 +29,17 @@ def evaluate_candidate(state: RunState, ctx: RunContext, n: int, *,
     """Candidate ``n`` (``state['pending']``) on the search suite: its record and result."""
     pending = state["pending"] or {}
     source = pending["source"]
+    # A step cut short after its evaluation finished (a killed run, resumed) repeats only what
+    # the transcript lacks: the result is read back, and no event is written twice.
+    logged = _logged_events(ctx, n) if _finished(ctx, n, source) else set()
     ctx.store.write_policy(n, source)
-    ctx.event("candidate", state, candidate=n, author=pending.get("author"),
-              summary=pending.get("summary", ""), path=f"candidates/{n}/policy.py",
-              parent=pending.get("parent"), round=state.get("round") if in_round else None)
+    if "candidate" not in logged:
+        ctx.event("candidate", state, candidate=n, author=pending.get("author"),
+                  summary=pending.get("summary", ""), path=f"candidates/{n}/policy.py",
+                  parent=pending.get("parent"), round=state.get("round") if in_round else None)
     objective = objective_of(state)
     result = run_evaluation(ctx, n, source, "search", objective)
-    if result.get("cascade") is not None:
+    if result.get("cascade") is not None and "cascade" not in logged:
         ctx.event("cascade", state, candidate=n, **result["cascade"])
     record = _record(n, pending, result, objective)
     result["baseline"] = {k: v for k, v in (ctx.store.read_run().get("baseline") or {}).items()
@@ -43,11 +47,13 @@ def evaluate_candidate(state: RunState, ctx: RunContext, n: int, *,
     ctx.store.write_result(n, result)  # now with the objective's score and per-trace scores
     if ctx.heuristic:
         record["feedback"] = _heuristic_feedback(result).model_dump()
-    ctx.event("evaluation", state, candidate=n, status=result["status"], reason=result["reason"],
-              score=result["score"], aggregate=result["evaluation"].get("aggregate"),
-              bound_fractions=result["evaluation"].get("bound_fractions"),
-              verified=result["verified"], seconds=result["seconds"],
-              worker=result.get("worker"), started_s=result.get("started_s"))
+    if "evaluation" not in logged:
+        ctx.event("evaluation", state, candidate=n, status=result["status"],
+                  reason=result["reason"], score=result["score"],
+                  aggregate=result["evaluation"].get("aggregate"),
+                  bound_fractions=result["evaluation"].get("bound_fractions"),
+                  verified=result["verified"], seconds=result["seconds"],
+                  worker=result.get("worker"), started_s=result.get("started_s"))
     if not in_round:  # a population's round counts one iteration for all its candidates
         ctx.count_iteration()
     best = best_candidate(candidate_records(state) + [record])
@@ -96,6 +102,18 @@ def run_evaluation(ctx: RunContext, n: int, source: str, part: str,
     result["score"] = None
     ctx.store.write_result(n, result, held_out=held_out)
     return result
+
+
+def _finished(ctx: RunContext, n: int, source: str) -> bool:
+    """Whether candidate ``n``'s search evaluation of ``source`` already finished."""
+    done = ctx.store.read_result(n)
+    return done is not None and done.get("source_sha256") == source_sha(source)
+
+
+def _logged_events(ctx: RunContext, n: int) -> set[str]:
+    """The kinds of event the transcript already has for candidate ``n``."""
+    return {str(e.get("type")) for e in ctx.store.transcript.events()
+            if e.get("candidate") == n}
 
 
 def _batch(ctx: RunContext, n: int, policy: Any, cases: list[Any], part: str,

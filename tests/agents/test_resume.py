@@ -117,3 +117,29 @@ def test_a_run_killed_with_a_round_in_flight_repeats_and_loses_nothing(tmp_path)
                                                               f"{RUN_LABEL}=killed"]}):
         assert time.monotonic() < deadline, "a killed evaluation's container is still there"
         time.sleep(0.5)
+
+
+def test_a_step_repeated_after_its_evaluation_finished_writes_no_event_twice(tmp_path):
+    """What a resumed run does when the step that evaluated a candidate was cut short after the
+    evaluation finished: the result is read back and nothing is logged again."""
+    from agents.budget import BudgetLimits
+    from agents.lifecycle import _context, load_state, start_run
+    from agents.nodes.evaluate import evaluate_candidate
+    from agents.run_config import RunConfig
+    from agents.run_store import RunStore
+    from sandbox.local_backend import LocalBackend
+
+    config = RunConfig(goal="x", suite="small", heuristic=True, seed=7, timeout_s=120,
+                       budget=BudgetLimits(max_iterations=1))
+    run_dir = Path(start_run(config, tmp_path, backend=LocalBackend(warn=False)).run_dir)
+    before = events(run_dir)
+    ctx = _context(config, RunStore(run_dir), LocalBackend(warn=False), None)
+    source = (run_dir / "candidates" / "1" / "policy.py").read_text()
+    pending = {"source": source, "summary": "again", "author": "heuristic", "parent": None}
+    update = evaluate_candidate({**load_state(run_dir), "pending": pending}, ctx, 1,
+                                in_round=False)
+    again = events(run_dir)[len(before):]
+    assert [e["type"] for e in again if e.get("candidate") == 1] == []
+    assert update["candidates"]["1"]["score"] == json.loads(
+        (run_dir / "candidates" / "1" / "result.json").read_text())["score"]
+    assert ctx.caller.spend.evaluations == 1  # counted once, as a step cut short is
