@@ -209,10 +209,10 @@ class Progress:
 
     def _branch(self, update: dict[str, Any]) -> str | None:
         """A round's candidate got its evaluation's result, or finished."""
+        evaluated = just_evaluated(update)
         for key, b in (update.get("branches") or {}).items():
             rec = self.records.get(str(key), {})
-            if (update.get("candidates") or {}).get(str(key), {}).get("status") and \
-                    b.get("phase") == "critic" and not b.get("done"):
+            if key in evaluated:
                 return (f" candidate {key}: {rec.get('status')} score {_num(rec.get('score'))}"
                         f"  {shorten(rec.get('summary', ''), 60)}")
             if b.get("done"):
@@ -294,6 +294,14 @@ class Progress:
         if outcome.status == "failed" and outcome.stop_reason:
             reason = outcome.stop_reason.removeprefix("error: ")
             print(f"error: {reason}", file=sys.stderr, flush=True)
+
+
+def just_evaluated(update: dict[str, Any]) -> list[str]:
+    """The candidates whose evaluation's result a population's ``branch`` step brought."""
+    records = update.get("candidates") or {}
+    return [key for key, b in (update.get("branches") or {}).items()
+            if records.get(str(key), {}).get("status") and b.get("phase") == "critic"
+            and not b.get("done")]
 
 
 def _num(v: Any) -> str:

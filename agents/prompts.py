@@ -70,6 +70,15 @@ def extract_code(text: str) -> str | None:
     return max(blocks, key=len).strip() + "\n"
 
 
+def num(value: Any) -> str:
+    """A figure for a prompt or a reason: ``-`` for none, 3 significant digits below 100."""
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(int(value)) if isinstance(value, float) else str(value)
+
+
 def shorten(text: str, limit: int) -> str:
     """``text`` on one line, at most ``limit`` characters, cut at a word boundary (never inside
     a word or a number) and marked with an ellipsis when cut."""

@@ -396,12 +396,12 @@ class _ChatProgress:
     def __call__(self, node: str, update: dict[str, Any]) -> None:
         self.inner(node, update)
         if node == "branch":
-            for key, b in (update.get("branches") or {}).items():
+            from agents.progress import just_evaluated
+
+            for key in just_evaluated(update):
                 rec = self.inner.records.get(str(key), {})
-                if (update.get("candidates") or {}).get(str(key), {}).get("status") and \
-                        b.get("phase") == "critic" and not b.get("done"):
-                    self.say(f"  [run {self.run_id}: candidate {key} {rec.get('status')}, "
-                             f"score {rec.get('score')}]")
+                self.say(f"  [run {self.run_id}: candidate {key} {rec.get('status')}, "
+                         f"score {rec.get('score')}]")
         elif node == "join" and update.get("verdict"):
             v = update["verdict"]
             self.say(f"  [run {self.run_id}: round closed; candidate {v.get('candidate')} "

@@ -184,20 +184,20 @@ def headroom_text(result: dict[str, Any], metric: str) -> str:
     bound = (case.get("bounds") or {}).get(BOUND_KEYS.get(metric, ""))
     key = METRICS[metric].fraction_key if metric in METRICS else None
     fraction = (case.get("bound_fractions") or {}).get(key) if key else None
-    head = f"Case with the most headroom: {name}: {metric} {_num(value)}"
+    head = f"Case with the most headroom: {name}: {metric} {prompts.num(value)}"
     if bound is not None:
-        head += f" of a bound {_num(bound)}"
+        head += f" of a bound {prompts.num(bound)}"
     if fraction is not None:
         head += f" ({fraction:.0%} of the bound)"
     summary = case.get("profile_summary") or {}
-    figures = ", ".join(f"{k} {_num(v)}" for k, v in summary.items())
+    figures = ", ".join(f"{k} {prompts.num(v)}" for k, v in summary.items())
     lines = [head + (f"; {figures}" if figures else "")]
     kept = result.get("profile") or {}
     if kept.get("case") == name:
         lines.append(f"Where the time went on {name}: {_profile_text(kept.get('profile') or {})}")
     from tools.policy_cost import calls_text
 
-    costs = [f"{t['name']} {_num(t.get('seconds'))} s"
+    costs = [f"{t['name']} {prompts.num(t.get('seconds'))} s"
              + (f" ({c})" if (c := calls_text(t.get("policy_calls"), t.get("ticks"))) else "")
              for t in (result.get("evaluation") or {}).get("traces") or []]
     if costs:
@@ -214,14 +214,6 @@ def _cost(ctx: RunContext, n: int) -> str:
         return "Simulation cost: event-driven (no unguarded time-varying read)."
     return (f"Simulation cost: line {read.line} reads {read.what} (`{read.text}`) with no early "
             "return before it, so the policy is called on every tick, not only on events.")
-
-
-def _num(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
-    return str(int(value)) if isinstance(value, float) else str(value)
 
 
 def _profile_text(profile: dict[str, Any]) -> str:

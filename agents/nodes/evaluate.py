@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from agents import prompts
 from agents.nodes.common import baselines, candidate_records, objective_of
 from agents.objective import Objective
 from agents.state import RunContext, RunState
@@ -189,12 +190,8 @@ def _cascade(ctx: RunContext, n: int, policy: Any, cases: list[Any],
                         "search")
     decision.update(stopped=False, reason=(
         f"cascade: on {first_case.name} it scored {score:.4g} against {name}'s "
-        f"{_num(base)}: run on the other {others} cases, its first result reused"))
+        f"{prompts.num(base)}: run on the other {others} cases, its first result reused"))
     return merge_reports(first, rest, [c.name for c in cases]), worker, started_s, decision
-
-
-def _num(value: Any) -> str:
-    return "-" if value is None else f"{value:.4g}"
 
 
 def source_sha(text: str) -> str:
