@@ -175,15 +175,28 @@ def _parse_rows(reader: _RowReader, rows: Iterable[list[str]]) -> list[TracePipe
     current: TracePipeline | None = None
     op_ids: set[str] = set()
     line = 1
+    fast = _FastOperator(reader.col)
+    i_pid, i_pri, i_arr = (reader.col[c] for c in ("pipeline_id", "priority", "arrival_seconds"))
+    width = fast.width
+    counted = hasattr(rows, "line_num")
     for row in rows:
-        line = getattr(rows, "line_num", line + 1)
-        if not row or all(c == "" for c in row):
+        line = rows.line_num if counted else line + 1  # type: ignore[attr-defined]
+        if len(row) >= width:
+            pid, priority, arrival_text = row[i_pid], row[i_pri], row[i_arr]
+        elif not row or all(c == "" for c in row):
             continue
-        pid = reader.cell(row, "pipeline_id")
+        else:
+            pid = reader.cell(row, "pipeline_id")
+            priority = reader.cell(row, "priority")
+            arrival_text = reader.cell(row, "arrival_seconds")
         if pid == "":
+            if all(c == "" for c in row):
+                continue
             raise reader.error(line, "pipeline_id", "pipeline_id is empty")
-        priority = reader.cell(row, "priority").strip()
-        arrival_text = reader.cell(row, "arrival_seconds").strip()
+        if priority:
+            priority = priority.strip()
+        if arrival_text:
+            arrival_text = arrival_text.strip()
         if current is None or pid != current.pipeline_id:
             if pid in seen_ids:
                 raise reader.error(
@@ -227,8 +240,63 @@ def _parse_rows(reader: _RowReader, rows: Iterable[list[str]]) -> list[TracePipe
                     f"only the first row of pipeline {pid!r} should have arrival_seconds set, "
                     f"found {arrival_text!r}",
                 )
-        current.operators.append(_parse_operator(reader, row, line, current, op_ids))
+        op = fast.parse(row, line, op_ids)
+        if op is None:  # something unusual: the checking parser says what (or accepts it)
+            op = _parse_operator(reader, row, line, current, op_ids)
+        op_ids.add(op.operator_id)
+        current.operators.append(op)
     return pipelines
+
+
+class _FastOperator:
+    """The common case of an operator row, parsed with no per-cell lookups.
+
+    Returns None whenever anything is unusual (a short row, a bad or duplicate id, an unknown
+    parent, a bad scaling name or number, spaces around a parent); `_parse_operator` then runs
+    the full checks and raises the error that names the line and column, or accepts the row.
+    """
+
+    __slots__ = ("idx", "mem", "width")
+
+    def __init__(self, col: dict[str, int]) -> None:
+        names = ("operator_id", "parents", "baseline_cpu_seconds", "cpu_scaling",
+                 "storage_read_gb")
+        self.idx = tuple(col[n] for n in names)
+        self.mem = col.get("memory_gb")
+        others = (col["pipeline_id"], col["priority"], col["arrival_seconds"])
+        self.width = max((*self.idx, *others, -1 if self.mem is None else self.mem)) + 1
+
+    def parse(self, row: list[str], line: int, op_ids: set[str]) -> TraceOperator | None:
+        if len(row) < self.width:
+            return None
+        i_op, i_par, i_base, i_scal, i_stor = self.idx
+        op_id = row[i_op]
+        if op_id == "" or op_id in op_ids:
+            return None
+        text = row[i_par]
+        parents = text.split(";") if text else []
+        for parent in parents:
+            if parent not in op_ids:
+                return None
+        scaling = row[i_scal]
+        if scaling not in _SCALING_SET:
+            return None
+        try:
+            baseline = float(row[i_base])
+            storage = float(row[i_stor])
+            mem_text = "" if self.mem is None else row[self.mem]
+            memory = None if mem_text == "" else float(mem_text)
+        except ValueError:
+            return None
+        # the comparisons are False for NaN, so NaN falls back too
+        if not (0 <= baseline < math.inf and 0 <= storage < math.inf):
+            return None
+        if memory is not None and not 0 <= memory < math.inf:
+            return None
+        return TraceOperator(op_id, parents, baseline, scaling, memory, storage, line)
+
+
+_SCALING_SET = frozenset(SCALING_NAMES)
 
 
 def _parse_operator(
@@ -269,7 +337,6 @@ def _parse_operator(
     storage = reader.number(row, line, "storage_read_gb", required=True)
     memory = reader.number(row, line, "memory_gb", required=False)
     assert baseline is not None and storage is not None
-    op_ids.add(op_id)
     return TraceOperator(op_id, parents, baseline, scaling, memory, storage, line)
 
 

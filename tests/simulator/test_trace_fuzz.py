@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator.errors import TraceError
+from simulator import trace_io
 from simulator.trace_io import COLUMNS, TracePipeline, read_trace
 
 VALID_ROWS = [
@@ -113,3 +114,25 @@ def test_random_bytes_after_a_valid_header_give_pipelines_or_a_trace_error(
 def test_mutated_valid_trace_gives_pipelines_or_a_trace_error(scratch: Path, text: str) -> None:
     scratch.write_text(text, encoding="utf-8", newline="")
     read_or_trace_error(scratch)
+
+
+def _outcome(path: Path) -> object:
+    try:
+        return read_trace(path)
+    except TraceError as exc:
+        return ("error", str(exc), exc.line, exc.column, exc.field)
+
+
+@settings(settings.get_profile("trace_fuzz"), max_examples=120)
+@given(text=mutated_trace())
+def test_the_fast_row_parser_agrees_with_the_checking_one(
+    scratch: Path, text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every operator row the fast path takes, the checking path reads the same; every row it
+    leaves, the checking path accepts or refuses with the same error as before."""
+    scratch.write_text(text, encoding="utf-8", newline="")
+    fast = _outcome(scratch)
+    with monkeypatch.context() as m:
+        m.setattr(trace_io._FastOperator, "parse", lambda self, row, line, op_ids: None)
+        slow = _outcome(scratch)
+    assert fast == slow
