@@ -195,6 +195,7 @@ class Simulation:
         quiet_idempotent: bool | None = None,
         forced_ticks: list[int] | None = None,
         profile: bool = False,
+        replaying: bool = False,
     ) -> None:
         self.params = params
         self.tps = params["ticks_per_second"]
@@ -210,6 +211,9 @@ class Simulation:
             quiet_idempotent = policy.builtin and policy.key in QUIET_IDEMPOTENT
         self.trusted_quiet = quiet_idempotent
         self.forced = sorted(set(forced_ticks or []))
+        # A decision log's replay decides only at its logged (forced) ticks and never reacts to
+        # what it is shown, so a tick after a change need not be a full tick for its sake.
+        self.replaying = replaying
         self.decisions: list[dict[str, Any]] = []
         self.counters = RunCounters()
         self.pipelines: list[Pipeline] = []
@@ -345,7 +349,9 @@ class Simulation:
             self.counters.full_ticks += 1
             if not self.counters.full_ticks & _GC_EVERY:
                 gc.collect(0)  # the cyclic garbage of the youngest objects (see _no_automatic_gc)
-            if not self.event_driven or changed or results or not clean:
+            if not self.event_driven or (
+                not self.replaying and (changed or results or not clean)
+            ):
                 t += 1
                 continue
             nxt = self.max_ticks - 1 if t < self.max_ticks - 1 else self.max_ticks
@@ -667,6 +673,7 @@ def _run_simulation(
             quiet_idempotent=True,
             forced_ticks=forced,
             profile=profile,
+            replaying=True,
         )
         return sim.run()
     loaded = policy if isinstance(policy, LoadedPolicy) else resolve_policy(policy, p)
