@@ -102,6 +102,9 @@ class Container:
         self._suspended = False
         self._elapsed = 0
         self._suspend_left = 0
+        # the tick of its next discrete change, once known: quiet ticks advance the clock and
+        # the container's position together, so it holds until the container changes
+        self._next_change: int | None = None
         # the first tick any of its pipelines can time out (their statuses never change it)
         self._deadline = _container_deadline(self.operators)
 
@@ -155,6 +158,7 @@ class Container:
         self.error = error
         self._set_mem(0.0)
         self._can_suspend = False
+        self._next_change = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (REST shape)."""
@@ -230,6 +234,7 @@ class Container:
         self._mem = new
         if new > self._ram:
             self._elapsed += 1
+            self._next_change = None
             return True
         self._can_suspend = False
         j += 1
@@ -249,17 +254,20 @@ class Container:
         else:
             self._i = j
         self._elapsed += 1
+        if changed:
+            self._next_change = None
         return changed
 
     def _next_discrete(self, now: int) -> int:
         """First tick after ``now`` in which this container changes discretely."""
-        if self._completed:
-            return now + 1
-        if not self._started:
+        if self._next_change is not None:
+            return self._next_change
+        if self._completed or not self._started:
             return now + 1
         phase = self._phases[self._seg]
         end = now + phase.total - self._i
         oom = phase.first_oom(self._i, self._ram, self.pool.tick_length_secs)
         if oom is not None:
             end = min(end, now + 1 + oom - self._i)
+        self._next_change = end
         return end
