@@ -180,10 +180,11 @@ class Segment:
         memory_gb: float | None = None,
         storage_read_gb: float = 0,
     ) -> None:
-        if callable(cpu_scaling):
+        func = SCALING_FUNCS.get(cpu_scaling) if type(cpu_scaling) is str else None
+        if func is not None:
+            self.scaling_func = func
+        elif callable(cpu_scaling):
             self.scaling_func = cpu_scaling
-        elif cpu_scaling in SCALING_FUNCS:
-            self.scaling_func = SCALING_FUNCS[cpu_scaling]
         else:
             raise EudoxiaException(
                 "Invalid scaling func passed to segment. Must be one of: "
@@ -313,7 +314,8 @@ class DAG:
                 order.append(node)
                 taken.add(id(node))
                 for child in node.children:
-                    if all(id(p) in taken for p in child.parents):
+                    parents = child.parents
+                    if len(parents) == 1 or all(id(p) in taken for p in parents):
                         queue.append(child)
             self._order = order
         return self._order
@@ -332,7 +334,11 @@ class Operator(Node):
     """A DAG node of a pipeline holding its segments."""
 
     def __init__(self) -> None:
-        super().__init__()
+        # Node's fields set here directly: a trace builds thousands of operators per run
+        self._id: uuid.UUID | None = None
+        self.parents: list[Any] = []
+        self.children: list[Any] = []
+        self._snap = token()
         self.values: list[Segment] = []
         self.pipeline: Pipeline | None = None
         self.estimate = Estimate()
@@ -420,6 +426,7 @@ class Pipeline(Node):
         return f"<Pipeline {self.pipeline_id} {self.priority.name}>"
 
 
+_STATES = tuple(OperatorState)
 # get_ops arguments that are hashable by value and cannot change afterwards
 _CACHEABLE = (frozenset, OperatorState, tuple)
 
@@ -431,10 +438,10 @@ class PipelineRuntimeStatus:
         self.pipeline = pipeline
         self._snap = token()
         ops = pipeline.values.ordered()
-        self.operator_states: dict[Operator, OperatorState] = {
-            op: OperatorState.PENDING for op in ops
-        }
-        self.state_counts: dict[OperatorState, int] = {s: 0 for s in OperatorState}
+        self.operator_states: dict[Operator, OperatorState] = dict.fromkeys(
+            ops, OperatorState.PENDING
+        )
+        self.state_counts: dict[OperatorState, int] = dict.fromkeys(_STATES, 0)
         self.state_counts[OperatorState.PENDING] = len(self.operator_states)
         self._num_ops = len(ops)
         # parents not yet COMPLETED, per operator (COMPLETED is final, so this only goes down)
