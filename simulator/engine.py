@@ -286,6 +286,9 @@ class Simulation:
         if self.profiler is not None:
             self.profiler.finish(self)
             profile = self.profiler.to_dict(self)
+        if self.replaying:
+            for p in self.pipelines:
+                p.detach()
         self.counters.wall_seconds = time.perf_counter() - started
         return SimulationResult(
             stats,

@@ -313,11 +313,11 @@ class ResourcePool:
             flat = np.empty(rows + 1)
             flat[1:] = columns[0]
         else:
-            grid = np.zeros((rows, m))
+            # tick-major: row r holds every growing container's delta of tick r, in pool order
+            flat = np.zeros(rows * m + 1)
+            grid = flat[1:].reshape(rows, m)
             for i, col in enumerate(columns):
                 grid[: len(col), i] = col
-            flat = np.empty(rows * m + 1)
-            flat[1:] = grid.ravel()
         flat[0] = self._consumed
         sums = np.cumsum(flat)
         self._ff_plan = (sums, m, rows)

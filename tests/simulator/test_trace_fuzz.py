@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.errors import TraceError
 from simulator import trace_io
+from simulator.errors import TraceError
 from simulator.trace_io import COLUMNS, TracePipeline, read_trace
 
 VALID_ROWS = [
