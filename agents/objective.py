@@ -216,6 +216,23 @@ class Objective(BaseModel):
         return min(values) if self.direction == "maximize" else max(values)
 
 
+def suite_objective(suite: str) -> Objective:
+    """The objective suite ``suite`` is scored by (the default where it names none), in the
+    form its deadlines call for (`Objective.on_suite`)."""
+    from traces.suites import get_suite
+
+    return Objective.model_validate({**get_suite(suite).objective, "suite": suite}).on_suite(
+        has_deadlines(suite))
+
+
+def has_deadlines(suite: str) -> bool:
+    """Whether any search case of ``suite`` sets ``max_job_seconds > 0``."""
+    from traces.suites import get_suite
+
+    return any(float(c.params.get("max_job_seconds") or 0) > 0
+               for c in get_suite(suite).search_cases())
+
+
 def load_objective(path: str | Path) -> Objective:
     """An objective from a TOML or JSON file; `ObjectiveError` names the file and field."""
     import json

@@ -137,10 +137,10 @@ def test_aggregates_combine_cases_and_their_bounds_the_same_way():
 
 
 def test_a_latency_objective_on_a_deadline_suite_optimises_the_penalised_form():
-    from agents.nodes.planner import _has_deadlines
+    from agents.objective import has_deadlines
 
     latency = Objective(metric="adjusted_latency", suite="latency")
-    assert _has_deadlines("latency") and not _has_deadlines("small")
+    assert has_deadlines("latency") and not has_deadlines("small")
     on = latency.on_suite(deadlines=True)
     assert on.metric == "adjusted_latency_penalised" and on.direction == "minimize"
     assert "adjusted_latency_penalised" in on.summary
@@ -200,3 +200,14 @@ def test_a_fairness_floor_is_the_least_completion_rate_of_a_class_with_arrivals(
     assert fair.check([stats(9, query=(5, 4, 12.0), batch=(10, 5, 30.0))])[0]
     assert metric_value("min_class_completion_rate", stats(0, query=(0, 0, 0.0),
                                                               batch=(0, 0, 0.0))) == 1.0
+
+
+def test_each_scenario_is_scored_by_its_own_objective():
+    from agents.objective import suite_objective
+
+    assert suite_objective("small") == Objective(suite="small")
+    latency = suite_objective("latency")  # a deadline suite: the penalised form
+    assert (latency.metric, latency.aggregate) == ("adjusted_latency_penalised", "median")
+    scales = suite_objective("scales")  # the follow-up work's score over five sizes
+    assert (scales.metric, scales.aggregate, scales.direction) == (
+        "adjusted_latency_penalised", "geomean", "minimize")
