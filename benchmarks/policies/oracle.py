@@ -27,6 +27,7 @@ WEIGHT = {Priority.QUERY: 10, Priority.INTERACTIVE: 5, Priority.BATCH_PIPELINE: 
 @register_scheduler_init(key="oracle")
 def init(s):
     s.active = []
+    s.cost = {}  # operator -> its RAM-seconds (computed once)
     s.largest_pool = max(pool.max_ram_pool for pool in s.executor.pools)
 
 
@@ -47,8 +48,14 @@ def wanted(s, p):
     return all(op.get_segments()[0].get_peak_memory_gb() <= s.largest_pool for op in p.values)
 
 
-def remaining(p):
-    return sum(ram_seconds(op) for op in p.values if op.state() != OperatorState.COMPLETED)
+def remaining(s, p):
+    total = 0.0
+    for op in p.values:
+        if op.state() != OperatorState.COMPLETED:
+            if op not in s.cost:
+                s.cost[op] = ram_seconds(op)
+            total += s.cost[op]
+    return total
 
 
 @register_scheduler(key="oracle")
@@ -56,7 +63,7 @@ def schedule(s, results, pipelines):
     s.active = [p for p in s.active + list(pipelines) if wanted(s, p)]
     free = {pool.pool_id: [pool.avail_cpu_pool, pool.avail_ram_pool] for pool in s.executor.pools}
     out = []
-    for p in sorted(s.active, key=lambda p: remaining(p) / WEIGHT[p.priority]):
+    for p in sorted(s.active, key=lambda p: remaining(s, p) / WEIGHT[p.priority]):
         for op in p.runtime_status().get_ops(ASSIGNABLE_STATES, require_parents_complete=True):
             segment = op.get_segments()[0]
             ram = segment.get_peak_memory_gb()
