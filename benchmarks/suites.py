@@ -38,6 +38,7 @@ from agents.judge import strongest_baseline  # noqa: E402
 from agents.lifecycle import start_run  # noqa: E402
 from agents.objective import Objective, suite_objective  # noqa: E402
 from agents.run_config import RunConfig  # noqa: E402
+from agents.run_store import RunStore  # noqa: E402
 from sandbox.backend import default_limits  # noqa: E402
 from sandbox.evaluation import PolicyInput, evaluate_policy, suite_inputs  # noqa: E402
 from sandbox.registry import choose_backend  # noqa: E402
@@ -56,12 +57,11 @@ def heuristic_policy(suite: str, objective: Objective, args: argparse.Namespace,
                        suite=suite, seed=args.seed, sandbox=args.sandbox, heuristic=True,
                        budget=BudgetLimits(max_iterations=args.iterations))
     outcome = start_run(config, runs_dir)
-    from agents.run_store import RunStore
-
     store = RunStore(Path(outcome.run_dir))
     chosen = outcome.accepted_candidate or outcome.best_candidate
     if chosen is None:
-        raise SystemExit(f"{suite}: the heuristic run verified no candidate ({outcome.stop_reason})")
+        raise SystemExit(f"{suite}: the heuristic run verified no candidate "
+                         f"({outcome.stop_reason})")
     how = (f"candidate {chosen} accepted" if outcome.accepted_candidate
            else f"candidate {chosen}, not accepted ({outcome.stop_reason})")
     return store.read_policy(chosen), how
