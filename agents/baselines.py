@@ -46,19 +46,20 @@ def builtin_baselines(suite: str, part: str) -> dict[str, Any]:
                 failed[name] = f"{case.name}: {why[:200]}"
                 continue
             policies[name][case.name] = run.stats
-        b = compute_bounds(trace, dict(case.params)).to_dict()
-        bounds[case.name] = {k: b[k] for k in ("max_completed_pipelines",
-                                               "max_completed_operators",
-                                               "max_container_throughput")}
+        bounds[case.name] = compute_bounds(trace, dict(case.params)).scores()
     kept = {name: per for name, per in policies.items() if name not in failed}
     return {"policies": kept, "bounds": bounds, "failed": failed}
 
 
 def bound_score(objective: Objective, bounds: dict[str, Any]) -> dict[str, Any]:
-    """The bound of the objective's metric: the objective's aggregate of the per-case bounds
-    (None where the metric has no bound)."""
+    """The bound of the objective's figure: per case the metric's bound with the penalty of the
+    pipelines no policy can complete, then the objective's aggregate of those (None where the
+    metric has no bound, or some case has none)."""
     key = BOUND_KEYS.get(objective.metric)
-    if key is None or not bounds:
-        return {"score": None, "per_trace": {}}
-    per = {case: float(b[key]) for case, b in bounds.items()}
-    return {"score": objective.combine(list(per.values())), "per_trace": per}
+    per: dict[str, float] = {}
+    for case, b in bounds.items():
+        value = b.get(key) if key else None
+        if value is None:
+            return {"score": None, "per_trace": {}}
+        per[case] = objective.penalised(float(value), float(b.get("min_unfinished_pipelines", 0)))
+    return {"score": objective.combine(list(per.values())) if per else None, "per_trace": per}

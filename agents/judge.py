@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from agents.objective import Objective, Stats
 from tools.metrics import relative_gap
-from traces.metrics import best_baseline, metric_value
+from traces.metrics import best_baseline
 
 
 class Judgement(BaseModel):
@@ -67,8 +67,7 @@ def judge(objective: Objective, candidate: Mapping[str, Stats],
         + f", needs {'>=' if objective.direction == 'maximize' else '<='} {needed:.4g} for a "
         f"{objective.margin:.0%} margin: {'beats it' if beats_median else 'short'}")
     wins = sum(1 for c in case_names if objective.better(
-        metric_value(objective.metric, candidate[c]),
-        metric_value(objective.metric, baselines[name][c])))
+        objective.case_value(candidate[c]), objective.case_value(baselines[name][c])))
     most = wins * 2 > len(case_names)
     reasons.append(f"better than {name} on {wins} of {len(case_names)} cases"
                    + ("" if most else " (needs most)"))

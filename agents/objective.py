@@ -93,6 +93,11 @@ class Objective(BaseModel):
         description="for adjusted_latency: count every unfinished pipeline at 2 x "
                     "max_job_seconds (Eudoxia's CLI form, adjusted_latency_penalised); default: "
                     "yes on a suite with deadlines (max_job_seconds > 0), no elsewhere")
+    unfinished_penalty: float = Field(
+        default=0.0, ge=0.0,
+        description="a penalty per pipeline that failed or did not finish, in the metric's "
+                    "units: added to each case's figure when minimizing, subtracted when "
+                    "maximizing (its floor counts the pipelines no policy can complete)")
     target: float | None = Field(
         default=None,
         description="a median score acceptance also requires (at least it when maximizing, at "
@@ -108,7 +113,10 @@ class Objective(BaseModel):
         if self.direction is None:
             self.direction = "minimize" if self.metric in LOWER_IS_BETTER else "maximize"
         if not self.summary:
-            self.summary = (f"{self.direction} the {self.aggregate} {self.metric} on {self.suite}"
+            self.summary = (f"{self.direction} the {self.aggregate} {self.metric}"
+                            + (f" with {_fmt(self.unfinished_penalty)} per unfinished pipeline"
+                               if self.unfinished_penalty else "")
+                            + f" on {self.suite}"
                             + "".join(f"; {c.describe()}" for c in self.constraints)
                             + "".join(f"; {t}" for t in self.target_texts()))
         return self
@@ -173,9 +181,23 @@ class Objective(BaseModel):
             return baseline * (1 + self.margin) if baseline > 0 else baseline + self.margin
         return baseline * (1 - self.margin)
 
+    def case_value(self, stats: Stats) -> float:
+        """One case's figure: the metric, with the penalty per failed or unfinished pipeline."""
+        return self.penalised(metric_value(self.metric, stats),
+                              metric_value("unfinished_pipelines", stats))
+
+    def penalised(self, value: float, unfinished: float) -> float:
+        """``value`` with ``unfinished`` pipelines' penalty: worse in the objective's direction.
+        The same rule turns a case's bound and its never-completable pipelines into the bound
+        of its figure."""
+        if not self.unfinished_penalty:
+            return value
+        sign = 1.0 if self.direction == "minimize" else -1.0
+        return value + sign * self.unfinished_penalty * unfinished
+
     def score(self, per_case: list[Stats]) -> float | None:
-        """The objective's metric over the cases, aggregated (None without any)."""
-        return self.combine([metric_value(self.metric, s) for s in per_case])
+        """The objective's figure over the cases, aggregated (None without any)."""
+        return self.combine([self.case_value(s) for s in per_case])
 
     def combine(self, values: list[float]) -> float | None:
         """``values`` (one per case) as one figure: the objective's aggregate. The geometric mean
@@ -192,6 +214,23 @@ class Objective(BaseModel):
                 return math.nan
             return statistics.geometric_mean(values)
         return min(values) if self.direction == "maximize" else max(values)
+
+
+def suite_objective(suite: str) -> Objective:
+    """The objective suite ``suite`` is scored by (the default where it names none), in the
+    form its deadlines call for (`Objective.on_suite`)."""
+    from traces.suites import get_suite
+
+    return Objective.model_validate({**get_suite(suite).objective, "suite": suite}).on_suite(
+        has_deadlines(suite))
+
+
+def has_deadlines(suite: str) -> bool:
+    """Whether any search case of ``suite`` sets ``max_job_seconds > 0``."""
+    from traces.suites import get_suite
+
+    return any(float(c.params.get("max_job_seconds") or 0) > 0
+               for c in get_suite(suite).search_cases())
 
 
 def load_objective(path: str | Path) -> Objective:

@@ -49,6 +49,18 @@ policy call timing, ``max_job_seconds`` deadlines (a pipeline can even complete 
 deadline, before the next whole-second timeout sweep) and waiting time between dependent
 operators. Capacities get a relative slack of 1e-9 to absorb the engine's floating-point drift in
 ``avail_ram_pool`` / ``consumed_ram_gb``.
+
+**Floors of the latency scores.** Eudoxia's adjusted latency weights each pipeline by its class
+(query 10, interactive 5, batch 1). In its penalised form (``max_job_seconds > 0``: every
+unfinished pipeline counts ``P = 2 × max_job_seconds``, nothing divided) the weights of all
+arrivals are the denominator whatever the policy does, and each pipeline adds at least
+``min(its latency bound, P)``; at most ``max_completed_pipelines`` complete, so the floor lets
+exactly that many pipelines with the largest ``w × (P − latency bound)`` complete and charges the
+others ``P`` (``min_adjusted_latency_penalised``). The plain form (divided by the completion
+rate) is at least the smallest latency bound times arrivals over ``max_completed_pipelines``
+(``min_adjusted_latency``; loose: it shows what cannot be beaten, not what can be reached).
+``min_unfinished_pipelines`` is what no policy can avoid leaving unfinished: arrivals minus
+``max_completed_pipelines`` (the floor of a per-pipeline penalty).
 """
 
 from __future__ import annotations
@@ -59,8 +71,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from simulator.stats import DEFAULT_WEIGHTS
 from simulator.trace_io import TraceOperator, TracePipeline, delivery_ticks
-from simulator.workload import DISK_SCAN_GB_SEC, SCALING_FUNCS
+from simulator.workload import DISK_SCAN_GB_SEC, SCALING_FUNCS, Priority
 
 # Relative slack on capacities (floating-point drift of the engine's resource ledgers) and on
 # the largest CPU count a container can get (avail_cpu_pool drifts with fractional CPUs).
@@ -145,6 +158,15 @@ class Bounds:
     max_container_throughput: float
     min_latency_seconds: dict[str, float | None]
     limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    min_unfinished_pipelines: int = 0
+    min_adjusted_latency: float | None = None  # None: no pipeline can complete
+    min_adjusted_latency_penalised: float | None = None
+
+    def scores(self) -> dict[str, Any]:
+        """The per-trace figures (arrivals and every bound of a score), without the
+        per-pipeline latencies and the limits: what a suite's baselines keep per case."""
+        return {k: v for k, v in self.to_dict().items()
+                if k not in ("min_latency_seconds", "limits")}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the CLI's ``--json`` output)."""
@@ -153,6 +175,9 @@ class Bounds:
             "max_completed_pipelines": self.max_completed_pipelines,
             "max_completed_operators": self.max_completed_operators,
             "max_container_throughput": self.max_container_throughput,
+            "min_unfinished_pipelines": self.min_unfinished_pipelines,
+            "min_adjusted_latency": self.min_adjusted_latency,
+            "min_adjusted_latency_penalised": self.min_adjusted_latency_penalised,
             "min_latency_seconds": dict(self.min_latency_seconds),
             "limits": {k: dict(v) for k, v in self.limits.items()},
         }
@@ -318,7 +343,8 @@ def compute_bounds(pipelines: list[TracePipeline], params: dict[str, Any]) -> Bo
     """
     from simulator.params import load_params
 
-    cluster = Cluster.from_params(load_params(params))
+    full = load_params(params)
+    cluster = Cluster.from_params(full)
     last = cluster.max_ticks - 1
     ticks = delivery_ticks(pipelines, cluster.ticks_per_second)
     floors = [
@@ -355,9 +381,22 @@ def compute_bounds(pipelines: list[TracePipeline], params: dict[str, Any]) -> Bo
     }
     max_ops = min(operators_by.values())
     duration = cluster.max_ticks / cluster.ticks_per_second
+    max_done = min(pipelines_by.values())
+    tps = cluster.ticks_per_second
+    priority = {p.pipeline_id: p.priority for p in pipelines}
+    # (class weight, latency bound in seconds or None when it can never finish in time)
+    weighted = [(DEFAULT_WEIGHTS[Priority[priority[f.pipeline_id]]],
+                 None if f.min_latency_ticks is None or f.arrival_tick + f.min_latency_ticks > last
+                 else f.min_latency_ticks / tps) for f in floors]
+    plain = _min_adjusted_latency(weighted, max_done)
+    deadline = float(full.get("max_job_seconds") or 0)
     return Bounds(
         arrivals=len(floors),
-        max_completed_pipelines=min(pipelines_by.values()),
+        max_completed_pipelines=max_done,
+        min_unfinished_pipelines=len(floors) - max_done,
+        min_adjusted_latency=plain,
+        min_adjusted_latency_penalised=(
+            _min_penalised_latency(weighted, max_done, 2 * deadline) if deadline > 0 else plain),
         max_completed_operators=max_ops,
         max_container_throughput=max_ops / duration if duration > 0 else 0.0,
         min_latency_seconds={
@@ -368,6 +407,28 @@ def compute_bounds(pipelines: list[TracePipeline], params: dict[str, Any]) -> Bo
         },
         limits={"pipelines": pipelines_by, "operators": operators_by},
     )
+
+
+def _min_adjusted_latency(weighted: list[tuple[int, float | None]], max_done: int) -> float | None:
+    """Floor of Eudoxia's plain adjusted latency (weighted mean latency over the completed,
+    divided by the completion rate): the smallest latency bound x arrivals / most completions."""
+    latencies = [lat for _, lat in weighted if lat is not None]
+    if max_done <= 0 or not latencies:
+        return None
+    return min(latencies) * len(weighted) / max_done
+
+
+def _min_penalised_latency(weighted: list[tuple[int, float | None]], max_done: int,
+                           penalty: float) -> float | None:
+    """Floor of the penalised adjusted latency: every arrival weighs in, the ``max_done``
+    pipelines that gain most from completing complete at their latency bound, the rest count
+    ``penalty``."""
+    total = math.fsum(w for w, _ in weighted)
+    if total <= 0:
+        return None
+    gains = sorted((w * (penalty - lat) for w, lat in weighted
+                    if lat is not None and lat < penalty), reverse=True)
+    return (math.fsum(w * penalty for w, _ in weighted) - math.fsum(gains[:max_done])) / total
 
 
 # --- CLI ---------------------------------------------------------------------------------------
@@ -402,6 +463,10 @@ def bound_fractions(result: Any, bounds: Bounds) -> dict[str, float | None]:
     }
 
 
+def _seconds(value: float | None) -> str:
+    return "none" if value is None else f"{value:.3f} s"
+
+
 def format_bounds(bounds: Bounds, pipelines: list[TracePipeline], tps: float) -> str:
     """The human table: summary, then each arrived pipeline's arrival and latency bound."""
     lim_p, lim_o = bounds.limits["pipelines"], bounds.limits["operators"]
@@ -418,6 +483,10 @@ def format_bounds(bounds: Bounds, pipelines: list[TracePipeline], tps: float) ->
             f"CPU·time {lim_o['cpu_time']}; also caps containers completed)"
         ),
         f"max container throughput  {bounds.max_container_throughput:.4f} containers/s",
+        (f"min unfinished pipelines  {bounds.min_unfinished_pipelines:<8}"
+         "(arrivals no policy can complete)"),
+        (f"min adjusted latency      {_seconds(bounds.min_adjusted_latency):<8}"
+         f"(penalised form: {_seconds(bounds.min_adjusted_latency_penalised)})"),
         "",
         f"{'pipeline':<16}{'priority':<16}{'arrival s':>12}{'min latency s':>16}",
     ]

@@ -61,6 +61,13 @@ def _p99_spread(s: Stats) -> float:
     return max(p99) / low if low > 0 else math.inf
 
 
+def _min_class_rate(s: Stats) -> float:
+    """The fairness floor: the lowest completion rate among classes with arrivals (1 without)."""
+    return min((_rate(k)(s) for k in ("pipelines_query", "pipelines_interactive",
+                                       "pipelines_batch") if s[k]["arrival_count"] > 0),
+               default=1.0)
+
+
 def _starved(s: Stats) -> float:
     return float(sum(1 for k in ("pipelines_query", "pipelines_interactive", "pipelines_batch")
                      if s[k]["arrival_count"] > 0 and s[k]["completion_count"] == 0))
@@ -72,20 +79,31 @@ def _table() -> dict[str, Metric]:
         Metric("throughput", "container throughput (containers/s)", True,
                lambda s: s["throughput"], bound_key="max_container_throughput",
                fraction_key="throughput", score=True),
-        # adjusted latency has no bound that caps it per trace: only per-pipeline latency floors
+        # its fraction_key is the mean of per-pipeline latency floors over achieved latencies;
+        # its bound is the floor of the score itself (`traces.bounds`)
         Metric("adjusted_latency", "adjusted latency (s)", False,
-               lambda s: s["adjusted_latency"], fraction_key="latency", score=True),
+               lambda s: s["adjusted_latency"], bound_key="min_adjusted_latency",
+               fraction_key="latency", score=True),
         # Eudoxia's CLI form: unfinished pipelines at 2 x max_job_seconds (a deadline suite's
         # latency); a result from before the field existed has no value (NaN)
         Metric("adjusted_latency_penalised",
                "adjusted latency, unfinished pipelines at 2 x max_job_seconds (s)", False,
-               lambda s: s.get("adjusted_latency_penalised", math.nan), score=True),
+               lambda s: s.get("adjusted_latency_penalised", math.nan),
+               bound_key="min_adjusted_latency_penalised", score=True),
         Metric("completed_pipelines", "completed pipelines", True,
                lambda s: s["pipelines_all"]["completion_count"],
                bound_key="max_completed_pipelines", fraction_key="completed_pipelines",
                score=True),
+        # failed or never finished: what a per-pipeline penalty counts (`Objective`)
+        Metric("unfinished_pipelines", "pipelines failed or unfinished", False,
+               lambda s: s["pipelines_all"]["arrival_count"]
+               - s["pipelines_all"]["completion_count"],
+               bound_key="min_unfinished_pipelines"),
         Metric("starved_classes", "priority classes with arrivals and no completion", False,
                _starved),
+        Metric("min_class_completion_rate",
+               "lowest completion rate of a priority class with arrivals", True,
+               _min_class_rate),
         Metric("class_p99_spread", "largest class p99 latency over the smallest", False,
                _p99_spread),
     ]
@@ -104,7 +122,7 @@ def _table() -> dict[str, Metric]:
 
 METRICS: dict[str, Metric] = _table()
 SCORE_METRICS = tuple(name for name, m in METRICS.items() if m.score)
-# The bound that caps each score metric per trace.
+# The bound of each metric per trace (a ceiling when higher is better, else a floor).
 BOUND_KEYS = {name: m.bound_key for name, m in METRICS.items() if m.bound_key}
 
 

@@ -66,6 +66,9 @@ class SuiteDefinition:
     # a policy must work from estimates: reading an operator's true resource profile is a
     # static-check error on this suite, not a warning (`sandbox.evaluation`)
     estimates_only: bool = False
+    # what the suite is scored by, as `agents.objective.Objective` fields (empty: the default
+    # objective, the most completed pipelines); plain data here, validated by the agents
+    objective: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         shared = set(self.search_seeds) & set(self.held_out_seeds)
@@ -257,6 +260,7 @@ def _latency() -> SuiteDefinition:
         variants=variants,
         search_seeds=(51, 52),
         held_out_seeds=(951, 952),
+        objective={"metric": "adjusted_latency"},  # penalised: the suite has deadlines
     )
 
 
@@ -285,6 +289,8 @@ def _scales() -> SuiteDefinition:
         variants=variants,
         search_seeds=(61,),
         held_out_seeds=(961,),
+        # the follow-up work's score: the penalised adjusted latency, geometric mean over sizes
+        objective={"metric": "adjusted_latency", "aggregate": "geomean"},
     )
 
 
@@ -358,6 +364,11 @@ class Suite:
     def estimates_only(self) -> bool:
         """Whether reading an operator's true resource profile is an error on this suite."""
         return self.definition.estimates_only
+
+    @property
+    def objective(self) -> dict[str, Any]:
+        """The fields of the objective the suite is scored by (empty: the default)."""
+        return dict(self.definition.objective)
 
     def search_cases(self) -> list[SuiteCase]:
         """The cases a policy may be tuned on (never a held-out case)."""

@@ -416,6 +416,11 @@ class UserSuite:
     user = True
     estimates_only = False
 
+    @property
+    def objective(self) -> dict[str, Any]:
+        """A user's suite is scored by the default objective unless a run gives one."""
+        return {}
+
     def __init__(self, definition: UserSuiteDefinition, folder: Path,
                  cases: list[dict[str, Any]]) -> None:
         self.definition = definition

@@ -45,8 +45,9 @@ run. If they name a level to reach (a score, or a share of the best possible), s
 Objective's target or target_bound_fraction; if a policy must hold on every case (several \
 cluster sizes, the worst day), set its aggregate (mean, geomean or worst instead of the median); \
 fairness between classes is a constraint such as class_p99_spread <= 3 or \
-batch_completion_rate >= 0.5; if they want the best policy the budget buys \
-rather than the first good one, set until to "budget". Be brief."""
+min_class_completion_rate >= 0.5 (every class) or batch_completion_rate >= 0.5; if every failed \
+or unfinished pipeline should cost something, set unfinished_penalty; if they want the best \
+policy the budget buys rather than the first good one, set until to "budget". Be brief."""
 
 
 class RunProposal(BaseModel):

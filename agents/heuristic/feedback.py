@@ -60,10 +60,15 @@ class HeuristicFeedback(BaseModel):
     errors: list[str]
     verdict_hint: str
     cases: list[CaseOutcome]
+    # the run objective's score, turned so that larger is better (its negation when the
+    # objective minimizes, e.g. a latency); None: rank by the median completions
+    objective_rank: float | None = None
 
     def fitness(self) -> tuple[bool, float, float]:
-        """Sort key, larger is better: objective met, then median, then mean completions."""
-        return (self.objective_met, self.score, self.mean_completed)
+        """Sort key, larger is better: objective met, then the objective's score (else the
+        median completions), then mean completions."""
+        rank = self.score if self.objective_rank is None else self.objective_rank
+        return (self.objective_met, rank, self.mean_completed)
 
 
 def summarise(cases: list[CaseOutcome]) -> HeuristicFeedback:

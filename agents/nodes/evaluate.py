@@ -47,7 +47,9 @@ def evaluate_candidate(state: RunState, ctx: RunContext, n: int, *,
                           if k in ("policy", "score")}
     ctx.store.write_result(n, result)  # now with the objective's score and per-trace scores
     if ctx.heuristic:
-        record["feedback"] = _heuristic_feedback(result).model_dump()
+        # the proposer ranks candidates by what the run optimises, not only by completions
+        feedback = _heuristic_feedback(result).model_copy(update={"objective_rank": record["rank"]})
+        record["feedback"] = feedback.model_dump()
     if "evaluation" not in logged:
         ctx.event("evaluation", state, candidate=n, status=result["status"],
                   reason=result["reason"], score=result["score"],

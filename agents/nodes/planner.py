@@ -17,7 +17,7 @@ from agents.nodes.common import (
     structured_answer,
     what_it_learns,
 )
-from agents.objective import Objective
+from agents.objective import Objective, has_deadlines, suite_objective
 from agents.state import RunContext, RunState
 
 
@@ -30,17 +30,9 @@ def objective(state: RunState, ctx: RunContext) -> dict[str, Any]:
     if planned is None:  # malformed twice: a failed iteration, asked again (budget permitting)
         ctx.count_iteration()
         return {}
-    chosen = Objective.model_validate(planned).on_suite(_has_deadlines(ctx.config.suite))
+    chosen = Objective.model_validate(planned).on_suite(has_deadlines(ctx.config.suite))
     _write_objective(ctx, chosen)
     return {"objective": chosen.model_dump()}
-
-
-def _has_deadlines(suite: str) -> bool:
-    """Whether any search case of ``suite`` sets ``max_job_seconds > 0``."""
-    from traces.suites import get_suite
-
-    return any(float(c.params.get("max_job_seconds") or 0) > 0
-               for c in get_suite(suite).search_cases())
 
 
 def after_objective(state: RunState) -> str:
@@ -64,7 +56,7 @@ def _plan_objective(state: RunState, ctx: RunContext) -> dict[str, Any] | None:
     if ctx.config.objective is not None:
         return Objective.model_validate({**ctx.config.objective, "suite": suite}).model_dump()
     if ctx.heuristic:
-        return Objective(suite=suite).model_dump()
+        return suite_objective(suite).model_dump()
     from agents.objective import METRICS
 
     ask = (f"Goal: {state.get('goal') or 'the most completed pipelines, no class starved'}\n"

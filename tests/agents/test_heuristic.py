@@ -217,6 +217,20 @@ def test_directed_moves_follow_the_feedback() -> None:
     assert idle[0] == {"initial_ram_frac": pytest.approx(0.09)}
 
 
+def test_the_proposer_tunes_from_the_best_by_the_runs_objective_not_by_completions() -> None:
+    from agents.heuristic.proposer import best_of
+
+    many_slow = _feedback(score=40.0, objective_rank=-30.0)  # a latency objective: 30 s
+    few_fast = _feedback(score=20.0, objective_rank=-12.0)  # 12 s, fewer completions
+    history = [(HeuristicConfig(), many_slow), (HeuristicConfig(batch_cpus=3), few_fast)]
+    assert best_of(history)[1] is few_fast
+    plain = [(HeuristicConfig(), _feedback(score=40.0)), (HeuristicConfig(batch_cpus=3),
+                                                           _feedback(score=20.0))]
+    assert best_of(plain)[1].score == 40.0  # no objective rank: the median completions
+    starving = _feedback(score=50.0, objective_rank=-5.0, objective_met=False)
+    assert best_of([*history, (HeuristicConfig(batch_cpus=4), starving)])[1] is few_fast
+
+
 def test_starved_class_fails_the_objective() -> None:
     case = CaseOutcome(
         case="c1",

@@ -137,10 +137,10 @@ def test_aggregates_combine_cases_and_their_bounds_the_same_way():
 
 
 def test_a_latency_objective_on_a_deadline_suite_optimises_the_penalised_form():
-    from agents.nodes.planner import _has_deadlines
+    from agents.objective import has_deadlines
 
     latency = Objective(metric="adjusted_latency", suite="latency")
-    assert _has_deadlines("latency") and not _has_deadlines("small")
+    assert has_deadlines("latency") and not has_deadlines("small")
     on = latency.on_suite(deadlines=True)
     assert on.metric == "adjusted_latency_penalised" and on.direction == "minimize"
     assert "adjusted_latency_penalised" in on.summary
@@ -158,3 +158,56 @@ def test_a_fairness_constraint_bounds_the_spread_of_class_p99_latencies():
     assert metric_value("class_p99_spread", stats(15, batch=(10, 0, 0.0))) == 1.0
     fair = Constraint(metric="class_p99_spread", op="<=", value=3, over="every")
     assert fair.check([even])[0] and not fair.check([stats(15, batch=(10, 4, 50.0))])[0]
+
+
+def test_a_penalty_per_unfinished_pipeline_worsens_each_case_in_the_objectives_direction():
+    s = stats(15)  # 20 arrived, 15 completed: 5 failed or unfinished
+    assert metric_value("unfinished_pipelines", s) == 5
+    most = Objective(constraints=[], unfinished_penalty=2.0)
+    assert most.case_value(s) == 15 - 2 * 5 and most.score([s, stats(20)]) == (5 + 20) / 2
+    fast = Objective(metric="adjusted_latency", constraints=[], unfinished_penalty=10.0)
+    assert fast.case_value(s) == 20.0 + 10 * 5
+    assert "with 10 per unfinished pipeline" in fast.summary
+    assert Objective(constraints=[]).case_value(s) == 15  # no penalty: the metric alone
+    # the judge compares case by case with the penalty too
+    j = judge(most, {c: stats(12) for c in CASES}, BASE, CASES)
+    assert j.score == 12 - 2 * 8 and j.baseline_score == 10 - 2 * 10 and j.wins == 3
+
+
+def test_a_penalty_bound_counts_the_pipelines_no_policy_can_complete():
+    from agents.baselines import bound_score
+
+    bounds = {"a": {"max_completed_pipelines": 10, "min_unfinished_pipelines": 4,
+                    "min_adjusted_latency_penalised": 30.0},
+              "b": {"max_completed_pipelines": 20, "min_unfinished_pipelines": 0,
+                    "min_adjusted_latency_penalised": 50.0}}
+    most = Objective(aggregate="mean", constraints=[], unfinished_penalty=1.5)
+    assert bound_score(most, bounds) == {"score": ((10 - 6) + 20) / 2,
+                                         "per_trace": {"a": 4.0, "b": 20.0}}
+    fast = Objective(metric="adjusted_latency_penalised", aggregate="worst", constraints=[],
+                     unfinished_penalty=2.0)
+    assert bound_score(fast, bounds)["score"] == 50.0  # a: 30 + 8 = 38, b: 50
+    # a metric without a bound, or a case without one, has no bound
+    assert bound_score(Objective(metric="adjusted_latency"), bounds)["score"] is None
+    assert bound_score(Objective(metric="throughput"), {})["score"] is None
+
+
+def test_a_fairness_floor_is_the_least_completion_rate_of_a_class_with_arrivals():
+    s = stats(9, query=(5, 4, 12.0), batch=(10, 2, 30.0))  # interactive: no arrivals
+    assert metric_value("min_class_completion_rate", s) == 0.2
+    fair = Constraint(metric="min_class_completion_rate", op=">=", value=0.25, over="every")
+    assert not fair.check([s])[0]
+    assert fair.check([stats(9, query=(5, 4, 12.0), batch=(10, 5, 30.0))])[0]
+    assert metric_value("min_class_completion_rate", stats(0, query=(0, 0, 0.0),
+                                                              batch=(0, 0, 0.0))) == 1.0
+
+
+def test_each_scenario_is_scored_by_its_own_objective():
+    from agents.objective import suite_objective
+
+    assert suite_objective("small") == Objective(suite="small")
+    latency = suite_objective("latency")  # a deadline suite: the penalised form
+    assert (latency.metric, latency.aggregate) == ("adjusted_latency_penalised", "median")
+    scales = suite_objective("scales")  # the follow-up work's score over five sizes
+    assert (scales.metric, scales.aggregate, scales.direction) == (
+        "adjusted_latency_penalised", "geomean", "minimize")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 import textwrap
 import tomllib
@@ -112,6 +113,7 @@ def _assert_never_beaten(result: SimulationResult, bounds: Bounds) -> None:
     assert completed_ops <= bounds.max_completed_operators
     assert stats.containers_completed <= bounds.max_completed_operators
     assert stats.throughput <= bounds.max_container_throughput + 1e-12
+    assert_latency_scores_above_their_floors(result, bounds)
     tps = result.params["ticks_per_second"]
     for p in result.pipelines:
         status = p.runtime_status()
@@ -122,6 +124,21 @@ def _assert_never_beaten(result: SimulationResult, bounds: Bounds) -> None:
         assert status.arrival_tick is not None
         latency = (status.finish_tick - status.arrival_tick) / tps
         assert latency >= floor - 1e-12, f"{p.pipeline_id}: latency {latency} < bound {floor}"
+
+
+def assert_latency_scores_above_their_floors(result: SimulationResult, bounds: Bounds) -> None:
+    """Both adjusted latencies and the unfinished pipelines are never below their floors."""
+    stats = result.stats
+    assert (stats.pipelines_all.arrival_count - stats.pipelines_all.completion_count
+            >= bounds.min_unfinished_pipelines >= 0)
+    plain = stats.adjusted_latency()
+    if stats.pipelines_all.completion_count:
+        assert bounds.min_adjusted_latency is not None
+        assert plain >= bounds.min_adjusted_latency * (1 - 1e-9)
+    penalised = stats.cli_adjusted_latency(float(result.params.get("max_job_seconds") or 0))
+    if math.isfinite(penalised):
+        assert bounds.min_adjusted_latency_penalised is not None
+        assert penalised >= bounds.min_adjusted_latency_penalised * (1 - 1e-9) - 1e-9
 
 
 def _policy_file(tmp_path_factory: Any, template: str, **fmt: Any) -> str:
@@ -294,6 +311,35 @@ def test_pipelines_that_cannot_finish_before_the_end_are_not_counted() -> None:
     assert bounds.max_completed_pipelines == 0 == bounds.max_completed_operators
 
 
+def test_the_latency_floors_charge_what_can_never_complete_and_meet_naive_alone() -> None:
+    # query p1: 4.4 s at the least (as above); batch p2 cannot fit a pool, so it never completes
+    big = TracePipeline("p2", 0.0, "BATCH_PIPELINE", [_op("b", [], 1.0, "const", 80.0)])
+    trace = [*_one_pipeline(_op("a", [], 6.0, "linear3", 50.0), arrival=1.0), big]
+    bounds = compute_bounds(trace, {**SMALL, "max_job_seconds": 5})
+    assert bounds.max_completed_pipelines == 1 and bounds.min_unfinished_pipelines == 1
+    # penalised: weights 10 (query) and 1 (batch); p2 counts 2 x 5 s
+    assert bounds.min_adjusted_latency_penalised == pytest.approx((10 * 4.4 + 1 * 10.0) / 11)
+    # plain: 4.4 s divided by the best completion rate, 1 of 2
+    assert bounds.min_adjusted_latency == pytest.approx(8.8)
+    result = run_simulation({**SMALL, "max_job_seconds": 5}, trace, "naive")
+    stats = result.stats
+    assert stats.adjusted_latency() == pytest.approx(bounds.min_adjusted_latency)
+    assert stats.cli_adjusted_latency(5) == pytest.approx(bounds.min_adjusted_latency_penalised)
+    # no deadlines: both forms are Eudoxia's plain one, and so are their floors
+    plain = compute_bounds(trace, SMALL)
+    assert plain.min_adjusted_latency_penalised == plain.min_adjusted_latency == pytest.approx(8.8)
+
+
+def test_no_pipeline_that_can_complete_leaves_no_latency_floor() -> None:
+    trace = _one_pipeline(_op("a", [], 1.0, "const", 80.0))
+    bounds = compute_bounds(trace, {**SMALL, "max_job_seconds": 5})
+    assert bounds.min_adjusted_latency is None  # every policy's adjusted latency is infinite
+    assert bounds.min_adjusted_latency_penalised == 10.0  # the one pipeline at 2 x 5 s
+    assert bounds.min_unfinished_pipelines == 1
+    assert bounds.scores()["min_unfinished_pipelines"] == 1
+    assert "min_latency_seconds" not in bounds.scores()
+
+
 # --- usefulness --------------------------------------------------------------------------------
 
 
@@ -381,6 +427,10 @@ def test_cli_table_names_each_bound(capsys: pytest.CaptureFixture[str]) -> None:
     assert "max completed pipelines" in out
     assert "max container throughput" in out
     assert "min latency s" in out
+    bounds = compute_bounds(read_trace(case / "trace.csv"),
+                            tomllib.loads((case / "params.toml").read_text()))
+    assert f"min unfinished pipelines  {bounds.min_unfinished_pipelines} " in out
+    assert f"min adjusted latency      {bounds.min_adjusted_latency:.3f} s" in out
 
 
 @pytest.mark.parametrize("problem", ["missing trace", "bad params", "bad trace", "usage"])

@@ -11,6 +11,7 @@ import pytest
 
 from simulator.engine import run_simulation
 from simulator.trace_io import read_trace
+from tests.traces.test_bounds import assert_latency_scores_above_their_floors
 from traces.bounds import bound_fractions, compute_bounds
 from traces.suites import get_suite
 
@@ -24,7 +25,7 @@ def _policies(params: dict) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("suite", ["small", "mixed", "paper"])
+@pytest.mark.parametrize("suite", ["small", "mixed", "paper", "latency", "overcommit"])
 def test_no_builtin_policy_beats_the_bounds_on_any_case_of_the_suite(
     suite: str, tmp_path: Path
 ) -> None:
@@ -39,6 +40,7 @@ def test_no_builtin_policy_beats_the_bounds_on_any_case_of_the_suite(
             stats = result.stats
             assert stats.pipelines_all.completion_count <= bounds.max_completed_pipelines
             assert stats.containers_completed <= bounds.max_completed_operators
+            assert_latency_scores_above_their_floors(result, bounds)
             fractions = bound_fractions(result, bounds)
             assert all(v is None or 0.0 <= v <= 1.0 for v in fractions.values()), fractions
             tps = case.params["ticks_per_second"]

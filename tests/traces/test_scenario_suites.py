@@ -5,6 +5,7 @@ valid built-in at most 80% of the bound on each part)."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -67,6 +68,18 @@ def test_a_scenario_uses_only_what_eudoxia_accepts_and_has_both_parts(
         data = case.trace_path.read_bytes()
         assert data.split(b"\r\n", 1)[0].decode() == SPEC_HEADER
         assert len(read_trace(case.trace_path)) == case.pipelines > 0
+
+
+def test_traces_suites_json_lists_every_scenario_with_both_parts(tmp_path: Path) -> None:
+    env = {**os.environ, "POLICYFORGE_CACHE_DIR": str(tmp_path),
+           "POLICYFORGE_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run([sys.executable, "-m", "policyforge", "traces", "suites", "--json"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+                          check=True)
+    listed = {s["name"]: s for s in json.loads(proc.stdout)}
+    for name in SCENARIOS:
+        assert listed[name]["search_cases"] > 0 and listed[name]["held_out_cases"] > 0, name
+        assert listed[name]["user"] is False
 
 
 def test_each_scenario_is_the_setting_it_promises(tmp_path: Path) -> None:
