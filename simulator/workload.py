@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simulator.identity import token
+from simulator.identity import OnFirstRead, token
 
 if TYPE_CHECKING:
     from simulator.clock import SimClock
@@ -194,7 +194,14 @@ class Segment:
         self.baseline_cpu_seconds = baseline_cpu_seconds
         self.memory_gb = memory_gb
         self.storage_read_gb = storage_read_gb
-        self._snap = token()
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for an unset slot or an unknown name: ``_snap`` is drawn on first read
+        if name == "_snap":
+            tok = token()
+            self._snap = tok
+            return tok
+        raise AttributeError(f"'Segment' object has no attribute '{name}'", name=name, obj=self)
 
     def get_io_seconds(self) -> float:
         """Seconds to read the segment's input from storage."""
@@ -232,11 +239,12 @@ class Estimate:
 class Node:
     """A DAG node: parents and children in edge-insertion order."""
 
+    _snap = OnFirstRead("_snap", token)
+
     def __init__(self) -> None:
         self._id: uuid.UUID | None = None
         self.parents: list[Any] = []
         self.children: list[Any] = []
-        self._snap = token()
 
     @property
     def id(self) -> uuid.UUID:
@@ -253,9 +261,10 @@ class Node:
 class DAG:
     """Operators of a pipeline; iterates breadth-first from the roots (spec §6.1)."""
 
+    _snap = OnFirstRead("_snap", token)
+
     def __init__(self) -> None:
         self._dag_id: uuid.UUID | None = None
-        self._snap = token()
         self._nodes: list[Any] = []
         self._members: set[int] = set()
         self._lookup: dict[Any, Any] | None = None
@@ -338,11 +347,12 @@ class Operator(Node):
         self._id: uuid.UUID | None = None
         self.parents: list[Any] = []
         self.children: list[Any] = []
-        self._snap = token()
         self.values: list[Segment] = []
         self.pipeline: Pipeline | None = None
-        self.estimate = Estimate()
         self._ref: tuple[int, int] = (-1, -1)
+
+    # what the estimator tells a policy about this operator, made on first read
+    estimate = OnFirstRead("estimate", Estimate)
 
     def add_segment(self, seg: Segment) -> None:
         """Append a segment (Eudoxia supports one in practice)."""
@@ -456,9 +466,10 @@ _CACHEABLE = (frozenset, OperatorState, tuple)
 class PipelineRuntimeStatus:
     """Per-operator states and counts of one pipeline, plus its arrival and finish ticks."""
 
+    _snap = OnFirstRead("_snap", token)
+
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
-        self._snap = token()
         ops = pipeline.values.ordered()
         self.operator_states: dict[Operator, OperatorState] = dict.fromkeys(
             ops, OperatorState.PENDING

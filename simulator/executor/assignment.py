@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.identity import token
+from simulator.identity import OnFirstRead, token
 from simulator.workload import Operator, OperatorState, Priority
 
 
 class Assignment:
     """A request to start a container with ``ops`` in ``pool_id``; moves the ops to ASSIGNED."""
+
+    _snap = OnFirstRead("_snap", token)
 
     def __init__(
         self,
@@ -35,7 +37,6 @@ class Assignment:
         self.container_id = container_id
         self.is_resume = is_resume
         self.force_run = force_run
-        self._snap = token()
         for op in ops:
             op.transition(OperatorState.ASSIGNED)
 
@@ -49,10 +50,11 @@ class Assignment:
 class Suspend:
     """A request to suspend a container at an operator boundary."""
 
+    _snap = OnFirstRead("_snap", token)
+
     def __init__(self, container_id: str, pool_id: int) -> None:
         self.container_id = container_id
         self.pool_id = pool_id
-        self._snap = token()
 
     def __repr__(self) -> str:
         return f"Suspend(container_id={self.container_id!r}, pool_id={self.pool_id!r})"
@@ -60,6 +62,8 @@ class Suspend:
 
 class ExecutionResult:
     """What a finished (or killed) container reports to the policy the next tick."""
+
+    _snap = OnFirstRead("_snap", token)
 
     def __init__(
         self,
@@ -78,7 +82,6 @@ class ExecutionResult:
         self.pool_id = pool_id
         self.container_id = container_id
         self.error = error
-        self._snap = token()
 
     def failed(self) -> bool:
         """True when the container was killed (OOM or timeout)."""

@@ -9,7 +9,7 @@ import numpy as np
 
 from simulator.errors import WorkloadError
 from simulator.executor.assignment import Assignment
-from simulator.identity import token
+from simulator.identity import OnFirstRead, token
 from simulator.workload import DISK_SCAN_GB_SEC, Operator, OperatorState
 
 if TYPE_CHECKING:
@@ -28,13 +28,7 @@ class _Phase:
     def deltas(self, tick_length: float) -> np.ndarray:
         """``d[j] = memory(j) - memory(j - 1)`` for j in 1..io (growth model; d[0] unused)."""
         if self._deltas is None:
-            js = np.arange(self.io + 1)
-            mem = (js + 1) * tick_length * DISK_SCAN_GB_SEC
-            mem[self.io] = self.storage
-            d = np.empty(self.io + 1)
-            d[0] = 0.0
-            np.subtract(mem[1:], mem[:-1], out=d[1:])
-            self._deltas = d
+            self._deltas = growth_deltas(self.io, self.storage, tick_length)
         return self._deltas
 
     def memory(self, j: int, tick_length: float) -> float:
@@ -64,6 +58,34 @@ class _Phase:
         return None
 
 
+# Growth deltas by (io ticks, storage GB, tick length): operators of a trace mostly share a few
+# storage sizes, so each array is computed once per process, not once per operator started.
+# Read-only, shared by every run (threads too); dropped whole past the element budget.
+_DELTAS: dict[tuple[int, float, float], np.ndarray] = {}
+_DELTAS_BUDGET = 1 << 21  # float64 elements kept (16 MB)
+_deltas_kept = [0]
+
+
+def growth_deltas(io: int, storage: float, tick_length: float) -> np.ndarray:
+    """The memory-growth deltas of a segment with ``io`` read ticks and ``storage`` GB."""
+    key = (io, storage, tick_length)
+    d = _DELTAS.get(key)
+    if d is None:
+        js = np.arange(io + 1)
+        mem = (js + 1) * tick_length * DISK_SCAN_GB_SEC
+        mem[io] = storage
+        d = np.empty(io + 1)
+        d[0] = 0.0
+        np.subtract(mem[1:], mem[:-1], out=d[1:])
+        d.flags.writeable = False
+        if _deltas_kept[0] + d.size > _DELTAS_BUDGET:
+            _DELTAS.clear()
+            _deltas_kept[0] = 0
+        _DELTAS[key] = d
+        _deltas_kept[0] += d.size
+    return d
+
+
 def _container_deadline(ops: list[Operator]) -> float:
     """Earliest tick at which ``has_timed_out()`` can hold for a pipeline of ``ops``."""
     best = math.inf
@@ -80,9 +102,10 @@ def _container_deadline(ops: list[Operator]) -> float:
 class Container:
     """A running allocation of (cpu, ram) in a pool that executes its operators in order."""
 
+    _snap = OnFirstRead("_snap", token)
+
     def __init__(self, container_id: str, assignment: Assignment, pool: ResourcePool) -> None:
         self.container_id = container_id
-        self._snap = token()
         self.assignment = assignment
         self.pool = pool
         self.operators = assignment.ops

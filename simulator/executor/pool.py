@@ -319,7 +319,7 @@ class ResourcePool:
             for i, col in enumerate(columns):
                 grid[: len(col), i] = col
         flat[0] = self._consumed
-        sums = np.cumsum(flat)
+        sums = flat.cumsum()
         self._ff_plan = (sums, m, rows)
         margin = 1e-9 * max(1.0, abs(self.max_ram_pool)) + 4e-16 * sums.size * max(1.0, bound)
         if bound + margin > self.max_ram_pool:
