@@ -110,7 +110,12 @@ class RunCounters:
 
 @dataclass
 class SimulationResult:
-    """Statistics plus what the run recorded."""
+    """Statistics plus what the run recorded.
+
+    ``pipelines`` are the run's pipelines, detached (`Pipeline.detach`): ids, priorities and
+    runtime statuses (ticks, operator states) are there; operators no longer link to their
+    pipeline, parents or children.
+    """
 
     stats: SimulatorStats
     decisions: list[dict[str, Any]] | None
@@ -286,9 +291,8 @@ class Simulation:
         if self.profiler is not None:
             self.profiler.finish(self)
             profile = self.profiler.to_dict(self)
-        if self.replaying:
-            for p in self.pipelines:
-                p.detach()
+        for p in self.pipelines:
+            p.detach()
         self.counters.wall_seconds = time.perf_counter() - started
         return SimulationResult(
             stats,

@@ -1,9 +1,11 @@
-"""A replay frees its run by reference counting, and what its result is read for survives."""
+"""A run frees itself by reference counting, and what its result is read for survives."""
 
 from __future__ import annotations
 
 import gc
 from typing import Any
+
+import pytest
 
 from simulator.engine import run_simulation
 from simulator.generator import generate_trace
@@ -23,7 +25,8 @@ def _live_operators() -> int:
     return sum(type(o) is Operator for o in gc.get_objects())
 
 
-def test_a_replay_leaves_no_operator_for_the_cyclic_collector() -> None:
+@pytest.mark.parametrize("kind", ["run", "replay"])
+def test_a_finished_run_leaves_no_operator_for_the_cyclic_collector(kind: str) -> None:
     params = _params()
     trace = generate_trace(params)
     operators = sum(len(p.operators) for p in trace)
@@ -33,7 +36,10 @@ def test_a_replay_leaves_no_operator_for_the_cyclic_collector() -> None:
     gc.disable()
     try:
         before = _live_operators()
-        result = run_simulation(params, trace, None, replay=log)
+        if kind == "run":
+            result = run_simulation(params, trace, "priority", record_decisions=True)
+        else:
+            result = run_simulation(params, trace, None, replay=log)
         del result
         left = _live_operators() - before
     finally:
@@ -44,7 +50,7 @@ def test_a_replay_leaves_no_operator_for_the_cyclic_collector() -> None:
     assert left < operators // 10, f"{left} of {operators} operators were left to the collector"
 
 
-def test_a_replays_pipelines_keep_their_ids_priorities_and_ticks() -> None:
+def test_a_replays_pipelines_keep_ids_priorities_ticks_and_operator_states() -> None:
     params = _params()
     trace = generate_trace(params)
     run = run_simulation(params, trace, "priority", record_decisions=True)
@@ -57,5 +63,9 @@ def test_a_replays_pipelines_keep_their_ids_priorities_and_ticks() -> None:
     assert ticks == [(p.runtime_status().arrival_tick, p.runtime_status().finish_tick)
                      for p in run.pipelines]
     assert any(finish is not None for _, finish in ticks)
+    assert [list(p.runtime_status().operator_states.values()) for p in replay.pipelines] == [
+        list(p.runtime_status().operator_states.values()) for p in run.pipelines
+    ]
+    assert [len(list(p.values)) for p in replay.pipelines] == [len(p.operators) for p in trace]
     bounds = compute_bounds(trace, params)
     assert bound_fractions(replay, bounds) == bound_fractions(run, bounds)
