@@ -298,10 +298,13 @@ class ResourcePool:
         bound = self._consumed
         for c in self.active_containers:
             phase = c._phases[c._seg]
-            if phase.fixed is not None or c._i > phase.io:
+            i = c._i
+            if phase.fixed is not None or i > phase.io:
                 continue
-            n = min(k, phase.io - c._i + 1)
-            columns.append(phase.deltas(tl)[c._i : c._i + n])
+            d = phase._deltas
+            if d is None:
+                d = phase.deltas(tl)
+            columns.append(d[i : i + k])  # at most the io - i + 1 growth ticks left
             bound += min(phase.storage, c._ram) - c._mem
         self._ff_plan = None
         if not columns:
