@@ -366,8 +366,6 @@ class Simulation:
                 nxt = min(nxt, arrivals[ai].tick)
             if tps_int is None:
                 nxt = t + 1
-            else:
-                nxt = min(nxt, (t // tps_int + 1) * tps_int)
             while fi < len(forced) and forced[fi] <= t:
                 fi += 1
             if fi < len(forced):
@@ -391,6 +389,7 @@ class Simulation:
                 if trigger is not None:
                     nxt = t + 1 + trigger
                 self.counters.events += 1
+                self._samples_within(t, nxt, tps_int)  # type: ignore[arg-type]
             t = nxt
 
     def _arrive(self, arrival: Arrival, seq: int) -> Pipeline:
@@ -547,22 +546,41 @@ class Simulation:
                     if self.profiler is not None:
                         self.profiler.on_leave(p)
             self.newly_complete.clear()
-        if self.mjt > 0 and (t % tps == 0 or t == self.max_ticks - 1):
-            for pid, p in list(self.outstanding.items()):
-                if p.runtime_status().has_timed_out():
-                    self.timeouts[p.priority] += 1
-                    del self.outstanding[pid]
-                    if self.profiler is not None:
-                        self.profiler.on_leave(p)
         if t % tps == 0:
-            pools = self.executor.pools
-            total = self.params["num_pools"] * self.params["ram_gb_per_pool"]
-            self.mem_alloc.append(
-                100 * sum(p.max_ram_pool - p.avail_ram_pool for p in pools) / total
-            )
-            self.mem_used.append(100 * sum(p._consumed for p in pools) / total)
-            if self.profiler is not None:
-                self.profiler.on_sample(self, t)
+            self._per_second(t, [p._consumed for p in self.executor.pools])
+        elif self.mjt > 0 and t == self.max_ticks - 1:
+            self._count_timeouts()
+
+    def _per_second(self, t: int, consumed: list[float]) -> None:
+        """What Eudoxia records at the end of every simulated second ``t``: timeouts (with
+        ``max_job_seconds``) and the memory sample, ``consumed`` being each pool's RAM in use."""
+        if self.mjt > 0:
+            self._count_timeouts()
+        pools = self.executor.pools
+        total = self.params["num_pools"] * self.params["ram_gb_per_pool"]
+        self.mem_alloc.append(100 * sum(p.max_ram_pool - p.avail_ram_pool for p in pools) / total)
+        self.mem_used.append(100 * sum(consumed) / total)
+        if self.profiler is not None:
+            self.profiler.on_sample(self, t, consumed)
+
+    def _count_timeouts(self) -> None:
+        for pid, p in list(self.outstanding.items()):
+            if p.runtime_status().has_timed_out():
+                self.timeouts[p.priority] += 1
+                del self.outstanding[pid]
+                if self.profiler is not None:
+                    self.profiler.on_leave(p)
+
+    def _samples_within(self, t: int, nxt: int, every: int) -> None:
+        """The per-second records of the quiet ticks strictly between ``t`` and ``nxt``, from the
+        pools' memory ledgers: those ticks are skipped, and nothing but memory and the clock
+        moves in them (see `_loop`)."""
+        s = (t // every + 1) * every
+        pools = self.executor.pools
+        while s < nxt:
+            self.clock._ticks = s  # has_timed_out() reads the clock
+            self._per_second(s, [p.consumed_after(s - t) for p in pools])
+            s += every
 
     # --- statistics ----------------------------------------------------------------------------
 

@@ -39,8 +39,9 @@ class RunObserver(Protocol):
                 results: list[ExecutionResult]) -> None:
         """A policy call: the results it was given and the decisions it made."""
 
-    def on_sample(self, run: ObservedRun, tick: int) -> None:
-        """Once per simulated second, the ticks Eudoxia samples memory at."""
+    def on_sample(self, run: ObservedRun, tick: int, consumed: Sequence[float]) -> None:
+        """Once per simulated second, the ticks Eudoxia samples memory at; ``consumed`` is each
+        pool's RAM in use then (the engine may sample a tick it skips: nothing else moved)."""
 
     def finish(self, run: ObservedRun) -> None:
         """The run is over."""

@@ -20,6 +20,8 @@ from simulator.executor.assignment import ticks_run
 from simulator.workload import ASSIGNABLE_STATES, OperatorState, Priority
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from simulator.executor import Assignment, ExecutionResult, Suspend
     from simulator.observer import ObservedRun
     from simulator.workload import Pipeline
@@ -127,13 +129,13 @@ class RunProfiler:
                     if track is not None:
                         track.failures += 1
 
-    def on_sample(self, sim: ObservedRun, tick: int) -> None:
+    def on_sample(self, sim: ObservedRun, tick: int, consumed: Sequence[float]) -> None:
         """Once per simulated second (the ticks Eudoxia samples memory)."""
         pools = sim.executor.pools
         self.seconds.append(tick / self.tps)
         self.cpu_allocated.append(float(sum(p.max_cpu_pool - p.avail_cpu_pool for p in pools)))
         self.ram_allocated.append(float(sum(p.max_ram_pool - p.avail_ram_pool for p in pools)))
-        self.ram_used.append(float(sum(p.observed_consumed_ram_gb() for p in pools)))
+        self.ram_used.append(float(sum(consumed)))
         ready_map, counts, left = self._ready, self._ready_counts, self._left
         for status in self._dirty:
             p = status.pipeline

@@ -56,10 +56,6 @@ class ResourcePool:
         self._next_deadline = math.inf  # no live container can time out before this tick
         self._ff_plan: tuple[np.ndarray, int, int] | None = None
 
-    def observed_consumed_ram_gb(self) -> float:
-        """RAM in use now, for the engine's observers: not a policy read."""
-        return self._consumed
-
     @property
     def consumed_ram_gb(self) -> float:
         """Memory in use in the pool, tracked incrementally as Eudoxia does (it drifts)."""
@@ -333,6 +329,14 @@ class ResourcePool:
                 return rows, float(sums[-1])
         return None, float(sums[-1])
 
+    def consumed_after(self, k: int) -> float:
+        """``consumed_ram_gb`` after ``k`` of the quiet ticks the last `plan_fast_forward`
+        planned (1 <= k <= planned), without moving anything."""
+        if self._ff_plan is None:
+            return self._consumed
+        sums, m, rows = self._ff_plan
+        return float(sums[-1] if k >= rows else sums[k * m])
+
     def fast_forward(self, k: int) -> None:
         """Advance ``k`` quiet ticks, as planned by the last `plan_fast_forward` (k ≤ planned)."""
         if k <= 0:
@@ -346,6 +350,5 @@ class ResourcePool:
         for c in self.suspending_containers:
             c._suspend_left -= k
         if self._ff_plan is not None:
-            sums, m, rows = self._ff_plan
-            self._consumed = float(sums[-1] if k >= rows else sums[k * m])
+            self._consumed = self.consumed_after(k)
             self._ff_plan = None
