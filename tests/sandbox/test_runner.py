@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -97,3 +98,91 @@ def test_the_runner_makes_itself_non_dumpable_and_its_workers_are_not():
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
                           timeout=60, check=True)
     assert proc.stdout.split() == ["0", "1"]
+
+
+# --- one fresh process per case, forked from a zygote; the repeat in a fresh interpreter -------
+
+QUEUE_POLICY_BODY = '''
+@register_scheduler(key="{key}")
+def scheduler(s, results, pipelines):
+    s.queue.extend(pipelines)
+    assignments = []
+    for pool in s.executor.pools:
+        if s.queue and pool.avail_cpu_pool > 0 and not pool.active_containers:
+            p = s.queue.pop(0)
+            ops = p.runtime_status().get_ops(ASSIGNABLE_STATES, require_parents_complete=True)[:1]
+            if ops:
+                assignments.append(Assignment(ops, pool.avail_cpu_pool, pool.avail_ram_pool,
+                                              p.priority, pool.pool_id, p.pipeline_id))
+    return [], assignments
+'''
+
+
+def policy_with_init(key: str, init_body: str) -> str:
+    """A first-come policy whose init runs ``init_body`` (one statement a line, indented 4)."""
+    return (f'@register_scheduler_init(key="{key}")\ndef init(s):\n    s.queue = []\n'
+            f"{init_body}\n" + QUEUE_POLICY_BODY.format(key=key))
+
+
+LEAKY_POLICY = policy_with_init("leaky", (
+    "    import math\n"
+    "    if getattr(math, 'pf_cases_seen', 0):\n"
+    "        raise RuntimeError('state left by an earlier case of the batch')\n"
+    "    math.pf_cases_seen = 1"))
+SELF_KILLING_POLICY = policy_with_init("self_killing", (
+    "    import os, signal\n"
+    "    os.kill(os.getpid(), signal.SIGKILL)"))
+ZYGOTE_KILLING_POLICY = policy_with_init("zygote_killing", (
+    "    import os, signal\n"
+    "    parent = os.getppid()\n"
+    "    with open(f'/proc/{parent}/cmdline', 'rb') as fh:\n"
+    "        if b'--zygote' in fh.read():\n"
+    "            os.kill(parent, signal.SIGKILL)"))
+
+
+def three_cases(**extra: Any) -> dict[str, Any]:
+    cases = [small_case("a"), small_case("b", pipelines=4), small_case("c", pipelines=5)]
+    return request(cases=cases, workers=1, **extra)
+
+
+def test_a_case_leaves_no_state_for_the_next_case_of_the_batch():
+    # One worker: the three cases go one after another through the same zygote.
+    out = run_runner(three_cases(policy_source=LEAKY_POLICY, policy_filename="leaky.py"))
+    assert [c["status"] for c in out["cases"]] == ["ok", "ok", "ok"], out["cases"]
+    assert out["determinism"]["decisions_sha256"] == decisions_digest(out["cases"][0]["decisions"])
+
+
+def test_a_case_process_killed_mid_run_is_reported_as_crashed_and_the_next_case_still_runs():
+    out = run_runner(three_cases(policy_source=SELF_KILLING_POLICY,
+                                 policy_filename="self_killing.py"))
+    assert [c["status"] for c in out["cases"]] == ["crashed"] * 3
+    assert all("killed by SIGKILL" in c["error"]["message"] for c in out["cases"])
+    assert out["determinism"]["status"] == "crashed"  # the fresh interpreter's run, the same
+
+
+def test_a_policy_that_kills_its_zygote_costs_the_batch_nothing():
+    out = run_runner(three_cases(policy_source=ZYGOTE_KILLING_POLICY,
+                                 policy_filename="zygote_killing.py"))
+    assert [c["status"] for c in out["cases"]] == ["ok", "ok", "ok"], out["cases"]
+    assert out["determinism"]["decisions_sha256"] == decisions_digest(out["cases"][0]["decisions"])
+
+
+@pytest.mark.parametrize("name", ["nondeterministic", "nondeterministic_hash",
+                                  "nondeterministic_set"])
+def test_the_repeat_in_a_fresh_interpreter_catches_decisions_that_depend_on_the_process(name):
+    from tests.sandbox.helpers import policy_text
+
+    # One worker, so that a repeat forked from the first run's zygote would share its state.
+    out = run_runner(request(policy_source=policy_text(f"{name}.py"), policy_filename=f"{name}.py",
+                             cases=[small_case("a", pipelines=12, seconds=30)], workers=1))
+    assert out["cases"][0]["status"] == "ok" and out["determinism"]["status"] == "ok"
+    assert out["determinism"]["decisions_sha256"] != decisions_digest(out["cases"][0]["decisions"])
+
+
+def test_a_case_that_runs_out_of_time_is_killed_and_later_ones_are_skipped():
+    looping = policy_with_init("looping", "    while True:\n        pass")
+    t0 = time.monotonic()
+    out = run_runner(three_cases(policy_source=looping, policy_filename="looping.py",
+                                 check_determinism=False, deadline_seconds=2))
+    assert time.monotonic() - t0 < 10
+    assert [c["status"] for c in out["cases"]] == ["timeout", "skipped", "skipped"]
