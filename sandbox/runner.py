@@ -15,7 +15,7 @@ children, which inherit that, can neither ptrace it nor each other) and never lo
 The zygote never sees a case either: it gets two pipe ends per case, forks, and the child reads
 the case from one and writes its result to the other, the only descriptor it keeps; its stdout
 and stderr are /dev/null, so a policy's prints cannot reach the result. Every case therefore
-starts from the same untouched state, in about a millisecond instead of an interpreter's start
+starts from the same untouched state, in milliseconds instead of an interpreter's start
 and imports. A policy may kill its zygote (same user): the case still reports what it wrote,
 and the next case gets a new zygote. Traces are parsed from memory, so no trace file exists for
 a policy to read.
@@ -177,6 +177,7 @@ def _run_worker(payload: dict[str, Any], name: str, deadline: float) -> dict[str
 def _case_outcome(out: bytes, code: int | None, err: bytes, name: str,
                   t0: float) -> dict[str, Any]:
     """What a case process that ended in time wrote, or why it is a crash."""
+    seconds = time.monotonic() - t0
     try:
         res = json.loads(out)
         if not isinstance(res, dict):
@@ -190,7 +191,7 @@ def _case_outcome(out: bytes, code: int | None, err: bytes, name: str,
             },
         }
     res["name"] = name
-    res["seconds"] = time.monotonic() - t0
+    res["seconds"] = seconds
     return res
 
 
