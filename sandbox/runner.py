@@ -251,6 +251,8 @@ class Zygote:
             os.close(to_case)
             os.close(from_case)
             self.alive = False
+            if time.monotonic() >= deadline:  # a stopped zygote, say
+                return _timed_out(name, remaining, t0)
             return {"name": name, "status": "crashed", "seconds": time.monotonic() - t0,
                     "error": {"message": "the case's process could not be started: its zygote "
                               "ended (a policy may have killed it)"}}
