@@ -13,6 +13,7 @@ import pytest
 
 from sandbox.protocol import parse_result
 from sandbox.runner import PROTOCOL, decisions_digest
+from tests.sandbox.candidate_policies import FIFO
 from tests.sandbox.helpers import ROOT, small_case
 
 LOUD_POLICY = '''
@@ -102,42 +103,28 @@ def test_the_runner_makes_itself_non_dumpable_and_its_workers_are_not():
 
 # --- one fresh process per case, forked from a zygote; the repeat in a fresh interpreter -------
 
-QUEUE_POLICY_BODY = '''
-@register_scheduler(key="{key}")
-def scheduler(s, results, pipelines):
-    s.queue.extend(pipelines)
-    assignments = []
-    for pool in s.executor.pools:
-        if s.queue and pool.avail_cpu_pool > 0 and not pool.active_containers:
-            p = s.queue.pop(0)
-            ops = p.runtime_status().get_ops(ASSIGNABLE_STATES, require_parents_complete=True)[:1]
-            if ops:
-                assignments.append(Assignment(ops, pool.avail_cpu_pool, pool.avail_ram_pool,
-                                              p.priority, pool.pool_id, p.pipeline_id))
-    return [], assignments
-'''
+
+def policy_with_init(init_body: str) -> str:
+    """The FIFO candidate policy, its init running ``init_body`` first (indented 4)."""
+    first = "def fifo_init(s):\n"
+    assert first in FIFO
+    return FIFO.replace(first, first + init_body + "\n")
 
 
-def policy_with_init(key: str, init_body: str) -> str:
-    """A first-come policy whose init runs ``init_body`` (one statement a line, indented 4)."""
-    return (f'@register_scheduler_init(key="{key}")\ndef init(s):\n    s.queue = []\n'
-            f"{init_body}\n" + QUEUE_POLICY_BODY.format(key=key))
-
-
-LEAKY_POLICY = policy_with_init("leaky", (
+LEAKY_POLICY = policy_with_init(
     "    import math\n"
     "    if getattr(math, 'pf_cases_seen', 0):\n"
     "        raise RuntimeError('state left by an earlier case of the batch')\n"
-    "    math.pf_cases_seen = 1"))
-SELF_KILLING_POLICY = policy_with_init("self_killing", (
+    "    math.pf_cases_seen = 1")
+SELF_KILLING_POLICY = policy_with_init(
     "    import os, signal\n"
-    "    os.kill(os.getpid(), signal.SIGKILL)"))
-ZYGOTE_KILLING_POLICY = policy_with_init("zygote_killing", (
+    "    os.kill(os.getpid(), signal.SIGKILL)")
+ZYGOTE_KILLING_POLICY = policy_with_init(
     "    import os, signal\n"
     "    parent = os.getppid()\n"
     "    with open(f'/proc/{parent}/cmdline', 'rb') as fh:\n"
     "        if b'--zygote' in fh.read():\n"
-    "            os.kill(parent, signal.SIGKILL)"))
+    "            os.kill(parent, signal.SIGKILL)")
 
 
 def three_cases(**extra: Any) -> dict[str, Any]:
@@ -180,7 +167,7 @@ def test_the_repeat_in_a_fresh_interpreter_catches_decisions_that_depend_on_the_
 
 
 def test_a_case_that_runs_out_of_time_is_killed_and_later_ones_are_skipped():
-    looping = policy_with_init("looping", "    while True:\n        pass")
+    looping = policy_with_init("    while True:\n        pass")
     t0 = time.monotonic()
     out = run_runner(three_cases(policy_source=looping, policy_filename="looping.py",
                                  check_determinism=False, deadline_seconds=2))
