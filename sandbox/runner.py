@@ -225,7 +225,7 @@ class Zygote:
         with theirs:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-m", "sandbox.runner", "--zygote"],
-                stdin=theirs,
+                stdin=theirs.fileno(),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 cwd=tempfile.mkdtemp(prefix="pf-zygote-"),
