@@ -20,6 +20,7 @@ import os
 import signal
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,13 +193,12 @@ class CaseCheck:
 
 def check_case(case: CaseInput, got: CaseResult, profile: bool) -> CaseCheck:
     """Replay one case's decisions on the host and take its bounds (pure: the host's own data)."""
-    from simulator.trace_io import read_trace
-
-    trace = read_trace(io.StringIO(case.trace_csv_text), name=f"{case.name}.csv")
+    trace_key = _digest(case.trace_csv_text)
+    trace = _TRACES.get(trace_key, lambda: _parse_trace(case), size=len(case.trace_csv_text))
     verdict = verify_case(case.params, trace, got, profile=profile)
     check = CaseCheck(got, verdict)
     if verdict.verified:
-        check.bounds, check.fractions = _bounds_of(case, trace, verdict.replay)
+        check.bounds, check.fractions = _bounds_of(case, trace_key, trace, verdict.replay)
     return check
 
 
@@ -403,45 +403,88 @@ def _aggregate(stats: list[dict[str, Any]]) -> dict[str, float | None]:
     return out
 
 
-# Bounds are pure derived data of (trace, params): computed once per trace hash, never per policy.
-BOUNDS_CACHE_SIZE = 256
-_BOUNDS: dict[str, Any] = {}
+class DerivedCache:
+    """Pure data derived from a case's own inputs, kept by content hash (never by policy), the
+    oldest dropped once the sizes of what it holds pass ``budget``. Safe across threads."""
+
+    def __init__(self, budget: int) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.budget = budget
+        self.held: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self.size = 0
+        self.lock = threading.Lock()
+
+    def get(self, key: str, derive: Callable[[], Any], size: int = 1) -> Any:
+        """The value kept under ``key``, or ``derive()``'s, kept from now on."""
+        with self.lock:
+            if key in self.held:
+                self.held.move_to_end(key)
+                return self.held[key][0]
+        value = derive()  # outside the lock: two threads may derive the same value, harmlessly
+        with self.lock:
+            if key not in self.held:
+                self.held[key] = (value, size)
+                self.size += size
+            while self.size > self.budget and len(self.held) > 1:
+                _, (_, dropped) = self.held.popitem(last=False)
+                self.size -= dropped
+        return value
 
 
-def _bounds_key(case: CaseInput) -> str:
+# The host would otherwise parse a case's trace for every replay and compute its bounds for every
+# policy. A paper case's parse takes 15 ms in a fresh process but up to 0.3 s in one that holds
+# earlier runs' objects (the cyclic collector rescans them while the parse allocates). A parsed
+# trace is plain data the simulator only reads; it takes about 15 times its CSV text in memory,
+# hence a budget in text bytes.
+_TRACES = DerivedCache(budget=8 * 1024 * 1024)
+_BOUNDS = DerivedCache(budget=256)
+
+
+def _digest(*parts: str) -> str:
     import hashlib
-    import json
 
-    h = hashlib.sha256(case.trace_csv_text.encode("utf-8"))
-    h.update(json.dumps(case.params, sort_keys=True, default=str).encode("utf-8"))
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8"))
+        h.update(b"\0")
     return h.hexdigest()
 
 
-def _bounds_of(case: CaseInput, trace: Any,
+def _parse_trace(case: CaseInput) -> Any:
+    from simulator.trace_io import read_trace
+
+    return read_trace(io.StringIO(case.trace_csv_text), name=f"{case.name}.csv")
+
+
+def _bounds_of(case: CaseInput, trace_key: str, trace: Any,
                replay: Any) -> tuple[dict[str, Any] | None, dict[str, float | None] | None]:
     """The case's bounds and the verified run's fractions of them (None if not computable)."""
-    from simulator.errors import SimulatorError
-    from traces.bounds import bound_fractions, compute_bounds
+    import json
+
+    from traces.bounds import bound_fractions
 
     if replay is None:
         return None, None
-    key = _bounds_key(case)
-    if key in _BOUNDS:
-        bounds = _BOUNDS[key]
-    else:
-        try:
-            bounds = compute_bounds(trace, case.params)
-        except SimulatorError:
-            bounds = None
-        if len(_BOUNDS) >= BOUNDS_CACHE_SIZE:
-            _BOUNDS.pop(next(iter(_BOUNDS)))
-        _BOUNDS[key] = bounds
+    params = json.dumps(case.params, sort_keys=True, default=str)
+    bounds = _BOUNDS.get(_digest(trace_key, params), lambda: _compute_bounds(trace, case.params))
     if bounds is None:
         return None, None
     summary = bounds.to_dict()
     kept = {k: summary[k] for k in ("max_completed_pipelines", "max_completed_operators",
                                     "max_container_throughput") if k in summary}
     return kept, bound_fractions(replay, bounds)
+
+
+def _compute_bounds(trace: Any, params: dict[str, Any]) -> Any:
+    from simulator.errors import SimulatorError
+    from traces.bounds import compute_bounds
+
+    try:
+        return compute_bounds(trace, params)
+    except SimulatorError:
+        return None
 
 
 def profile_summary(profile: dict[str, Any]) -> dict[str, float]:

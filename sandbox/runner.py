@@ -5,13 +5,25 @@ and the simulator only, so the image needs nothing else; the host validates what
 (`sandbox.protocol`) and trusts none of it until `sandbox.verify` has replayed it.
 
 Order matters: the whole request is read from stdin before any policy code exists, and the
-policy is only ever loaded in worker processes (``--worker``), never in this one. This process
-makes itself non-dumpable first: its workers run as the same user, and would otherwise be able
-to open its stdout and its memory through /proc (or ptrace it) and print a result it never
-assembled. Each case runs in a fresh interpreter whose stdout and stderr are /dev/null, so a
-policy's prints cannot reach the result; traces are parsed from memory, so no trace file exists
-for a policy to read. With ``check_determinism`` the first case also runs a second time in its
-own process and the digest of its decision log comes back beside the first run's log.
+policy is only ever loaded in case processes, never in this one. This process makes itself
+non-dumpable first: its case processes run as the same user, and would otherwise be able to open
+its stdout and its memory through /proc (or ptrace it) and print a result it never assembled.
+
+Each case runs in a fresh process of its own, forked from a *zygote* (``--zygote``): an
+interpreter that has imported the simulator and numpy once, made itself non-dumpable (so its
+children, which inherit that, can neither ptrace it nor each other) and never loads a policy.
+The zygote never sees a case either: it gets two pipe ends per case, forks, and the child reads
+the case from one and writes its result to the other, the only descriptor it keeps; its stdout
+and stderr are /dev/null, so a policy's prints cannot reach the result. Every case therefore
+starts from the same untouched state, in milliseconds instead of an interpreter's start
+and imports. A policy may kill its zygote (same user): the case still reports what it wrote,
+and the next case gets a new zygote. Traces are parsed from memory, so no trace file exists for
+a policy to read.
+
+With ``check_determinism`` the first case also runs a second time in a fresh interpreter
+(``--worker``: its own hash seed, its own heap layout, perturbed further by a random
+allocation), and the digest of its decision log comes back beside the first run's log, so a
+policy whose decisions depend on ``id()``, string ``hash()`` or set order is caught.
 
 Request (JSON object on stdin)::
 
@@ -37,14 +49,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import selectors
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any
+from typing import Any, NoReturn
 
 PROTOCOL = "policyforge-sandbox/1"
 # Workers get a constant environment: nothing from whoever started the runner. One BLAS thread
@@ -58,6 +74,11 @@ WORKER_ENV = {
 }
 STDERR_TAIL = 2000
 PR_SET_DUMPABLE = 4
+# What a zygote imports before it forks: everything a case needs before the policy loads.
+ZYGOTE_IMPORTS = ("numpy", "numpy.ma", "simulator.engine", "simulator.errors",
+                  "simulator.trace_io", "simulator.policy_loader", "simulator.policies")
+_PID = struct.Struct("<i")  # zygote -> runner: the case process's pid, once forked
+_EXIT = struct.Struct("<ii")  # zygote -> runner: its pid and wait status, once it ended
 
 
 def decisions_digest(decisions: list[dict[str, Any]] | None) -> str:
@@ -83,17 +104,23 @@ def run_batch(request: dict[str, Any],
     workers = max(1, int(request.get("workers") or 1))
     base = {k: request.get(k) for k in ("policy_source", "policy_filename", "policy_builtin")}
     base["record_decisions"] = bool(request.get("record_decisions", True))
+    zygotes = ZygotePool()
 
     def one(job: tuple[str, int]) -> tuple[str, int, dict[str, Any]]:
         kind, i = job
         payload = {**base, "case": cases[i]}
-        if kind == "repeat":
+        name = cases[i].get("name", f"case{i}")
+        if deadline - time.monotonic() <= 0:
+            return kind, i, {"name": name, "status": "skipped",
+                             "error": {"message": "batch deadline passed"}}
+        if kind == "repeat":  # a fresh interpreter, not a fork (see the module doc)
             payload.update(record_decisions=True, perturb_heap=True)
-        return kind, i, _run_worker(payload, cases[i].get("name", f"case{i}"), deadline)
+            return kind, i, _run_worker(payload, name, deadline)
+        return kind, i, zygotes.run_case(json.dumps(payload).encode("utf-8"), name, deadline)
 
     results: list[dict[str, Any] | None] = [None for _ in cases]
     determinism: dict[str, Any] | None = None
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with zygotes, ThreadPoolExecutor(max_workers=workers) as pool:
         for future in as_completed([pool.submit(one, job) for job in jobs]):
             kind, i, res = future.result()
             if kind == "case":
@@ -126,8 +153,6 @@ def write_case_line(index: int, result: dict[str, Any]) -> None:
 def _run_worker(payload: dict[str, Any], name: str, deadline: float) -> dict[str, Any]:
     t0 = time.monotonic()
     remaining = deadline - t0
-    if remaining <= 0:
-        return {"name": name, "status": "skipped", "error": {"message": "batch deadline passed"}}
     workdir = tempfile.mkdtemp(prefix="pf-case-")
     proc = subprocess.Popen(
         [sys.executable, "-I", "-m", "sandbox.runner", "--worker"],
@@ -145,12 +170,13 @@ def _run_worker(payload: dict[str, Any], name: str, deadline: float) -> dict[str
             proc.communicate(timeout=1)  # a child of the policy may still hold the pipes
         except subprocess.TimeoutExpired:
             pass
-        return {
-            "name": name,
-            "status": "timeout",
-            "error": {"message": f"case did not finish within the {remaining:.1f} s left"},
-            "seconds": time.monotonic() - t0,
-        }
+        return _timed_out(name, remaining, t0)
+    return _case_outcome(out, proc.returncode, err, name, t0)
+
+
+def _case_outcome(out: bytes, code: int | None, err: bytes, name: str,
+                  t0: float) -> dict[str, Any]:
+    """What a case process that ended in time wrote, or why it is a crash."""
     seconds = time.monotonic() - t0
     try:
         res = json.loads(out)
@@ -160,7 +186,7 @@ def _run_worker(payload: dict[str, Any], name: str, deadline: float) -> dict[str
         res = {
             "status": "crashed",
             "error": {
-                "message": _crash_message(proc.returncode),
+                "message": _crash_message(code),
                 "stderr_tail": err.decode("utf-8", "replace")[-STDERR_TAIL:],
             },
         }
@@ -169,12 +195,167 @@ def _run_worker(payload: dict[str, Any], name: str, deadline: float) -> dict[str
     return res
 
 
+def _timed_out(name: str, remaining: float, t0: float) -> dict[str, Any]:
+    return {
+        "name": name,
+        "status": "timeout",
+        "error": {"message": f"case did not finish within the {remaining:.1f} s left"},
+        "seconds": time.monotonic() - t0,
+    }
+
+
 def _crash_message(code: int | None) -> str:
-    if code is not None and code < 0:
+    if code is None:
+        return "the case's process ended without a result, and its exit status is unknown"
+    if code < 0:
         sig = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else -code
         hint = " (likely out of memory)" if code == -signal.SIGKILL else ""
         return f"the case's worker was killed by {sig}{hint}"
     return f"the case's worker exited with status {code} without a result"
+
+
+# --- zygotes: a fresh process per case, forked from a pre-imported interpreter ----------------
+
+
+class Zygote:
+    """The runner's end of one zygote (``--zygote``; see the module doc), one case at a time."""
+
+    def __init__(self) -> None:
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with theirs:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-m", "sandbox.runner", "--zygote"],
+                stdin=theirs.fileno(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=tempfile.mkdtemp(prefix="pf-zygote-"),
+                env=WORKER_ENV,
+            )  # same process group as the runner: whoever kills the group kills it too
+        self.alive = True
+
+    def run_case(self, payload: bytes, name: str, deadline: float) -> dict[str, Any]:
+        """Run one case in a process forked for it; the result as `_run_worker` gives it."""
+        t0 = time.monotonic()
+        remaining = deadline - t0
+        case_in, to_case = os.pipe()
+        from_case, case_out = os.pipe()
+        try:
+            socket.send_fds(self.sock, [b"c"], [case_in, case_out])
+            forked = self._receive(_PID, deadline)
+        except OSError:
+            forked = None
+        finally:
+            os.close(case_in)
+            os.close(case_out)  # the case process holds the only write end of its result
+        if forked is None:
+            os.close(to_case)
+            os.close(from_case)
+            self.alive = False
+            if time.monotonic() >= deadline:  # a stopped zygote, say
+                return _timed_out(name, remaining, t0)
+            return {"name": name, "status": "crashed", "seconds": time.monotonic() - t0,
+                    "error": {"message": "the case's process could not be started: its zygote "
+                              "ended (a policy may have killed it)"}}
+        out = _exchange(to_case, payload, from_case, deadline)
+        ended = self._receive(_EXIT, deadline) if out is not None else None
+        if out is None or (ended is None and time.monotonic() >= deadline):
+            _kill(forked[0])
+            self.alive = False  # it may still report the kill: not worth waiting for
+            return _timed_out(name, remaining, t0)
+        code = os.waitstatus_to_exitcode(ended[1]) if ended is not None else None
+        return _case_outcome(out, code, b"", name, t0)
+
+    def _receive(self, message: struct.Struct, deadline: float) -> tuple[int, ...] | None:
+        """One message from the zygote; None (and this zygote done with) if it ended or the
+        deadline passed first."""
+        data = b""
+        while len(data) < message.size:
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                self.sock.settimeout(remaining)
+                chunk = self.sock.recv(message.size - len(data))
+            except OSError:  # TimeoutError included
+                chunk = b""
+            if not chunk:
+                self.alive = False
+                return None
+            data += chunk
+        return message.unpack(data)
+
+    def close(self) -> None:
+        """End the zygote (it holds nothing of a case's)."""
+        self.sock.close()
+        self.proc.kill()
+        self.proc.wait()
+
+
+class ZygotePool:
+    """The batch's zygotes: a case takes an idle one, or starts one; one that ended is replaced."""
+
+    def __init__(self) -> None:
+        self.idle: queue.SimpleQueue[Zygote] = queue.SimpleQueue()
+
+    def run_case(self, payload: bytes, name: str, deadline: float) -> dict[str, Any]:
+        """Run one case in a process forked for it (see `Zygote.run_case`)."""
+        try:
+            zygote = self.idle.get_nowait()
+        except queue.Empty:
+            zygote = Zygote()
+        try:
+            return zygote.run_case(payload, name, deadline)
+        finally:
+            if zygote.alive:
+                self.idle.put(zygote)
+            else:
+                zygote.close()
+
+    def __enter__(self) -> ZygotePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        while not self.idle.empty():
+            self.idle.get_nowait().close()
+
+
+def _exchange(to_case: int, payload: bytes, from_case: int, deadline: float) -> bytes | None:
+    """Write the case to its process, then read its result until it closes the pipe; closes
+    both ends. None if the deadline passed first."""
+    os.set_blocking(to_case, False)
+    pending = memoryview(payload)
+    chunks: list[bytes] = []
+    with selectors.DefaultSelector() as sel:
+        sel.register(to_case, selectors.EVENT_WRITE)
+        sel.register(from_case, selectors.EVENT_READ)
+        try:
+            while (remaining := deadline - time.monotonic()) > 0:
+                for key, _ in sel.select(remaining):
+                    if key.fd == from_case:
+                        if not (data := os.read(from_case, 1 << 16)):
+                            return b"".join(chunks)
+                        chunks.append(data)
+                        continue
+                    try:
+                        pending = pending[os.write(to_case, pending[: 1 << 16]):]
+                    except BrokenPipeError:  # it ended before reading it all; its status says why
+                        pending = pending[:0]
+                    if not pending:
+                        sel.unregister(to_case)
+                        os.close(to_case)
+                        to_case = -1
+            return None
+        finally:
+            for fd in (to_case, from_case):
+                if fd >= 0:
+                    os.close(fd)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 # --- one case (this process loads the policy) --------------------------------------------------
@@ -230,20 +411,68 @@ def _perturb_heap() -> list[object]:
     return [bytes(1 + i % 97) for i in range(n)] + [object() for _ in range(n % 499)]
 
 
-def worker_main() -> int:
-    """``--worker``: read one case, hide stdout/stderr from the policy, write the result."""
-    payload = json.loads(sys.stdin.buffer.read())
+def serve_case(raw: bytes, result_fd: int) -> int:
+    """Run the case ``raw`` holds with stdin, stdout and stderr on /dev/null and every other
+    descriptor but ``result_fd`` closed, and write its result there (where prints cannot go)."""
+    payload = json.loads(raw)
     ballast = _perturb_heap() if payload.get("perturb_heap") else []
-    result_fd = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
+    os.closerange(3, result_fd)  # a zygote's child closes its control socket and pipes here
+    os.closerange(result_fd + 1, os.sysconf("SC_OPEN_MAX"))
     result = run_case(payload)
     del ballast
     data = json.dumps(result).encode("utf-8")
     with os.fdopen(result_fd, "wb") as out:
         out.write(data)
     return 0
+
+
+def worker_main() -> int:
+    """``--worker``: one case in this fresh interpreter (the determinism repeat)."""
+    raw = sys.stdin.buffer.read()
+    return serve_case(raw, os.dup(1))
+
+
+def zygote_main() -> int:
+    """``--zygote``: import what every case needs once, then fork one process per case sent on
+    the control socket (stdin) and report its pid, then how it ended (see the module doc)."""
+    import gc
+    import importlib
+
+    protect_from_workers()  # inherited by every case process it forks
+    for name in ZYGOTE_IMPORTS:
+        importlib.import_module(name)
+    gc.freeze()  # the children's collections then leave the shared pages alone
+    control = socket.socket(fileno=0)
+    try:
+        while True:
+            _, fds, _, _ = socket.recv_fds(control, 1, 2)
+            if len(fds) != 2:  # the runner is done (or sent nothing we know)
+                return 0
+            pid = os.fork()
+            if pid == 0:
+                _case_process(*fds)
+            for fd in fds:
+                os.close(fd)
+            control.sendall(_PID.pack(pid))
+            _, status = os.waitpid(pid, 0)
+            control.sendall(_EXIT.pack(pid, status))
+    except OSError:  # the runner went away
+        return 0
+
+
+def _case_process(case_in: int, case_out: int) -> NoReturn:
+    """A zygote's child: read the case, run it in a directory of its own, never return."""
+    code = 1
+    try:
+        with os.fdopen(case_in, "rb") as fh:
+            raw = fh.read()
+        os.chdir(tempfile.mkdtemp(prefix="pf-case-"))
+        code = serve_case(raw, case_out)
+    finally:
+        os._exit(code)
 
 
 def protect_from_workers() -> None:
@@ -261,10 +490,13 @@ def protect_from_workers() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: the batch by default, one case with ``--worker``."""
+    """Entry point: the batch by default, one case with ``--worker``, a zygote with
+    ``--zygote``."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
         return worker_main()
+    if argv[:1] == ["--zygote"]:
+        return zygote_main()
     raw = sys.stdin.buffer.read()  # all of it, before anything else happens
     try:
         protect_from_workers()

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
 
 from sandbox.protocol import parse_result
 from sandbox.runner import PROTOCOL, decisions_digest
+from tests.sandbox.candidate_policies import FIFO
 from tests.sandbox.helpers import ROOT, small_case
 
 LOUD_POLICY = '''
@@ -97,3 +99,77 @@ def test_the_runner_makes_itself_non_dumpable_and_its_workers_are_not():
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
                           timeout=60, check=True)
     assert proc.stdout.split() == ["0", "1"]
+
+
+# --- one fresh process per case, forked from a zygote; the repeat in a fresh interpreter -------
+
+
+def policy_with_init(init_body: str) -> str:
+    """The FIFO candidate policy, its init running ``init_body`` first (indented 4)."""
+    first = "def fifo_init(s):\n"
+    assert first in FIFO
+    return FIFO.replace(first, first + init_body + "\n")
+
+
+LEAKY_POLICY = policy_with_init(
+    "    import math\n"
+    "    if getattr(math, 'pf_cases_seen', 0):\n"
+    "        raise RuntimeError('state left by an earlier case of the batch')\n"
+    "    math.pf_cases_seen = 1")
+SELF_KILLING_POLICY = policy_with_init(
+    "    import os, signal\n"
+    "    os.kill(os.getpid(), signal.SIGKILL)")
+ZYGOTE_KILLING_POLICY = policy_with_init(
+    "    import os, signal\n"
+    "    parent = os.getppid()\n"
+    "    with open(f'/proc/{parent}/cmdline', 'rb') as fh:\n"
+    "        if b'--zygote' in fh.read():\n"
+    "            os.kill(parent, signal.SIGKILL)")
+
+
+def three_cases(**extra: Any) -> dict[str, Any]:
+    cases = [small_case("a"), small_case("b", pipelines=4), small_case("c", pipelines=5)]
+    return request(cases=cases, workers=1, **extra)
+
+
+def test_a_case_leaves_no_state_for_the_next_case_of_the_batch():
+    # One worker: the three cases go one after another through the same zygote.
+    out = run_runner(three_cases(policy_source=LEAKY_POLICY, policy_filename="leaky.py"))
+    assert [c["status"] for c in out["cases"]] == ["ok", "ok", "ok"], out["cases"]
+    assert out["determinism"]["decisions_sha256"] == decisions_digest(out["cases"][0]["decisions"])
+
+
+def test_a_case_process_killed_mid_run_is_reported_as_crashed_and_the_next_case_still_runs():
+    out = run_runner(three_cases(policy_source=SELF_KILLING_POLICY,
+                                 policy_filename="self_killing.py"))
+    assert [c["status"] for c in out["cases"]] == ["crashed"] * 3
+    assert all("killed by SIGKILL" in c["error"]["message"] for c in out["cases"])
+    assert out["determinism"]["status"] == "crashed"  # the fresh interpreter's run, the same
+
+
+def test_a_policy_that_kills_its_zygote_costs_the_batch_nothing():
+    out = run_runner(three_cases(policy_source=ZYGOTE_KILLING_POLICY,
+                                 policy_filename="zygote_killing.py"))
+    assert [c["status"] for c in out["cases"]] == ["ok", "ok", "ok"], out["cases"]
+    assert out["determinism"]["decisions_sha256"] == decisions_digest(out["cases"][0]["decisions"])
+
+
+@pytest.mark.parametrize("name", ["nondeterministic", "nondeterministic_hash",
+                                  "nondeterministic_set"])
+def test_the_repeat_in_a_fresh_interpreter_catches_decisions_that_depend_on_the_process(name):
+    from tests.sandbox.helpers import policy_text
+
+    # One worker, so that a repeat forked from the first run's zygote would share its state.
+    out = run_runner(request(policy_source=policy_text(f"{name}.py"), policy_filename=f"{name}.py",
+                             cases=[small_case("a", pipelines=12, seconds=30)], workers=1))
+    assert out["cases"][0]["status"] == "ok" and out["determinism"]["status"] == "ok"
+    assert out["determinism"]["decisions_sha256"] != decisions_digest(out["cases"][0]["decisions"])
+
+
+def test_a_case_that_runs_out_of_time_is_killed_and_later_ones_are_skipped():
+    looping = policy_with_init("    while True:\n        pass")
+    t0 = time.monotonic()
+    out = run_runner(three_cases(policy_source=looping, policy_filename="looping.py",
+                                 check_determinism=False, deadline_seconds=2))
+    assert time.monotonic() - t0 < 10
+    assert [c["status"] for c in out["cases"]] == ["timeout", "skipped", "skipped"]

@@ -71,3 +71,42 @@ def test_a_profiled_replay_verifies_the_same_and_carries_the_hosts_profile():
     profile = verdict.replay.profile
     assert profile["utilisation"]["seconds"] and profile["pipelines"]
     assert verify_case(params, trace, result).replay.profile is None
+
+
+def test_the_host_parses_a_trace_once_per_content_and_its_replays_leave_it_unchanged(monkeypatch):
+    import simulator.trace_io
+    from sandbox import evaluation
+    from sandbox.evaluation import CaseInput, check_case
+
+    params, _, result = honest()
+    monkeypatch.setattr(evaluation, "_TRACES", evaluation.DerivedCache(budget=1 << 20))
+    parsed = []
+    real = simulator.trace_io.read_trace
+    monkeypatch.setattr(simulator.trace_io, "read_trace",
+                        lambda *a, **k: parsed.append(1) or real(*a, **k))
+    text = small_case()["trace_csv_text"]
+    checks = [check_case(CaseInput(name, params, text), result, profile=False)
+              for name in ("tiny", "tiny", "same-trace-other-name")]
+    assert len(parsed) == 1
+    assert all(c.verdict.verified for c in checks)
+    assert checks[0].verdict.stats == checks[2].verdict.stats and checks[2].bounds
+    (kept, _), = evaluation._TRACES.held.values()
+    assert kept == real(io.StringIO(text))  # three replays later, as parsed
+
+
+def test_derived_data_past_its_budget_drops_the_oldest_first():
+    from sandbox.evaluation import DerivedCache
+
+    cache, derived = DerivedCache(budget=10), []
+
+    def derive(value: str):
+        return lambda: derived.append(value) or value
+
+    assert cache.get("a", derive("a"), size=6) == "a"
+    assert cache.get("b", derive("b"), size=3) == "b"
+    assert cache.get("a", derive("a?"), size=6) == "a"  # kept: derived once
+    assert cache.get("c", derive("c"), size=4) == "c"  # 13 > 10: b, the least recently used, goes
+    assert cache.get("a", derive("a?"), size=6) == "a"
+    assert cache.get("b", derive("b"), size=3) == "b"  # and now c goes
+    assert cache.get("a", derive("a?"), size=6) == "a"
+    assert derived == ["a", "b", "c", "b"] and list(cache.held) == ["b", "a"]
