@@ -133,13 +133,12 @@ def replay_policy(log: list[dict[str, Any]]) -> LoadedPolicy:
     by_tick = {int(entry["tick"]): entry for entry in log}
 
     def init(s: Any) -> None:
-        s._replay_ops = {}
+        s._replay_pipelines = {}
 
     def func(s: Any, results: list[Any], pipelines: list[Any]) -> tuple[list, list]:
-        ops = s._replay_ops
+        arrived = s._replay_pipelines  # by arrival number; an operator is (arrival, trace row)
         for p in pipelines:
-            for op in p.values:
-                ops[op._ref] = op
+            arrived[p._seq] = p
         entry = by_tick.get(s.clock._ticks)
         if entry is None:
             return [], []
@@ -147,10 +146,11 @@ def replay_policy(log: list[dict[str, Any]]) -> LoadedPolicy:
         asg = []
         for d in entry["assignments"]:
             try:
-                chosen = [ops[tuple(ref)] for ref in d["ops"]]
-            except KeyError as exc:
+                chosen = [arrived[seq].values._nodes[row] if row >= 0 else arrived[None]
+                          for seq, row in d["ops"]]
+            except (KeyError, IndexError, TypeError, ValueError):
                 raise ReplayError(
-                    f"decision log names operator {exc.args[0]} that has not arrived",
+                    f"decision log names an operator of {d['ops']!r} that has not arrived",
                     tick=s.clock._ticks,
                 ) from None
             prio = d["priority"]
