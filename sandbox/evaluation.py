@@ -471,9 +471,12 @@ def _bounds_of(case: CaseInput, trace_key: str, trace: Any,
     bounds = _BOUNDS.get(_digest(trace_key, params), lambda: _compute_bounds(trace, case.params))
     if bounds is None:
         return None, None
+    from traces.metrics import BOUND_KEYS
+
     summary = bounds.to_dict()
-    kept = {k: summary[k] for k in ("max_completed_pipelines", "max_completed_operators",
-                                    "max_container_throughput") if k in summary}
+    # the bound of every metric a score can be on, and the two the critic's reasons cite
+    wanted = {*BOUND_KEYS.values(), "max_completed_pipelines", "max_completed_operators"}
+    kept = {k: v for k, v in summary.items() if k in wanted}
     return kept, bound_fractions(replay, bounds)
 
 

@@ -414,6 +414,12 @@ def _perturb_heap() -> list[object]:
 def serve_case(raw: bytes, result_fd: int) -> int:
     """Run the case ``raw`` holds with stdin, stdout and stderr on /dev/null and every other
     descriptor but ``result_fd`` closed, and write its result there (where prints cannot go)."""
+    import gc
+
+    # This process ends with its case: what the run leaves is freed with the process, so the
+    # collector's scans of it are pure cost (the engine still collects the young generation
+    # every few thousand full ticks, for policies that make cyclic garbage as they go).
+    gc.disable()
     payload = json.loads(raw)
     ballast = _perturb_heap() if payload.get("perturb_heap") else []
     devnull = os.open(os.devnull, os.O_RDWR)

@@ -437,7 +437,8 @@ def _min_penalised_latency(weighted: list[tuple[int, float | None]], max_done: i
 def bound_fractions(result: Any, bounds: Bounds) -> dict[str, float | None]:
     """A run's metrics as fractions of their bounds (1.0 = as good as any policy could be).
 
-    ``latency`` is the mean over completed pipelines of min latency / achieved latency.
+    ``latency`` is the mean over completed pipelines of min latency / achieved latency; the two
+    adjusted latencies are their floors over the achieved figures.
     """
     stats = result.stats
     tps = result.params["ticks_per_second"]
@@ -453,6 +454,13 @@ def bound_fractions(result: Any, bounds: Bounds) -> dict[str, float | None]:
     def frac(value: float, bound: float) -> float | None:
         return value / bound if bound else None
 
+    def floor_frac(floor: float | None, value: float) -> float | None:
+        """A lower-is-better score against its floor (an endless latency is 0 % of it)."""
+        if floor is None or math.isnan(value) or value <= 0:
+            return None
+        return floor / value
+
+    mjs = float(result.params.get("max_job_seconds") or 0)
     return {
         "completed_pipelines": frac(
             stats.pipelines_all.completion_count, bounds.max_completed_pipelines
@@ -460,6 +468,9 @@ def bound_fractions(result: Any, bounds: Bounds) -> dict[str, float | None]:
         "completed_containers": frac(stats.containers_completed, bounds.max_completed_operators),
         "throughput": frac(stats.throughput, bounds.max_container_throughput),
         "latency": sum(ratios) / len(ratios) if ratios else None,
+        "adjusted_latency": floor_frac(bounds.min_adjusted_latency, stats.adjusted_latency()),
+        "adjusted_latency_penalised": floor_frac(bounds.min_adjusted_latency_penalised,
+                                                 stats.cli_adjusted_latency(mjs)),
     }
 
 

@@ -83,13 +83,19 @@ def test_a_sandbox_failure_is_an_error_text(ctx: ToolContext, good_policy: str) 
     assert slow.startswith("error: timeout: the batch did not finish within 60 s")
 
 
-def test_adjusted_latency_is_lower_is_better_and_has_no_bound_column(
+def test_adjusted_latency_is_lower_is_better_and_shown_against_its_floor(
     ctx: ToolContext, good_policy: str
 ) -> None:
     answer = make_tool(replace(ctx, metric="adjusted_latency")).invoke(
         {"code": good_policy, "traces": ["seed1"]})
     assert "adjusted latency (s) (lower is better)" in answer
-    assert "bound " not in answer.splitlines()[3]  # the table header
+    header, row = answer.splitlines()[3].split(), answer.splitlines()[4].split()
+    assert header[-2:] == ["bound", "of"] or header[-3:] == ["bound", "of", "bound"]
+    value, floor, fraction = float(row[1]), float(row[-2]), row[-1]
+    assert 0 < floor <= value
+    # the fraction is the floor over the score, the same figure as the summary's
+    assert fraction == f"{round(100 * floor / value)}%"
+    assert f"; {fraction} of the bound" in answer
     assert re.search(r"vs priority: [01] win", answer)
 
 
