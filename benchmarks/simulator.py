@@ -11,7 +11,8 @@ policy that reads the clock and calls ``get_ops`` for every waiting pipeline on 
 a `mixed` trace (4 pools, multi-operator containers, 60 s deadlines, S seconds, default 300).
 
 Per case: the first call in a fresh process (reading the trace CSV, loading the policy, decision
-log on, as an evaluation runs it) and warm times with the log off and on; the engine alone
+log on, as an evaluation runs it: the process set up as a sandbox case process is, with the
+zygote's imports done and the cyclic collector off) and warm times with the log off and on; the engine alone
 (replaying the recorded decision log: no policy) and the policy's share (the rest); ratios for
 10x ``ticks_per_second``, 2x duration, profiling on, and replay against the run that made the
 log; and the ratio to Eudoxia. Eudoxia is measured in the same run when ``EUDOXIA_PYTHON`` names
@@ -104,7 +105,17 @@ def timed(repeat: int, fn):  # type: ignore[no-untyped-def]
 
 
 def first_call_worker(args: list[str]) -> None:
-    """In a fresh process: one run with the decision log on, timed around the call."""
+    """In a fresh process set up as a sandbox case process is (the zygote's imports done, the
+    cyclic collector off: the process ends with its case), one run with the decision log on,
+    timed around the call."""
+    import gc
+    import importlib
+
+    from sandbox.runner import ZYGOTE_IMPORTS
+
+    for name in ZYGOTE_IMPORTS:
+        importlib.import_module(name)
+    gc.disable()
     params_file, trace_file, policy = args
     params = json.loads(Path(params_file).read_text())
     start = time.process_time()
