@@ -6,8 +6,9 @@ runs the same *full tick* only where needed and jumps over the rest:
 * The executor's next discrete change (an operator starting or finishing, an OOM point, a
   suspension completing, the pool-level OOM killer firing) is computed ahead; quiet ticks in
   between only advance counters and memory, replayed exactly by `ResourcePool.fast_forward`.
-* Arrivals, deadlines (``max_job_seconds``), memory samples (every simulated second) and the
-  last tick are full ticks.
+* Arrivals, deadlines (``max_job_seconds``) and the last tick are full ticks. Eudoxia's records
+  of every simulated second (the memory sample, timeouts) inside a jump are taken from the
+  pools' planned ledgers (`_samples_within`): nothing else moves in quiet ticks.
 * The policy is called at every full tick. After a tick where it could observe something new,
   it is called again on the next tick with no new input (a *quiet call*). If that call returns
   no decisions, reads nothing time-varying (the clock, a container's memory or elapsed ticks, a
