@@ -66,8 +66,12 @@ def test_a_killed_run_resumes_without_losing_or_repeating_work(tmp_path):
     a, b = _summary(tmp_path / "a" / "whole"), _summary(tmp_path / "b" / "killed")
     assert b["evaluations"] == a["evaluations"] == 2
     assert b["calls"] == a["calls"]  # no completed model call made twice
-    for key in ("iterations", "input_tokens", "output_tokens", "usd", "model_calls"):
+    for key in ("iterations", "output_tokens", "model_calls"):
         assert b["spent"][key] == a["spent"][key], key
+    # The critic's input shows each case's measured simulation seconds, so two runs' prompts may
+    # differ by a digit; a call charged twice would add a whole prompt (hundreds of tokens).
+    for key in ("input_tokens", "usd"):
+        assert b["spent"][key] == pytest.approx(a["spent"][key], rel=0.005), key
     evs = events(tmp_path / "b" / "killed")
     assert [e["resumed"] for e in evs if e["type"] == "run_started"] == [False, True]
 
