@@ -12,13 +12,13 @@ a `mixed` trace (4 pools, multi-operator containers, 60 s deadlines, S seconds, 
 
 Per case: the first call in a fresh process (reading the trace CSV, loading the policy, decision
 log on, as an evaluation runs it: the process set up as a sandbox case process is, with the
-zygote's imports done and the cyclic collector off) and warm times with the log off and on; the engine alone
-(replaying the recorded decision log: no policy) and the policy's share (the rest); ratios for
-10x ``ticks_per_second``, 2x duration, profiling on, and replay against the run that made the
-log; and the ratio to Eudoxia. Eudoxia is measured in the same run when ``EUDOXIA_PYTHON`` names
-a Python that can ``import eudoxia`` (`run_simulator` on the same params, logging disabled);
-otherwise the Eudoxia c62122c times recorded in issue 16 (filed before 2026-12-03, on this
-machine kind) are used, and the output says which.
+zygote's imports done and the cyclic collector off) and warm times with the log off and on; the
+engine alone (replaying the recorded decision log: no policy) and the policy's share (the rest);
+ratios for 10x ``ticks_per_second``, 2x duration, profiling on, and replay against the run that
+made the log; and the ratio to Eudoxia. Eudoxia is measured in the same run when ``EUDOXIA_PYTHON``
+names a Python that can ``import eudoxia`` (`run_simulator` on the same params, logging disabled);
+otherwise the Eudoxia c62122c times recorded in issue 16 (filed before 2026-12-03, on this machine
+kind) are used, and the output says which.
 
 Times are the process's CPU time (`time.process_time`), which other engineers' jobs on a shared
 machine disturb much less than wall time; on an idle machine the two agree. Read the ratios.

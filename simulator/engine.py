@@ -113,9 +113,12 @@ class RunCounters:
 class SimulationResult:
     """Statistics plus what the run recorded.
 
-    ``pipelines`` are the run's pipelines, detached (`Pipeline.detach`): ids, priorities and
-    runtime statuses (ticks, operator states) are there; operators no longer link to their
-    pipeline, parents or children.
+    ``pipeline_ticks`` has (pipeline id, arrival tick, finish tick or None) for every pipeline
+    that arrived, in arrival order. ``pipelines`` is empty unless the run was asked to keep them
+    (``keep_pipelines``): then they are the run's pipelines, detached (`Pipeline.detach`): ids,
+    priorities and runtime statuses (ticks, operator states) are there; operators no longer link
+    to their pipeline, parents or children. Without them a finished run is freed before the
+    collector is back on, so it never scans the run's objects.
     """
 
     stats: SimulatorStats
@@ -125,6 +128,7 @@ class SimulationResult:
     policy_key: str
     pipelines: list[Pipeline] = field(default_factory=list)
     profile: dict[str, Any] | None = None
+    pipeline_ticks: list[tuple[str, int | None, int | None]] = field(default_factory=list)
 
     def stats_json(self) -> dict[str, Any]:
         """The statistics as JSON data: Eudoxia's ``to_dict()`` plus ``adjusted_latency`` (default
@@ -202,6 +206,7 @@ class Simulation:
         forced_ticks: list[int] | None = None,
         profile: bool = False,
         replaying: bool = False,
+        keep_pipelines: bool = False,
     ) -> None:
         self.params = params
         self.tps = params["ticks_per_second"]
@@ -220,6 +225,7 @@ class Simulation:
         # A decision log's replay decides only at its logged (forced) ticks and never reacts to
         # what it is shown, so a tick after a change need not be a full tick for its sake.
         self.replaying = replaying
+        self.keep_pipelines = keep_pipelines
         self.decisions: list[dict[str, Any]] = []
         self.counters = RunCounters()
         self.pipelines: list[Pipeline] = []
@@ -292,8 +298,15 @@ class Simulation:
         if self.profiler is not None:
             self.profiler.finish(self)
             profile = self.profiler.to_dict(self)
+        ticks = []
         for p in self.pipelines:
+            status = p.runtime_status()
+            ticks.append((p.pipeline_id, status.arrival_tick, status.finish_tick))
             p.detach()
+        for pool in self.executor.pools:  # containers and their pool are a cycle too
+            pool.active_containers = []
+            pool.suspending_containers = []
+            pool.suspended_containers = []
         self.counters.wall_seconds = time.perf_counter() - started
         return SimulationResult(
             stats,
@@ -301,8 +314,9 @@ class Simulation:
             self.counters,
             self.params,
             self.policy.key,
-            self.pipelines,
+            self.pipelines if self.keep_pipelines else [],
             profile,
+            ticks,
         )
 
     def _loop(self) -> None:
@@ -661,9 +675,10 @@ def run_simulation(
     replay: list[dict[str, Any]] | None = None,
     event_driven: bool = True,
     profile: bool = False,
+    keep_pipelines: bool = False,
 ) -> SimulationResult:
-    """Run one simulation and return statistics, counters, and optionally the decision log
-    and the run profile (`simulator.profile`)."""
+    """Run one simulation and return statistics, counters, and optionally the decision log,
+    the run profile (`simulator.profile`) and the pipelines (see `SimulationResult`)."""
     with _no_automatic_gc():
         return _run_simulation(
             params,
@@ -673,6 +688,7 @@ def run_simulation(
             replay=replay,
             event_driven=event_driven,
             profile=profile,
+            keep_pipelines=keep_pipelines,
         )
 
 
@@ -685,6 +701,7 @@ def _run_simulation(
     replay: list[dict[str, Any]] | None,
     event_driven: bool,
     profile: bool,
+    keep_pipelines: bool,
 ) -> SimulationResult:
     p = load_params(params)
     if replay is not None:
@@ -700,6 +717,7 @@ def _run_simulation(
             forced_ticks=forced,
             profile=profile,
             replaying=True,
+            keep_pipelines=keep_pipelines,
         )
         return sim.run()
     loaded = policy if isinstance(policy, LoadedPolicy) else resolve_policy(policy, p)
@@ -710,6 +728,7 @@ def _run_simulation(
         record_decisions=record_decisions,
         event_driven=event_driven,
         profile=profile,
+        keep_pipelines=keep_pipelines,
     )
     return sim.run()
 

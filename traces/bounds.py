@@ -443,12 +443,11 @@ def bound_fractions(result: Any, bounds: Bounds) -> dict[str, float | None]:
     stats = result.stats
     tps = result.params["ticks_per_second"]
     ratios = []
-    for p in result.pipelines:
-        status = p.runtime_status()
-        lower = bounds.min_latency_seconds.get(p.pipeline_id)
-        if status.finish_tick is None or lower is None:
+    for pipeline_id, arrival_tick, finish_tick in result.pipeline_ticks:
+        lower = bounds.min_latency_seconds.get(pipeline_id)
+        if finish_tick is None or arrival_tick is None or lower is None:
             continue
-        achieved = (status.finish_tick - status.arrival_tick) / tps
+        achieved = (finish_tick - arrival_tick) / tps
         ratios.append(1.0 if achieved <= 0 else min(1.0, lower / achieved))
 
     def frac(value: float, bound: float) -> float | None:

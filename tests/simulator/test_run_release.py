@@ -37,9 +37,10 @@ def test_a_finished_run_leaves_no_operator_for_the_cyclic_collector(kind: str) -
     try:
         before = _live_operators()
         if kind == "run":
-            result = run_simulation(params, trace, "priority", record_decisions=True)
+            result = run_simulation(params, trace, "priority", record_decisions=True,
+                                    keep_pipelines=True)
         else:
-            result = run_simulation(params, trace, None, replay=log)
+            result = run_simulation(params, trace, None, replay=log, keep_pipelines=True)
         del result
         left = _live_operators() - before
     finally:
@@ -53,8 +54,8 @@ def test_a_finished_run_leaves_no_operator_for_the_cyclic_collector(kind: str) -
 def test_a_replays_pipelines_keep_ids_priorities_ticks_and_operator_states() -> None:
     params = _params()
     trace = generate_trace(params)
-    run = run_simulation(params, trace, "priority", record_decisions=True)
-    replay = run_simulation(params, trace, None, replay=run.decisions)
+    run = run_simulation(params, trace, "priority", record_decisions=True, keep_pipelines=True)
+    replay = run_simulation(params, trace, None, replay=run.decisions, keep_pipelines=True)
     assert [(p.pipeline_id, p.priority) for p in replay.pipelines] == [
         (p.pipeline_id, p.priority) for p in run.pipelines
     ]
@@ -67,5 +68,19 @@ def test_a_replays_pipelines_keep_ids_priorities_ticks_and_operator_states() -> 
         list(p.runtime_status().operator_states.values()) for p in run.pipelines
     ]
     assert [len(list(p.values)) for p in replay.pipelines] == [len(p.operators) for p in trace]
+    assert replay.pipeline_ticks == run.pipeline_ticks == [
+        (p.pipeline_id, *t) for p, t in zip(run.pipelines, ticks, strict=True)]
     bounds = compute_bounds(trace, params)
     assert bound_fractions(replay, bounds) == bound_fractions(run, bounds)
+    assert bound_fractions(replay, bounds)["latency"] is not None
+
+
+def test_a_run_keeps_no_pipelines_unless_asked_and_always_their_ticks() -> None:
+    params = _params()
+    trace = generate_trace(params)
+    result = run_simulation(params, trace, "priority")
+    assert result.pipelines == []
+    assert [pid for pid, _, _ in result.pipeline_ticks] == [p.pipeline_id for p in trace]
+    finished = [(a, f) for _, a, f in result.pipeline_ticks if f is not None]
+    assert len(finished) == result.stats.pipelines_all.completion_count
+    assert all(f >= a for a, f in finished)

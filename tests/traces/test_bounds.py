@@ -96,7 +96,7 @@ FRACTIONAL_POLICY = textwrap.dedent(
 def _run(params: dict[str, Any], trace: Any, policy: Any) -> SimulationResult | None:
     """The run, or None if it ended with a simulator error (a policy mistake, no container...)."""
     try:
-        return run_simulation(params, trace, policy)
+        return run_simulation(params, trace, policy, keep_pipelines=True)
     except SimulatorError:
         return None
 
