@@ -118,9 +118,11 @@ def test_a_pool_smaller_than_any_operator_gives_up_after_bounded_retries(
         case.trace_path,
         _write_policy(tmp_path, config),
         profile=True,
+        keep_pipelines=True,
     )
     assert result.profile is not None
     operators = sum(len(p.runtime_status().operator_states) for p in result.pipelines)
+    assert operators > 0
     # 1, 2, 4, 8 GB, then the whole 10 GB pool: the pipeline is given up, never retried forever
     assert 0 < result.profile["oom"]["kills"] <= config.max_attempts * operators
     assert result.stats.to_dict()["pipelines_all"]["completion_count"] == 0

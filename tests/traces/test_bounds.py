@@ -102,6 +102,7 @@ def _run(params: dict[str, Any], trace: Any, policy: Any) -> SimulationResult | 
 
 
 def _assert_never_beaten(result: SimulationResult, bounds: Bounds) -> None:
+    assert len(result.pipelines) == bounds.arrivals, "run it with keep_pipelines=True"
     stats = result.stats
     completed_ops = sum(
         state is OperatorState.COMPLETED
@@ -246,7 +247,7 @@ def test_one_operator_on_an_empty_cluster_is_met_exactly_by_naive() -> None:
     bounds = compute_bounds(trace, params)
     assert bounds.min_latency_seconds == {"p1": 4.4}
     assert bounds.max_completed_pipelines == 1 == bounds.arrivals
-    result = run_simulation(params, trace, "naive")
+    result = run_simulation(params, trace, "naive", keep_pipelines=True)
     assert result.stats.pipelines_all.completion_count == 1
     assert result.stats.pipelines_all.mean_latency_seconds == pytest.approx(4.4)
     _assert_never_beaten(result, bounds)
@@ -276,7 +277,7 @@ def test_a_child_can_start_in_the_tick_its_parent_finishes(tmp_path: Path) -> No
     assert bounds.min_latency_seconds == {"p1": 0.9}  # 1 + 10 ticks - 2
     path = tmp_path / "same_tick.py"
     path.write_text(SAME_TICK_POLICY)
-    result = run_simulation(SMALL, trace, str(path))
+    result = run_simulation(SMALL, trace, str(path), keep_pipelines=True)
     assert result.stats.pipelines_all.mean_latency_seconds == pytest.approx(0.9)
     _assert_never_beaten(result, bounds)
 
@@ -289,7 +290,7 @@ def test_a_log_operator_on_a_sliver_of_cpu_can_finish_in_one_tick(tmp_path: Path
     assert bounds.min_latency_seconds == {"p1": 0.0}
     path = tmp_path / "sliver.py"
     path.write_text(SAME_TICK_POLICY.replace("4, 10,", "0.002, 2.0,"))
-    result = run_simulation(SMALL, trace, str(path))
+    result = run_simulation(SMALL, trace, str(path), keep_pipelines=True)
     assert result.stats.pipelines_all.completion_count == 1
     assert result.stats.pipelines_all.mean_latency_seconds == 0.0
 
