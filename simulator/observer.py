@@ -20,10 +20,18 @@ from simulator.workload import Pipeline
 class ObservedRun(Protocol):
     """What an observer may read of a run."""
 
-    params: Mapping[str, Any]
-    max_ticks: int
-    pipelines: Sequence[Pipeline]
-    executor: Executor
+    # read-only: an observer reads them, and the engine's own (a dict, a list) fit
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+
+    @property
+    def max_ticks(self) -> int: ...
+
+    @property
+    def pipelines(self) -> Sequence[Pipeline]: ...
+
+    @property
+    def executor(self) -> Executor: ...
 
 
 class RunObserver(Protocol):

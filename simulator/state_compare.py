@@ -161,14 +161,14 @@ for _cls in (
     _DISPATCH[_cls] = _by_token
 for _enum in (workload.Priority, workload.OperatorState):
     for _member in _enum:
-        _member._snap = token()  # type: ignore[attr-defined]
+        _member._snap = token()  # type: ignore[union-attr]
 
 
 # A plain object's reduction computed in C: (its class, a tuple, its __dict__). Never unpickled,
 # only compared: equal bytes mean the same class and equal attributes.
 _by_dict = operator.attrgetter("__class__", "__class__.__bases__", "__dict__")
-for _cls in (scheduling.WaitingQueueJob, scheduling.RetryStats):
-    _DISPATCH[_cls] = _by_dict
+for _plain in (scheduling.WaitingQueueJob, scheduling.RetryStats):
+    _DISPATCH[_plain] = _by_dict
 
 
 def _plain_class(cls: type, module_name: str) -> bool:
