@@ -433,11 +433,9 @@ class DerivedCache:
         return value
 
 
-# The host would otherwise parse a case's trace for every replay and compute its bounds for every
-# policy. A paper case's parse takes 15 ms in a fresh process but up to 0.3 s in one that holds
-# earlier runs' objects (the cyclic collector rescans them while the parse allocates). A parsed
-# trace is plain data the simulator only reads; it takes about 15 times its CSV text in memory,
-# hence a budget in text bytes.
+# The host would otherwise parse a case's trace for every replay (about 7 ms for a paper case)
+# and compute its bounds for every policy. A parsed trace is plain data the simulator only reads;
+# it takes about 15 times its CSV text in memory, hence a budget in text bytes.
 _TRACES = DerivedCache(budget=8 * 1024 * 1024)
 _BOUNDS = DerivedCache(budget=256)
 

@@ -146,8 +146,7 @@ def replay_policy(log: list[dict[str, Any]]) -> LoadedPolicy:
         asg = []
         for d in entry["assignments"]:
             try:
-                chosen = [arrived[seq].values._nodes[row] if row >= 0 else arrived[None]
-                          for seq, row in d["ops"]]
+                chosen = [_logged_operator(arrived, seq, row) for seq, row in d["ops"]]
             except (KeyError, IndexError, TypeError, ValueError):
                 raise ReplayError(
                     f"decision log names an operator of {d['ops']!r} that has not arrived",
@@ -167,4 +166,12 @@ def replay_policy(log: list[dict[str, Any]]) -> LoadedPolicy:
         return sus, asg
 
     return LoadedPolicy("replay", init, func, "<decision log>")
+
+
+def _logged_operator(arrived: dict[int, Any], seq: int, row: int) -> Any:
+    """The operator on trace row ``row`` of the ``seq``-th pipeline to arrive; `IndexError` for
+    a row it does not have (a negative one included), `KeyError` if it has not arrived."""
+    if row < 0:
+        raise IndexError(row)
+    return arrived[seq].values._nodes[row]
 

@@ -26,7 +26,6 @@ def token() -> tuple[Any, tuple[int]]:
     return (same, (next(_numbers),))
 
 
-
 class OnFirstRead:
     """A class attribute whose per-instance value is made on the instance's first read and kept
     in its ``__dict__``, which then shadows this non-data descriptor (later reads cost a plain

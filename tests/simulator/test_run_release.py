@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from simulator.engine import run_simulation
+from simulator.errors import ReplayError
 from simulator.generator import generate_trace
 from simulator.params import load_params
 from simulator.workload import Operator
@@ -84,3 +85,15 @@ def test_a_run_keeps_no_pipelines_unless_asked_and_always_their_ticks() -> None:
     finished = [(a, f) for _, a, f in result.pipeline_ticks if f is not None]
     assert len(finished) == result.stats.pipelines_all.completion_count
     assert all(f >= a for a, f in finished)
+
+
+@pytest.mark.parametrize("ref", [[-1, 0], [0, -1], [0, 999], [99999, 0]])
+def test_a_log_naming_an_operator_that_never_arrived_does_not_replay(ref: list[int]) -> None:
+    params = _params()
+    trace = generate_trace(params)
+    log = run_simulation(params, trace, "priority", record_decisions=True).decisions
+    assert log
+    first = next(e for e in log if e["assignments"])
+    first["assignments"][0]["ops"][0] = ref
+    with pytest.raises(ReplayError, match="has not arrived"):
+        run_simulation(params, trace, None, replay=log)
