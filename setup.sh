@@ -14,7 +14,19 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+.venv/bin/python -m pip install --quiet -e '.[dev,compiled]'
+# The simulator's compiled hot path (Cython, ahead of time; see simulator/native.py). The pure
+# Python modules are the fallback, but the speed figures and CI need the compiled ones.
+headers='import os, sys, sysconfig; sys.exit(not os.path.isfile(sysconfig.get_paths()["include"] + "/Python.h"))'
+if { ! command -v gcc >/dev/null 2>&1 || ! .venv/bin/python -c "$headers"; } \
+    && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing Debian's gcc and Python headers (build the compiled simulator)" >&2
+  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc libc6-dev python3-dev; } \
+    >/dev/null 2>&1 || echo "setup: apt-get install gcc failed" >&2
+fi
+if ! .venv/bin/python -c 'import sys, simulator.native as n; sys.exit(n.build_mismatch() is not None)'; then
+  .venv/bin/python -m simulator.native_build
+fi
 if ! .venv/bin/policyforge sandbox up; then
   if [ "${POLICYFORGE_REQUIRE_DOCKER:-0}" = "1" ]; then
     echo "setup: the Docker sandbox is required (POLICYFORGE_REQUIRE_DOCKER=1) but could not be set up" >&2

@@ -176,8 +176,11 @@ def main() -> None:
                          filename="priority_file.py")
     cases = suite_inputs(args.suite, "search")
     one = cases[:1]
+    from simulator import native
+
     print(f"load average before: {os.getloadavg()[0]:.2f}; {args.suite} search part, "
-          f"{len(cases)} cases; {args.sandbox} sandbox; median of {args.repeat} after a warm-up")
+          f"{len(cases)} cases; {args.sandbox} sandbox; median of {args.repeat} after a warm-up; "
+          f"simulator {native.status()['reason']} (the sandbox image carries the same)")
     evaluation(policy, cases, backend)  # warm-up: page cache, image layers, imports
     sim_all = statistics.median(in_process(cases) for _ in range(args.repeat))
     sim_one = statistics.median(in_process(one) for _ in range(args.repeat))

@@ -246,6 +246,9 @@ def main() -> None:
             measured = eudoxia_seconds(params, algo, pfile)
             eudoxia[name] = None if measured is None else (measured, measured)
 
+    from simulator import native
+
+    print(f"simulator: {native.status()['reason']}")
     print(
         f"Paper setting (600 s at 1000 ticks/s, 1 pool 64 CPU / 500 GB, seed 10); per-tick policy "
         f"on a mixed trace ({args.per_tick_seconds:g} s, 4 pools, multi-operator containers); "

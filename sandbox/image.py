@@ -37,6 +37,7 @@ from typing import Any
 
 from sandbox.daemon import apt_install, docker_client, state_dir
 from sandbox.errors import EngineUnavailable, ImageError, ImageMissing
+from simulator.native import built_files
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_REPO = "policyforge-sandbox"
@@ -64,6 +65,9 @@ def numpy_version() -> str:
 def image_files() -> list[tuple[str, Path]]:
     """(path inside the site dir, host file) for every source file the image carries."""
     files = [(str(p.relative_to(ROOT)), p) for p in sorted((ROOT / "simulator").rglob("*.py"))]
+    # The compiled simulator, when this checkout has a current build (`simulator.native`): its
+    # bytes are part of the content hash; the build is reproducible, so clones agree.
+    files += [(str(p.relative_to(ROOT)), p) for p in built_files()]
     for name in ("__init__.py", "runner.py"):
         files.append((f"sandbox/{name}", ROOT / "sandbox" / name))
     return files
@@ -73,7 +77,9 @@ def _dockerfile(base_tag: str) -> str:
     check = (
         f"import sys, numpy, simulator.engine, sandbox.runner; "
         f"assert '%d.%d' % sys.version_info[:2] == '{PY_MINOR}', sys.version; "
-        f"assert numpy.__version__ == '{numpy_version()}', numpy.__version__"
+        f"assert numpy.__version__ == '{numpy_version()}', numpy.__version__; "
+        f"import simulator.native as n; "
+        f"assert n.status()['compiled'] is {bool(built_files())}, n.status()"
     )
     return "\n".join([
         f"FROM {base_tag}",

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from simulator import native
+
+native.select()  # before any hot module loads: compiled, or the pure Python fallback
+
 # The package's public surface: these names, and the modules other packages may import (the
 # rest are internals; tests/house/test_surface.py guards both).
 __all__ = [
     "PipelineStats", "SimulatorStats", "default_params", "load_params", "simulate",
-    "clock", "decision_log", "engine", "errors", "executor", "generator", "observer", "params",
-    "policy_loader", "profile", "python_ast", "scheduling", "stats", "strict_json", "trace_io",
-    "workload",
+    "clock", "decision_log", "engine", "errors", "executor", "generator", "native", "native_build",
+    "observer", "params", "policy_loader", "profile", "python_ast", "scheduling", "stats",
+    "strict_json", "trace_io", "workload",
 ]
 
 

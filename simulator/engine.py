@@ -47,6 +47,7 @@ from simulator.errors import (
     SimulatorError,
 )
 from simulator.executor import Assignment, ExecutionResult, Executor, Suspend
+from simulator.native import is_simulator_frame
 from simulator.params import load_params
 from simulator.policy_loader import LoadedPolicy, eudoxia_names, policy_line, resolve_policy
 from simulator.scheduling import Scheduler
@@ -58,7 +59,6 @@ from simulator.workload import Pipeline, Priority, Segment
 if TYPE_CHECKING:
     from simulator.observer import RunObserver
 
-_SIM_DIR = str(Path(__file__).resolve().parent)
 _NONE: list[Any] = []  # an empty decision list, never mutated
 _GC_EVERY = (1 << 13) - 1  # a young-generation collection every 8192 full ticks
 _gc_lock = threading.Lock()
@@ -501,7 +501,7 @@ class Simulation:
         inner = frames[-1] if frames else None
         path = str(self.policy.path) if self.policy.path else None
         line = policy_line(exc, path) if path else None
-        policy_frames = [f for f in frames if not f.filename.startswith(_SIM_DIR)]
+        policy_frames = [f for f in frames if not is_simulator_frame(f.filename)]
         tb_text = "".join(traceback.format_list(policy_frames[-5:]))
         # Drop the finished frames' locals now: the error object keeps the exception as its
         # context, and a policy's locals can be huge (it may have died of MemoryError).
@@ -509,7 +509,7 @@ class Simulation:
         if (
             isinstance(exc, AssertionError)
             and inner is not None
-            and inner.filename.startswith(_SIM_DIR)
+            and is_simulator_frame(inner.filename)
         ):
             return PolicyDecisionError(
                 str(exc) or "AssertionError", tick=tick, file=path, line=line, traceback=tb_text

@@ -264,7 +264,7 @@ class _FastOperator:
         self.idx = tuple(col[n] for n in names)
         self.mem = col.get("memory_gb")
         others = (col["pipeline_id"], col["priority"], col["arrival_seconds"])
-        self.width = max((*self.idx, *others, -1 if self.mem is None else self.mem)) + 1
+        self.width = max(self.idx + others + (-1 if self.mem is None else self.mem,)) + 1
 
     def parse(self, row: list[str], line: int, op_ids: set[str]) -> TraceOperator | None:
         if len(row) < self.width:

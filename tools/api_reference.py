@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import ast
 import inspect
-import textwrap
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
@@ -82,15 +81,13 @@ def _instance_attributes(cls: type) -> dict[str, str]:
     """``self.x`` assigned in the ``__init__`` of ``cls`` and its bases, with annotations."""
     out: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
-        init = klass.__dict__.get("__init__")
-        if init is None or not inspect.isfunction(init):
+        if klass is object or "__init__" not in klass.__dict__:
             continue
-        try:
-            tree = parse(textwrap.dedent(inspect.getsource(init)))
-        except OSError:  # generated (a dataclass's): its fields are class annotations
+        init = _written_init(klass)
+        if init is None:  # generated (a dataclass's): its fields are class annotations
             out.update({k: str(v) for k, v in inspect.get_annotations(klass).items()})
             continue
-        for node in ast.walk(tree):
+        for node in ast.walk(init):
             target = node.target if isinstance(node, ast.AnnAssign) else None
             targets = [target] if target is not None else getattr(node, "targets", [])
             for t in targets:
@@ -101,12 +98,35 @@ def _instance_attributes(cls: type) -> dict[str, str]:
     return out
 
 
+def _written_init(klass: type) -> ast.FunctionDef | None:
+    """The ``__init__`` of ``klass`` as its module's source has it (read from the ``.py`` file,
+    so a compiled simulator module reads the same), or None where it is generated."""
+    from simulator import native
+
+    module = klass.__module__
+    path = native.source_of(module) if module in native.COMPILED else inspect.getsourcefile(klass)
+    if path is None:
+        return None
+    for node in ast.walk(_module_tree(str(path))):
+        if isinstance(node, ast.ClassDef) and node.name == klass.__name__:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    return item
+    return None
+
+
+@cache
+def _module_tree(path: str) -> ast.Module:
+    with open(path, encoding="utf-8") as fh:
+        return parse(fh.read())
+
+
 def _member(cls: type, name: str, attributes: dict[str, str]) -> tuple[str, str]:
     """(``attribute`` or ``method``, its text); `LookupError` if the simulator has no such name."""
     found = inspect.getattr_static(cls, name, None)
     if isinstance(found, property):
         return "attribute", name
-    if inspect.isfunction(found):
+    if callable(found) and inspect.isroutine(found):  # a function, or a compiled one
         params = list(inspect.signature(found).parameters.values())[1:]
         sig = ", ".join(str(p).replace("'", "") for p in params)
         return "method", f"  .{name}({sig}): {_first_line(found)}"
