@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel
 
-from agents.objective import Objective, Stats
+from agents.objective import FailedRun, Objective, ScoredCase
 from tools.metrics import relative_gap
 from traces.metrics import best_baseline
 
@@ -31,24 +31,26 @@ class Judgement(BaseModel):
 
 
 def baseline_scores(objective: Objective,
-                    baselines: Mapping[str, Mapping[str, Stats]]) -> dict[str, float | None]:
+                    baselines: Mapping[str, Mapping[str, ScoredCase]]) -> dict[str, float | None]:
     """Each built-in policy's score (its aggregate over the cases) under ``objective``."""
     return {name: objective.score(list(per_case.values())) for name, per_case in baselines.items()}
 
 
 def strongest_baseline(objective: Objective,
-                       baselines: Mapping[str, Mapping[str, Stats]]) -> tuple[str, float | None]:
+                       baselines: Mapping[str, Mapping[str, ScoredCase]]
+                       ) -> tuple[str, float | None]:
     """The built-in policy with the best score under ``objective`` ("" if none), and that score."""
     name, score = best_baseline(baseline_scores(objective, baselines),
                                 higher_is_better=objective.direction == "maximize")
     return name or "", score
 
 
-def judge(objective: Objective, candidate: Mapping[str, Stats],
-          baselines: Mapping[str, Mapping[str, Stats]], case_names: list[str],
+def judge(objective: Objective, candidate: Mapping[str, ScoredCase],
+          baselines: Mapping[str, Mapping[str, ScoredCase]], case_names: list[str],
           bound: float | None = None) -> Judgement:
-    """Judge ``candidate`` (verified stats per case) against the baselines on ``case_names``
-    (and the objective's targets, a fraction of the suite part's median ``bound`` among them)."""
+    """Judge ``candidate`` (verified stats, or a failed run the objective counts, per case)
+    against the baselines on ``case_names`` (and the objective's targets, a fraction of the
+    suite part's median ``bound`` among them). Constraints are read on the cases that ran."""
     reasons: list[str] = []
     name, base = strongest_baseline(objective, baselines)
     missing = [c for c in case_names if c not in candidate]
@@ -71,9 +73,12 @@ def judge(objective: Objective, candidate: Mapping[str, Stats],
     most = wins * 2 > len(case_names)
     reasons.append(f"better than {name} on {wins} of {len(case_names)} cases"
                    + ("" if most else " (needs most)"))
+    ran = [s for c in case_names if not isinstance(s := candidate[c], FailedRun)]
+    reasons += [objective.failed_run_text(c, f.reason) for c in case_names
+                if isinstance(f := candidate[c], FailedRun)]
     constraints_ok = True
     for constraint in objective.constraints:
-        ok, text = constraint.check([candidate[c] for c in case_names])
+        ok, text = constraint.check(ran)
         constraints_ok &= ok
         reasons.append(f"{'meets' if ok else 'violates'} {text}")
     targets_ok = True

@@ -1,8 +1,12 @@
 """What a run optimises: the `Objective` (metric, direction, constraints, suite) and its metrics.
 
 Every metric is read from one case's statistics (the JSON `policyforge simulate --json` prints,
-as verified by the host); a suite's score is the median over its cases. The default objective is
-the paper's: the most completed pipelines, with no priority class starved on any case.
+as verified by the host); a suite's score is the objective's aggregate over its cases (the median
+unless it says otherwise). A case whose run failed (`FailedRun`: the policy raised, made a
+decision the simulator refuses, or ran out of time; `sandbox.evaluation` draws the line between
+that and a trust failure) has no statistics: it fails the candidate, unless the objective's
+``failed_case_value`` says what figure it counts instead. The default objective is the paper's:
+the most completed pipelines, with no priority class starved on any case.
 """
 
 from __future__ import annotations
@@ -10,13 +14,18 @@ from __future__ import annotations
 import math
 import statistics
 import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agents.errors import AgentError
 from traces.metrics import METRICS, Stats, metric_value
+
+if TYPE_CHECKING:
+    from sandbox.protocol import EvaluationReport
 
 
 class ObjectiveError(AgentError):
@@ -24,6 +33,39 @@ class ObjectiveError(AgentError):
 
 
 LOWER_IS_BETTER = {name for name, m in METRICS.items() if not m.higher_is_better}
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    """A case whose run failed (the policy's own error, or the time limit: `sandbox.evaluation`),
+    with why. It has no statistics; an objective with ``failed_case_value`` counts that figure."""
+
+    reason: str
+
+
+# One case as an objective scores it: the host's verified statistics, or its failed run.
+ScoredCase = Stats | FailedRun
+
+
+def case_outcomes(stats: Mapping[str, Stats],
+                  failed_runs: Mapping[str, str]) -> dict[str, ScoredCase]:
+    """Each case's verified statistics, and each failed run (case -> why) as a `FailedRun`."""
+    return {**stats, **{case: FailedRun(why) for case, why in failed_runs.items()}}
+
+
+def counted_failed_runs(report: EvaluationReport) -> dict[str, str]:
+    """The failed runs (case -> why) an evaluation report counted
+    (`Objective.count_failed_runs`); none where it did not."""
+    from sandbox.evaluation import failed_runs
+
+    return failed_runs(report) if report.failed_run_value is not None else {}
+
+
+def report_cases(report: EvaluationReport) -> dict[str, ScoredCase]:
+    """An evaluation report's cases as its objective scores them: each verified case's
+    statistics, each failed run it counted as a `FailedRun`."""
+    verified = {t.name: t.stats for t in report.traces if t.stats is not None}
+    return case_outcomes(verified, counted_failed_runs(report))
 
 
 class Constraint(BaseModel):
@@ -98,6 +140,14 @@ class Objective(BaseModel):
         description="a penalty per pipeline that failed or did not finish, in the metric's "
                     "units: added to each case's figure when minimizing, subtracted when "
                     "maximizing (its floor counts the pipelines no policy can complete)")
+    failed_case_value: float | None = Field(
+        default=None, allow_inf_nan=False,
+        description="the figure a case whose run fails (the policy raises, makes a decision the "
+                    "simulator refuses, or runs out of time) counts in the aggregate, instead of "
+                    "failing the candidate; a trust failure (static-check errors, a forged or "
+                    "unverifiable result, non-determinism, a sandbox limit) still fails it. Make "
+                    "it no better than the worst figure a finished run can reach, or failing "
+                    "would pay. Default: none, a failed run fails the candidate")
     target: float | None = Field(
         default=None,
         description="a median score acceptance also requires (at least it when maximizing, at "
@@ -112,11 +162,19 @@ class Objective(BaseModel):
     def _direction(self) -> Objective:
         if self.direction is None:
             self.direction = "minimize" if self.metric in LOWER_IS_BETTER else "maximize"
+        if self.aggregate == "geomean" and self.failed_case_value is not None \
+                and not self.failed_case_value > 0:
+            raise ValueError(f"failed_case_value must be positive with the geomean aggregate "
+                             f"(got {_fmt(self.failed_case_value)}): a geometric mean is defined "
+                             "over positive figures only")
         if not self.summary:
             self.summary = (f"{self.direction} the {self.aggregate} {self.metric}"
                             + (f" with {_fmt(self.unfinished_penalty)} per unfinished pipeline"
                                if self.unfinished_penalty else "")
                             + f" on {self.suite}"
+                            + (f"; a case whose run fails counts "
+                               f"{_fmt(self.failed_case_value)}{self.unit()}"
+                               if self.failed_case_value is not None else "")
                             + "".join(f"; {c.describe()}" for c in self.constraints)
                             + "".join(f"; {t}" for t in self.target_texts()))
         return self
@@ -181,10 +239,35 @@ class Objective(BaseModel):
             return baseline * (1 + self.margin) if baseline > 0 else baseline + self.margin
         return baseline * (1 - self.margin)
 
-    def case_value(self, stats: Stats) -> float:
-        """One case's figure: the metric, with the penalty per failed or unfinished pipeline."""
-        return self.penalised(metric_value(self.metric, stats),
-                              metric_value("unfinished_pipelines", stats))
+    def case_value(self, case: ScoredCase) -> float:
+        """One case's figure: the metric, with the penalty per failed or unfinished pipeline; a
+        failed run's is ``failed_case_value`` (`ObjectiveError` if the objective has none)."""
+        if isinstance(case, FailedRun):
+            if self.failed_case_value is None:
+                raise ObjectiveError(f"this objective counts no failed run ({case.reason}); "
+                                     "set failed_case_value to count one")
+            return self.failed_case_value
+        return self.penalised(metric_value(self.metric, case),
+                              metric_value("unfinished_pipelines", case))
+
+    def count_failed_runs(self, report: EvaluationReport) -> EvaluationReport:
+        """``report`` as this objective scores it: with ``failed_case_value``, ``ok`` and its
+        failed runs counted when nothing else failed (`sandbox.evaluation.count_failed_runs`: a
+        trust failure still fails it); else unchanged."""
+        from sandbox.evaluation import count_failed_runs
+
+        if self.failed_case_value is None:
+            return report
+        return count_failed_runs(report, self.failed_case_value)
+
+    def unit(self) -> str:
+        """`` s`` for a metric in seconds, else nothing (for figures in sentences)."""
+        return " s" if METRICS[self.metric].label.endswith("(s)") else ""
+
+    def failed_run_text(self, case: str, reason: str) -> str:
+        """``x16-seed61: run failed (the policy raised ...) - counts 720 s``."""
+        value = self.case_value(FailedRun(reason))
+        return f"{case}: run failed ({reason}) - counts {_fmt(value)}{self.unit()}"
 
     def penalised(self, value: float, unfinished: float) -> float:
         """``value`` with ``unfinished`` pipelines' penalty: worse in the objective's direction.
@@ -195,7 +278,7 @@ class Objective(BaseModel):
         sign = 1.0 if self.direction == "minimize" else -1.0
         return value + sign * self.unfinished_penalty * unfinished
 
-    def score(self, per_case: list[Stats]) -> float | None:
+    def score(self, per_case: Sequence[ScoredCase]) -> float | None:
         """The objective's figure over the cases, aggregated (None without any)."""
         return self.combine([self.case_value(s) for s in per_case])
 

@@ -7,8 +7,10 @@ For every built-in suite, on its held-out part and scored by the suite's own obj
 (`agents.objective.suite_objective`: the most completed pipelines, median over the cases; on
 `latency` the penalised adjusted latency; on `scales` its geometric mean over the five sizes):
 
-* every built-in policy that finishes every case (`agents.baselines.builtin_baselines`: in this
-  process, as a run's baselines are; one that fails is listed with its reason);
+* every built-in policy the objective scores (`agents.baselines.scored_baselines`: in this
+  process, as a run's baselines are; those that finish every case and, where the objective
+  counts failed runs (`scales`), those whose runs fail, each failed case counted; one that fails
+  is listed with its reason);
 * the offline heuristic's policy: `policyforge run --model heuristic --suite NAME` through the
   library (`agents.lifecycle.start_run`, the sandbox chosen by ``--sandbox``, ``--iterations``
   candidates at most), its accepted candidate (else its best, marked "not accepted"), then
@@ -32,11 +34,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agents.baselines import bound_score, builtin_baselines  # noqa: E402
+from agents.baselines import bound_score, builtin_baselines, scored_baselines  # noqa: E402
 from agents.budget import BudgetLimits  # noqa: E402
 from agents.judge import strongest_baseline  # noqa: E402
 from agents.lifecycle import start_run  # noqa: E402
-from agents.objective import Objective, suite_objective  # noqa: E402
+from agents.objective import Objective, ScoredCase, report_cases, suite_objective  # noqa: E402
 from agents.run_config import RunConfig  # noqa: E402
 from agents.run_store import RunStore  # noqa: E402
 from sandbox.backend import default_limits  # noqa: E402
@@ -67,14 +69,17 @@ def heuristic_policy(suite: str, objective: Objective, args: argparse.Namespace,
     return store.read_policy(chosen), how
 
 
-def sandboxed_scores(source: str, suite: str, backend: Any) -> list[dict[str, Any]]:
-    """The policy's verified statistics on every held-out case, through the sandbox."""
+def sandboxed_scores(source: str, suite: str, backend: Any,
+                     objective: Objective) -> list[ScoredCase]:
+    """The policy's verified statistics on every held-out case, through the sandbox (and its
+    failed runs, where the objective counts them)."""
     policy = PolicyInput("heuristic.py", source=source, filename="heuristic.py")
-    report = evaluate_policy(policy, suite_inputs(suite, HELD_OUT), backend,
-                             default_limits(600.0), suite=suite, part=HELD_OUT)
+    report = objective.count_failed_runs(evaluate_policy(
+        policy, suite_inputs(suite, HELD_OUT), backend, default_limits(600.0), suite=suite,
+        part=HELD_OUT))
     if report.status != "ok":
         raise SystemExit(f"{suite}: the heuristic's policy failed on held-out: {report.reason}")
-    return [t.stats for t in report.traces if t.stats is not None]
+    return list(report_cases(report).values())
 
 
 def oracle_stats(suite: str) -> list[dict[str, Any]]:
@@ -88,17 +93,19 @@ def suite_row(suite: str, args: argparse.Namespace, backend: Any, runs_dir: Path
     objective = suite_objective(suite)
     t0 = time.monotonic()
     base = builtin_baselines(suite, HELD_OUT)
-    scores = {name: objective.score(list(per.values())) for name, per in base["policies"].items()}
-    best_name, best = strongest_baseline(objective, base["policies"])
+    scored = scored_baselines(objective, base)
+    scores = {name: objective.score(list(per.values())) for name, per in scored.items()}
+    best_name, best = strongest_baseline(objective, scored)
     t1 = time.monotonic()
     source, how = heuristic_policy(suite, objective, args, runs_dir)
-    heuristic = objective.score(sandboxed_scores(source, suite, backend))
+    heuristic = objective.score(sandboxed_scores(source, suite, backend, objective))
     t2 = time.monotonic()
     oracle = objective.score(oracle_stats(suite))
     # beats: at least the score the critic asks for (the best baseline's, by the margin)
     beats = (heuristic is not None and best is not None
              and not objective.better(objective.needed(best), heuristic))
     return {"suite": suite, "objective": objective, "baselines": scores, "failed": base["failed"],
+            "failed_runs": base["failed_runs"],
             "best": (best_name, best), "heuristic": heuristic, "how": how, "beats": beats,
             "oracle": oracle, "bound": bound_score(objective, base["bounds"])["score"],
             "seconds": {"baselines": t1 - t0, "heuristic": t2 - t1,
@@ -163,7 +170,10 @@ def main() -> None:
     print()
     for r in rows:
         for name, why in r["failed"].items():
-            print(f"- `{r['suite']}`: `{name}` fails: {why.splitlines()[0][:110]}")
+            counted = r["failed_runs"].get(name) if name in r["baselines"] else None
+            how = (f" {len(counted)} case(s), each counted at "
+                   f"{r['objective'].failed_case_value:g}" if counted else "")
+            print(f"- `{r['suite']}`: `{name}` fails{how}: {why.splitlines()[0][:110]}")
     print(f"\nsandbox: {args.sandbox}; heuristic: at most {args.iterations} candidates, seed "
           f"{args.seed}; bold: the best built-in")
 

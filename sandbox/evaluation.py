@@ -5,11 +5,32 @@ The order is the trust order: static checks first (findings go back to the coder
 sandbox runs every case, then the host believes only the statistics it recomputed itself. The
 report's numbers are always the host's; a case the host could not reproduce has none.
 
-Statuses: ``ok`` (every case ran and was verified), ``rejected`` (static checks found errors;
-nothing ran), ``failed`` (the policy or the sandbox failed: an exception, a policy mistake, a
-crash, output over the cap, malformed output), ``timeout`` (a case or the batch ran out of
-time), ``unverifiable`` (the host's replay disagrees with what the sandbox reported, or two runs
-of the same case decided differently).
+Statuses: ``ok`` (every case ran and was verified; once the caller's objective counts failed
+runs, `count_failed_runs`, also a report whose only failures are failed runs), ``rejected``
+(static checks found errors; nothing ran), ``failed`` (the policy or the sandbox failed: an
+exception, a policy mistake, a crash, output over the cap, malformed output), ``timeout`` (a case
+or the batch ran out of time), ``unverifiable`` (the host's replay disagrees with what the
+sandbox reported, or two runs of the same case decided differently).
+
+Failed runs and trust failures (each case's ``failure``, and the report's). A case's *run fails*
+when the policy itself ends it inside the simulation (`case_failure`): it raises (the simulator's
+``policy_exception``), returns a decision Eudoxia refuses (``policy_decision_error``:
+over-allocation, a bad operator state, an impossible suspension), or runs out of time (the case
+``timeout``s, or is ``skipped`` because the batch's deadline passed before it started). That is
+the policy's own result on that case, as a built-in's failure is a baseline's (`agents.baselines`
+classifies those the same way), and an objective may count it at a fixed figure
+(`agents.objective.Objective.failed_case_value`) instead of failing the candidate. Everything
+else is a *trust failure*, which fails the evaluation whatever the objective says: static-check
+errors, a batch that timed out (the host's kill), printed too much, exited uncleanly or returned
+malformed output, a runner error, a case process that crashed (a sandbox limit killed it) or that
+the sandbox returned no result for, a case whose result the host's replay does not reproduce
+(forged or tampered statistics), and non-determinism (the first case's repeat decided
+differently). A trust failure outranks any failed run in the report's status and reason.
+
+A failed run is the sandbox's word (there is no finished run to replay), so a policy could fail
+on purpose, or claim to: it never gains by it as long as the figure counted is no better than the
+worst a finished run can reach (on ``scales``, 2 x ``max_job_seconds``, the figure of a run that
+completes nothing).
 """
 
 from __future__ import annotations
@@ -30,10 +51,12 @@ from sandbox.errors import ProtocolError, SandboxError
 from sandbox.protocol import (
     CaseResult,
     EvaluationReport,
+    Failure,
     SandboxCase,
     SandboxInfo,
     SandboxRequest,
     SandboxResult,
+    Status,
     TraceOutcome,
     Verification,
     parse_result,
@@ -263,7 +286,7 @@ def _estimates_only(suite: str) -> bool:
     return bool(getattr(get_suite(suite), "estimates_only", False))
 
 
-def _batch_problem(raw: RawRun, limits: Limits) -> tuple[str, str] | None:
+def _batch_problem(raw: RawRun, limits: Limits) -> tuple[Status, str] | None:
     if raw.timed_out:
         return "timeout", f"the batch did not finish within {limits.timeout_seconds:g} s"
     if raw.output_overflow:
@@ -293,9 +316,10 @@ def _verify(report: EvaluationReport, cases: list[CaseInput], result: SandboxRes
     done = done or {}
     by_name = {c.name: c for c in result.cases}
     verification = Verification()
-    status, reason = "ok", None
+    worst: Problem = OK
     for case in cases:
         got = by_name.get(case.name)
+        missing = got is None
         if got is None:
             got = CaseResult(name=case.name, status="skipped",
                              error={"message": "the sandbox returned no result for this case"})
@@ -304,7 +328,8 @@ def _verify(report: EvaluationReport, cases: list[CaseInput], result: SandboxRes
                                ticks=got.ticks)
         report.traces.append(outcome)
         if got.status != "ok":
-            status, reason = _worse((status, reason), _case_failure(got))
+            outcome.failure = "trust" if missing else case_failure(got.status, got.error)
+            worst = _worse(worst, (*_case_failure(got), outcome.failure))
             continue
         verification.compared += 1
         check = done.get(id(got))  # replayed while the sandbox ran (the very same result)
@@ -322,22 +347,53 @@ def _verify(report: EvaluationReport, cases: list[CaseInput], result: SandboxRes
                 if report.profile is None:
                     report.profile = {"case": case.name, "profile": verdict.replay.profile}
         else:
-            outcome.status = "unverifiable"
+            outcome.status, outcome.failure = "unverifiable", "trust"
             outcome.error = {"message": verdict.reason}
-            status, reason = _worse((status, reason),
-                                    ("unverifiable", f"{case.name}: {verdict.reason}"))
+            worst = _worse(worst, ("unverifiable", f"{case.name}: {verdict.reason}", "trust"))
     first = by_name.get(cases[0].name) if cases else None
     nondeterministic = determinism_problem(first, result.determinism)
     repeated = (first is not None and first.status == "ok" and result.determinism is not None
                 and result.determinism.status == "ok")  # both runs went to the end
     verification.determinism = nondeterministic or ("same decisions" if repeated else None)
     if nondeterministic:
-        status, reason = _worse((status, reason), ("unverifiable", nondeterministic))
+        worst = _worse(worst, ("unverifiable", nondeterministic, "trust"))
     report.verification = verification
     report.aggregate = _aggregate([t.stats for t in report.traces if t.stats])
     report.bound_fractions = _median_fractions(
         [t.bound_fractions for t in report.traces if t.bound_fractions])
-    return _end(report, status, reason)
+    return _end(report, *worst)
+
+
+# The simulator's errors that are the policy's own doing inside a run (`simulator.errors`): an
+# exception it raised, a decision Eudoxia refuses. Its run failed; nothing was untrustworthy.
+POLICY_ERROR_KINDS = frozenset({"policy_exception", "policy_decision_error"})
+
+
+def case_failure(status: str, error: dict[str, Any] | None) -> Failure | None:
+    """What a case that ended with ``status`` (and ``error``) is, in the terms of the module
+    doc: None when it ran to the end (the host's replay then decides), ``run`` when the policy's
+    own error or the time limit ended its run, else ``trust``."""
+    if status == "ok":
+        return None
+    if status in ("timeout", "skipped"):  # the runner skips a case only once its deadline passed
+        return "run"
+    if status == "error" and (error or {}).get("kind") in POLICY_ERROR_KINDS:
+        return "run"
+    return "trust"
+
+
+def failed_runs(report: EvaluationReport) -> dict[str, str]:
+    """The report's cases whose run failed, each with why (the simulator's message, where)."""
+    return {t.name: failure_text(t.error) for t in report.traces if t.failure == "run"}
+
+
+def count_failed_runs(report: EvaluationReport, value: float) -> EvaluationReport:
+    """``report`` as an objective that counts each failed run at ``value`` sees it: ``ok`` (and
+    ``failed_run_value`` set) when its only failures are failed runs; unchanged otherwise (a
+    trust failure fails the evaluation whatever the objective says)."""
+    if report.failure != "run":
+        return report
+    return report.model_copy(update={"status": "ok", "reason": None, "failed_run_value": value})
 
 
 def merge_reports(first: EvaluationReport, rest: EvaluationReport,
@@ -347,7 +403,8 @@ def merge_reports(first: EvaluationReport, rest: EvaluationReport,
     cases in ``order``, the verification counts added, the medians and bound fractions over
     every verified case, the more serious status, both batches' sandbox timings added."""
     by_name = {t.name: t for t in [*first.traces, *rest.traces]}
-    status, reason = _worse((first.status, first.reason), (rest.status, rest.reason))
+    status, reason, failure = _worse((first.status, first.reason, first.failure),
+                                     (rest.status, rest.reason, rest.failure))
     checks = [v.determinism for v in (first.verification, rest.verification) if v.determinism]
     problems = [d for d in checks if d != "same decisions"]
     verification = Verification(
@@ -369,27 +426,40 @@ def merge_reports(first: EvaluationReport, rest: EvaluationReport,
         aggregate=_aggregate([t.stats for t in traces if t.stats]),
         bound_fractions=_median_fractions([t.bound_fractions for t in traces
                                            if t.bound_fractions]),
-        profile=first.profile or rest.profile, sandbox=sandbox, error=first.error or rest.error)
+        profile=first.profile or rest.profile, sandbox=sandbox, error=first.error or rest.error,
+        failure=failure)
 
 
 _RANK = {"ok": 0, "unverifiable": 1, "failed": 2, "timeout": 3, "rejected": 4}
+_FAILURE_RANK = {None: 0, "run": 1, "trust": 2}
+# (status, reason, failure): how an evaluation, or a part of one, ended.
+Problem = tuple[Status, str | None, Failure | None]
+OK: Problem = ("ok", None, None)
 
 
-def _worse(current: tuple[str, str | None], new: tuple[str, str | None]) -> tuple[str, str | None]:
-    """Keep the first reason of the most serious status."""
-    return new if _RANK[new[0]] > _RANK[current[0]] else current
+def _worse(current: Problem, new: Problem) -> Problem:
+    """Keep the first reason of the most serious problem: any trust failure before any failed
+    run, then the more serious status."""
+    def rank(p: Problem) -> tuple[int, int]:
+        return _FAILURE_RANK[p[2]], _RANK[p[0]]
+
+    return new if rank(new) > rank(current) else current
 
 
-def _case_failure(case: CaseResult) -> tuple[str, str]:
-    message = (case.error or {}).get("message") or "no result"
+def _case_failure(case: CaseResult) -> tuple[Status, str]:
+    status: Status = "timeout" if case.status == "timeout" else "failed"
+    return status, f"{case.name}: {failure_text(case.error)}"
+
+
+def failure_text(error: dict[str, Any] | None) -> str:
+    """Why a case has no result: the message, with the policy file's line and the tick."""
+    err = error or {}
     where = ""
-    err = case.error or {}
     if err.get("file"):
         where = f" ({err['file']}" + (f":{err['line']}" if err.get("line") else "") + ")"
     if err.get("tick") is not None:
         where += f" at tick {err['tick']}"
-    status = "timeout" if case.status == "timeout" else "failed"
-    return status, f"{case.name}: {message}{where}"
+    return f"{err.get('message') or 'no result'}{where}"
 
 
 def _aggregate(stats: list[dict[str, Any]]) -> dict[str, float | None]:
@@ -520,7 +590,11 @@ def report_timing(report: EvaluationReport, key: str, seconds: float) -> None:
         report.sandbox.timings[key] = report.sandbox.timings.get(key, 0.0) + seconds
 
 
-def _end(report: EvaluationReport, status: str, reason: str | None) -> EvaluationReport:
-    report.status = status  # type: ignore[assignment]
+def _end(report: EvaluationReport, status: Status, reason: str | None,
+         failure: Failure | None = "trust") -> EvaluationReport:
+    """``report`` ended with ``status``: anything that ends it before its cases were checked
+    (static checks, the batch, its output) is a trust failure."""
+    report.status = status
     report.reason = reason
+    report.failure = None if status == "ok" else failure
     return report

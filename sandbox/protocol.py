@@ -189,6 +189,10 @@ def parse_result(stdout: bytes,
 # --- the evaluation report ---------------------------------------------------------------------
 
 Status = Literal["ok", "rejected", "failed", "timeout", "unverifiable"]
+# Why a case, or an evaluation, has no verified result (`sandbox.evaluation` defines both): its
+# run failed by the policy's own doing (an objective may count such a case at a fixed figure), or
+# a trust failure (which always fails the evaluation).
+Failure = Literal["run", "trust"]
 
 
 class TraceOutcome(BaseModel):
@@ -210,6 +214,9 @@ class TraceOutcome(BaseModel):
     # clock on quiet calls).
     policy_calls: int | None = None
     ticks: int | None = None
+    # None when verified; else "run" (the policy's error, or the time limit, ended the run) or
+    # "trust" (anything else: see `sandbox.evaluation`).
+    failure: Failure | None = None
 
 
 class Verification(BaseModel):
@@ -249,6 +256,12 @@ class EvaluationReport(BaseModel):
     profile: dict[str, Any] | None = None
     sandbox: SandboxInfo | None = None
     error: dict[str, Any] | None = None
+    # The most serious failure: None when every case was verified, "run" when the only failures
+    # are failed runs, "trust" when anything else went wrong (`sandbox.evaluation`).
+    failure: Failure | None = None
+    # Set when the caller's objective counts each failed run at this figure
+    # (`sandbox.evaluation.count_failed_runs`): the status is then ``ok``.
+    failed_run_value: float | None = None
 
     def to_json(self) -> str:
         """One JSON object, NaN and infinities written as Python's json writes them."""

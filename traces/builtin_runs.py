@@ -21,6 +21,7 @@ class BuiltinRun:
     profile: dict[str, Any] | None = None
     error: str | None = None  # the simulator's message, e.g. Eudoxia's "Overallocated CPU..."
     detail: str | None = None  # the message with where it happened (tick, decision)
+    kind: str | None = None  # the simulator error's kind, e.g. "policy_decision_error"
 
 
 def run_builtin(params: dict[str, Any], trace: Any, policy: str, *,
@@ -35,7 +36,7 @@ def run_builtin(params: dict[str, Any], trace: Any, policy: str, *,
         with quiet_builtins():
             result = run_simulation(dict(params), trace, policy, profile=profile)
     except SimulatorError as exc:
-        return BuiltinRun(None, None, exc.message, str(exc))
+        return BuiltinRun(None, None, exc.message, str(exc), exc.kind)
     return BuiltinRun(result.stats_json(), result.profile)
 
 

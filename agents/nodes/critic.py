@@ -9,10 +9,10 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from agents import prompts
-from agents.baselines import bound_score
+from agents.baselines import bound_score, scored_baselines
 from agents.judge import judge
 from agents.nodes.common import baselines, candidate_records, objective_of, structured_answer
-from agents.nodes.evaluate import best_candidate, run_evaluation
+from agents.nodes.evaluate import best_candidate, run_evaluation, scored_cases
 from agents.objective import Objective
 from agents.state import RunContext, RunState
 
@@ -52,7 +52,7 @@ def criticise(state: RunState, ctx: RunContext, n: int, *,
         hint = "fix the failure first: " + (record["reason"] or "")[:300]
     else:
         search = baselines(ctx, "search")
-        j = judge(objective, result["per_trace_stats"], search["policies"],
+        j = judge(objective, scored_cases(result), scored_baselines(objective, search),
                   sorted(search["bounds"]), bound_score(objective, search["bounds"])["score"])
         reasons = list(j.reasons)
         rules_pass = j.passes
@@ -119,15 +119,16 @@ def held_out_check(ctx: RunContext, n: int, objective: Objective) -> dict[str, A
     """Pass/fail and the relative gap on the held-out suite: all the loop ever learns of it."""
     source = ctx.store.read_policy(n)
     ctx.say(f"candidate {n} passes on the search suite: evaluating it on the held-out suite")
-    result = run_evaluation(ctx, n, source, "held-out")
+    result = run_evaluation(ctx, n, source, "held-out", objective)
     held = baselines(ctx, "held-out")
     if result["status"] != "ok":
         return {"passed": False, "gap": None}
-    j = judge(objective, result["per_trace_stats"], held["policies"], sorted(held["bounds"]),
+    cases = scored_cases(result)
+    j = judge(objective, cases, scored_baselines(objective, held), sorted(held["bounds"]),
               bound_score(objective, held["bounds"])["score"])
     result["verdict"] = {"passed": j.passes, "reasons": j.reasons}
     result["score"] = j.score
-    result["per_trace"] = {c: objective.score([s]) for c, s in result["per_trace_stats"].items()}
+    result["per_trace"] = {c: objective.case_value(s) for c, s in cases.items()}
     ctx.store.write_result(n, result, held_out=True)
     return {"passed": j.passes, "gap": None if j.gap is None else round(j.gap, 3)}
 

@@ -7,8 +7,16 @@ import time
 from typing import Any
 
 from agents import prompts
+from agents.baselines import scored_baselines
 from agents.nodes.common import baselines, candidate_records, objective_of
-from agents.objective import Objective
+from agents.objective import (
+    FailedRun,
+    Objective,
+    ScoredCase,
+    case_outcomes,
+    counted_failed_runs,
+    report_cases,
+)
 from agents.state import RunContext, RunState
 
 
@@ -55,6 +63,7 @@ def evaluate_candidate(state: RunState, ctx: RunContext, n: int, *,
                   reason=result["reason"], score=result["score"],
                   aggregate=result["evaluation"].get("aggregate"),
                   bound_fractions=result["evaluation"].get("bound_fractions"),
+                  failed_runs=result.get("failed_runs") or {},
                   verified=result["verified"], seconds=result["seconds"],
                   worker=result.get("worker"), started_s=result.get("started_s"))
     if not in_round:  # a population's round counts one iteration for all its candidates
@@ -90,14 +99,19 @@ def run_evaluation(ctx: RunContext, n: int, source: str, part: str,
     else:
         report, worker, started_s = _batch(ctx, n, policy, cases, part, part)
     ctx.count_evaluation()
+    report = objective.count_failed_runs(report) if objective is not None else report
     data = report.model_dump(mode="json")
     profile = data.pop("profile", None)
     per_trace = {t["name"]: t["stats"] for t in data["traces"] if t.get("stats")}
-    result = {"candidate": n, "part": part, "status": report.status, "reason": report.reason,
+    failed = counted_failed_runs(report)
+    # an evaluation whose failed runs the objective counts is ok; its reason names them
+    reason = report.reason if objective is None or not failed else "; ".join(
+        objective.failed_run_text(case, why) for case, why in failed.items())
+    result = {"candidate": n, "part": part, "status": report.status, "reason": reason,
               "verified": report.status == "ok", "per_trace_stats": per_trace,
-              "evaluation": data, "profile": profile, "source_sha256": source_sha(source),
-              "seconds": round(time.monotonic() - t0, 3), "worker": worker,
-              "started_s": started_s}
+              "failed_runs": failed, "evaluation": data, "profile": profile,
+              "source_sha256": source_sha(source), "seconds": round(time.monotonic() - t0, 3),
+              "worker": worker, "started_s": started_s}
     if cascade is not None:
         result["cascade"] = cascade
         if cascade["stopped"] and report.status == "ok":
@@ -105,6 +119,12 @@ def run_evaluation(ctx: RunContext, n: int, source: str, part: str,
     result["score"] = None
     ctx.store.write_result(n, result, held_out=held_out)
     return result
+
+
+def scored_cases(result: dict[str, Any]) -> dict[str, ScoredCase]:
+    """A stored evaluation's cases as its objective scores them: each verified case's
+    statistics, each counted failed run as a `FailedRun`."""
+    return case_outcomes(result.get("per_trace_stats") or {}, result.get("failed_runs") or {})
 
 
 def _finished(ctx: RunContext, n: int, source: str) -> bool:
@@ -167,12 +187,15 @@ def _cascade(ctx: RunContext, n: int, policy: Any, cases: list[Any],
         first, worker, started_s = _batch(ctx, n, policy, [first_case], "search", "search:first")
         ctx.store.write_cascade(n, {"source_sha256": sha, "report": first.model_dump(mode="json"),
                                     "worker": worker, "started_s": started_s})
-    stats = next((t.stats for t in first.traces if t.name == first_case.name and t.stats), None)
-    policies = baselines(ctx, "search")["policies"]
+    first = objective.count_failed_runs(first)
+    case = report_cases(first).get(first_case.name)
+    policies = scored_baselines(objective, baselines(ctx, "search"))
     name, base = strongest_baseline(objective, {p: {first_case.name: s[first_case.name]}
                                                 for p, s in policies.items()
                                                 if first_case.name in s})
-    score = objective.score([stats]) if stats is not None else None
+    score = objective.score([case]) if case is not None else None
+    failed = (f" ({objective.failed_run_text(first_case.name, case.reason)})"
+              if isinstance(case, FailedRun) else "")
     decision: dict[str, Any] = {"case": first_case.name, "score": score,
                                 "baseline_policy": name, "baseline_score": base,
                                 "margin": objective.margin, "cases": len(cases)}
@@ -184,14 +207,15 @@ def _cascade(ctx: RunContext, n: int, policy: Any, cases: list[Any],
         return first, worker, started_s, decision
     if base is not None and objective.far_worse(score, base):
         decision.update(stopped=True, reason=(
-            f"cascade: on {first_case.name} (the smallest search case) it scored {score:.4g} "
-            f"against {name}'s {base:.4g}, more than the {objective.margin:.0%} margin worse; "
+            f"cascade: on {first_case.name} (the smallest search case) it scored {score:.4g}"
+            f"{failed} against {name}'s {base:.4g}, more than the {objective.margin:.0%} margin "
+            "worse; "
             f"not run on the other {others} cases"))
         return first, worker, started_s, decision
     rest, _, _ = _batch(ctx, n, policy, [c for c in cases if c is not first_case], "search",
                         "search")
     decision.update(stopped=False, reason=(
-        f"cascade: on {first_case.name} it scored {score:.4g} against {name}'s "
+        f"cascade: on {first_case.name} it scored {score:.4g}{failed} against {name}'s "
         f"{prompts.num(base)}: run on the other {others} cases, its first result reused"))
     return merge_reports(first, rest, [c.name for c in cases]), worker, started_s, decision
 
@@ -204,10 +228,10 @@ def source_sha(text: str) -> str:
 
 def _record(n: int, pending: dict[str, Any], result: dict[str, Any],
             objective: Objective) -> dict[str, Any]:
-    per = result["per_trace_stats"] if result["status"] == "ok" else {}
+    per = scored_cases(result) if result["status"] == "ok" else {}
     score = objective.score(list(per.values())) if per else None
     result["score"] = score
-    result["per_trace"] = {c: objective.score([s]) for c, s in per.items()}
+    result["per_trace"] = {c: objective.case_value(s) for c, s in per.items()}
     rank = None if score is None else (score if objective.direction == "maximize" else -score)
     return {"n": n, "status": result["status"], "reason": result["reason"], "score": score,
             "rank": rank, "per_trace": result["per_trace"], "summary": pending.get("summary", ""),

@@ -84,12 +84,13 @@ def objective_schema(suite: str) -> type[Objective]:
 
 
 def _write_objective(ctx: RunContext, objective: Objective) -> None:
-    from agents.baselines import bound_score
+    from agents.baselines import bound_score, scored_baselines
     from agents.judge import strongest_baseline
 
     search = baselines(ctx, "search")
-    name, score = strongest_baseline(objective, search["policies"])
-    per = {c: objective.score([s]) for c, s in search["policies"].get(name, {}).items()}
+    scored = scored_baselines(objective, search)
+    name, score = strongest_baseline(objective, scored)
+    per = {c: objective.case_value(s) for c, s in scored.get(name, {}).items()}
     ctx.store.update_run(objective=objective.model_dump(),
                          baseline={"policy": name, "score": score, "per_trace": per},
                          bound=bound_score(objective, search["bounds"]))

@@ -169,7 +169,8 @@ class Candidate(BaseModel):
 
     @property
     def reason(self) -> str | None:
-        """Why it is damaged, else why its evaluation was not ``ok`` (None when it was)."""
+        """Why it is damaged, else why its evaluation was not ``ok``, or which failed runs an
+        ``ok`` one counted (``x16-seed61: run failed (...) - counts 720 s``); else None."""
         if self.damage:
             return "; ".join(self.damage)
         why = (self.result or {}).get("reason")

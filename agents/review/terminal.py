@@ -161,7 +161,8 @@ def _candidates(view: RunView) -> Any:
         verdict = verdict_word(view, c)
         star = "*" if view.run.accepted_candidate == c.n else ""
         why = c.reason
-        lines = ([why] if why else []) + [f"- {r}" for r in reasons]
+        # (a counted failed run is the evaluation's note and the critic's reason: shown once)
+        lines = ([why] if why else []) + [f"- {r}" for r in reasons if r != why]
         cells = (f"{c.n}{star}", str(c.iteration if c.iteration is not None else "-"),
                  c.status, vs_baseline(c.score, view.run), verdict, "\n".join(lines) or "-")
         table.add_row(*map(_plain, cells))

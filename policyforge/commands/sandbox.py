@@ -5,6 +5,10 @@ build [--force]`` (re)builds the image only; ``sandbox status`` says what is the
 never builds anything: without an up-to-date image it fails at once and says to run ``sandbox
 up``.
 
+``evaluate`` scores each evaluation by its suite's objective: where that counts failed runs
+(``scales``: a size whose run fails counts 720 s), a report whose only failures are failed runs is
+``ok`` and names each (`agents.objective.Objective.count_failed_runs`).
+
 Exit codes: 0 success (for ``evaluate``: status ``ok``); 1 the evaluation did not pass (rejected,
 failed, timeout, unverifiable) or the sandbox could not be made ready; 2 bad usage or input.
 """
@@ -138,6 +142,12 @@ def evaluate_main(argv: list[str]) -> int:
         return print_error(exc, EXIT_FAILED, as_json=args.json)
     finally:
         executor.close()
+    from agents.objective import suite_objective
+
+    # each suite scored as its objective says: on `scales` a failed run counts, not fails
+    objectives = {suite: suite_objective(suite) for suite in suites}
+    reports = [objectives[job.suite or ""].count_failed_runs(report)
+               for job, report in zip(jobs, reports, strict=True)]
     for report in reports:
         if report.sandbox is not None:
             report.sandbox.timings["evaluate_total"] = time.monotonic() - t0
@@ -145,7 +155,7 @@ def evaluate_main(argv: list[str]) -> int:
         print("[" + ", ".join(r.to_json() for r in reports) + "]")
     else:
         for report in reports:
-            _print(report, args.json)
+            _print(report, args.json, objectives[report.suite or ""])
     return EXIT_OK if all(r.status == "ok" for r in reports) else EXIT_FAILED
 
 
@@ -155,7 +165,7 @@ def _suite_errors() -> type[Exception]:
     return SuiteError
 
 
-def _print(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _print(report, as_json: bool, objective) -> None:  # type: ignore[no-untyped-def]
     if as_json:
         from simulator.stats import NOT_FINITE_NOTES
 
@@ -175,6 +185,13 @@ def _print(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
             if t.bounds:
                 figures += f" of at most {t.bounds['max_completed_pipelines']}"
         print(f"  {t.name:<28} {t.status:<13} {figures}")
+    from agents.objective import counted_failed_runs, report_cases
+
+    for case, why in counted_failed_runs(report).items():
+        print(f"  {objective.failed_run_text(case, why)}")
+    if report.status == "ok":
+        score = objective.score(list(report_cases(report).values()))
+        print(f"  score {score:.4g} ({objective.summary})")
     if report.aggregate:
         agg = ", ".join(f"{k} {v:.4g}" for k, v in report.aggregate.items() if v is not None)
         print(f"  median: {agg}")

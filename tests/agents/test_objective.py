@@ -211,3 +211,111 @@ def test_each_scenario_is_scored_by_its_own_objective():
     scales = suite_objective("scales")  # the follow-up work's score over five sizes
     assert (scales.metric, scales.aggregate, scales.direction) == (
         "adjusted_latency_penalised", "geomean", "minimize")
+    # a size whose run fails counts 2 x max_job_seconds, read from the suite's own params
+    from traces.suites import get_suite
+
+    deadline = {float(c.params["max_job_seconds"]) for c in get_suite("scales").search_cases()}
+    assert scales.failed_case_value == 2 * deadline.pop() == 720.0
+    assert "a case whose run fails counts 720 s" in scales.summary
+    assert latency.failed_case_value is None  # elsewhere a failed run fails the candidate
+
+
+def latency_stats(value: float) -> dict:
+    return {**stats(5), "adjusted_latency_penalised": value}
+
+
+SCALES = Objective(metric="adjusted_latency_penalised", aggregate="geomean",
+                   failed_case_value=720.0, constraints=[], suite="scales")
+
+
+def test_a_failed_run_counts_the_objectives_value_in_the_geometric_mean():
+    from agents.objective import FailedRun
+
+    cases = [latency_stats(40.0), latency_stats(90.0), FailedRun("the policy raised")]
+    assert SCALES.score(cases) == pytest.approx((40.0 * 90.0 * 720.0) ** (1 / 3))
+    assert SCALES.case_value(FailedRun("x")) == 720.0
+    assert SCALES.score([FailedRun("a"), FailedRun("b")]) == pytest.approx(720.0)
+    assert SCALES.failed_run_text("x16-seed61", "the policy raised ValueError") == (
+        "x16-seed61: run failed (the policy raised ValueError) - counts 720 s")
+    median = Objective(failed_case_value=0.0)  # completions: a failed case completed nothing
+    assert median.score([stats(10), stats(14), FailedRun("over-allocated")]) == 10.0
+    assert median.failed_run_text("c", "why") == "c: run failed (why) - counts 0"
+
+
+def test_without_a_failed_case_value_a_failed_run_cannot_be_scored():
+    from agents.objective import FailedRun
+
+    plain = Objective(metric="adjusted_latency_penalised", aggregate="geomean")
+    with pytest.raises(ObjectiveError, match="counts no failed run .the policy raised."):
+        plain.score([latency_stats(40.0), FailedRun("the policy raised")])
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"failed_case_value": float("nan")}, "finite"),
+    ({"failed_case_value": float("inf")}, "finite"),
+    ({"failed_case_value": 0.0, "aggregate": "geomean"}, "positive with the geomean"),
+    ({"failed_case_value": "lots"}, "valid number"),
+])
+def test_failed_case_value_is_validated(fields, message):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        Objective(metric="adjusted_latency", **fields)
+
+
+def test_the_judge_counts_a_failed_run_names_it_and_reads_constraints_on_the_cases_that_ran():
+    from agents.objective import FailedRun
+
+    objective = SCALES.model_copy(update={"constraints": [
+        Constraint(metric="starved_classes", op="<=", value=0, over="every")]})
+    names = ["x1", "x2", "x16"]
+    base = {"priority": {"x1": latency_stats(80.0), "x2": latency_stats(300.0),
+                         "x16": latency_stats(300.0)}}
+    candidate = {"x1": latency_stats(30.0), "x2": latency_stats(40.0),
+                 "x16": FailedRun("the policy raised ValueError (p.py:9) at tick 0")}
+    j = judge(objective, candidate, base, names)
+    assert j.score == pytest.approx((30.0 * 40.0 * 720.0) ** (1 / 3))
+    assert j.passes and j.wins == 2  # 720 on x16 loses that size, the other two win
+    assert "x16: run failed (the policy raised ValueError (p.py:9) at tick 0) - counts 720 s" \
+        in j.reasons
+    assert "meets starved_classes <= 0 (every): holds on 2 of 2 cases (worst 0)" in j.reasons
+    everything_failed = {c: FailedRun("over-allocated") for c in names}
+    j = judge(objective, everything_failed, base, names)
+    assert not j.passes and j.score == pytest.approx(720.0)
+    assert "violates starved_classes <= 0 (every): no verified case" in j.reasons
+
+
+def test_a_builtin_that_fails_cases_is_a_baseline_only_where_failed_runs_count():
+    from agents.baselines import scored_baselines
+    from agents.objective import FailedRun
+
+    part = {"policies": {"naive": {"x1": latency_stats(500.0), "x2": latency_stats(700.0)}},
+            "failed": {"overbook": "x2: Overallocated RAM", "odd": "x1: workload error"},
+            "partial": {"overbook": {"x1": latency_stats(100.0)}},
+            "failed_runs": {"overbook": {"x2": "Overallocated RAM"}}}
+    plain = Objective(metric="adjusted_latency_penalised", aggregate="geomean")
+    assert set(scored_baselines(plain, part)) == {"naive"}
+    scored = scored_baselines(SCALES, part)
+    assert set(scored) == {"naive", "overbook"}  # odd failed otherwise: never a baseline
+    assert scored["overbook"] == {"x1": latency_stats(100.0),
+                                  "x2": FailedRun("Overallocated RAM")}
+    assert strongest_baseline(SCALES, scored) == (
+        "overbook", pytest.approx((100.0 * 720.0) ** 0.5))
+
+
+def test_on_scales_the_builtins_that_cannot_run_a_size_count_720_s_there():
+    from agents.baselines import builtin_baselines, scored_baselines
+    from agents.judge import baseline_scores
+    from agents.objective import suite_objective
+
+    part = builtin_baselines("scales", "search")
+    assert set(part["policies"]) == {"naive", "priority"}
+    sizes = {c for c in part["bounds"]}
+    # overbook over-allocates and priority-pool needs two pools, on every size
+    assert {name: set(failed) for name, failed in part["failed_runs"].items()} == {
+        "overbook": sizes, "priority-pool": sizes}
+    assert "needs exactly 2 pools" in part["failed_runs"]["priority-pool"]["x16-seed61"]
+    scores = baseline_scores(suite_objective("scales"), scored_baselines(
+        suite_objective("scales"), part))
+    assert scores["overbook"] == scores["priority-pool"] == pytest.approx(720.0)
+    assert scores["priority"] < scores["naive"] < 720.0

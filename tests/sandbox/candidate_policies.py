@@ -2,7 +2,8 @@
 
 Each is the full text of a policy file. They use only what a policy may use (allowed imports,
 the eudoxia paths or the provided names) and read no information a real scheduler lacks, so the
-static checks pass them with no finding, and they run to completion in the simulator.
+static checks pass them with no finding, and they run to completion in the simulator (all but
+`SMALL_CLUSTERS_ONLY`, which raises on the largest cluster of `scales` on purpose).
 """
 
 # Eudoxia style: the template's imports, one operator per container, FIFO.
@@ -223,3 +224,38 @@ def scheduler(s, results, pipelines):
 
 GOOD_POLICIES = {"fifo": FIFO, "priority-heap": PRIORITY_HEAP, "right-size": RIGHT_SIZING,
                  "query-first": NO_IMPORTS}
+
+# Packs a few operators per pool at fixed sizes, oldest pipeline first, and gives up on a pool of
+# more than 1000 CPUs: on `scales` its run fails on x16 (1024 CPUs) only.
+SMALL_CLUSTERS_ONLY = '''\
+"""Fixed-size FIFO that refuses clusters it was not written for."""
+
+
+@register_scheduler_init(key="small_clusters")
+def init(s):
+    s.queue = []
+
+
+@register_scheduler(key="small_clusters")
+def schedule(s, results, pipelines):
+    if any(pool.max_cpu_pool > 1000 for pool in s.executor.pools):
+        raise ValueError("this policy cannot schedule a pool of more than 1000 CPUs")
+    s.queue.extend(pipelines)
+    assignments = []
+    for pool in s.executor.pools:
+        cpu, ram = pool.avail_cpu_pool, pool.avail_ram_pool
+        waiting = []
+        while s.queue and cpu >= 8 and ram >= 125:
+            pipeline = s.queue.pop(0)
+            status = pipeline.runtime_status()
+            if status.is_pipeline_successful() or status.state_counts[OperatorState.FAILED]:
+                continue  # done, or out of memory at this size: given up
+            ops = status.get_ops(ASSIGNABLE_STATES, require_parents_complete=True)[:1]
+            waiting.append(pipeline)
+            if ops:
+                assignments.append(Assignment(ops, 8, 125, pipeline.priority, pool.pool_id,
+                                              pipeline.pipeline_id))
+                cpu, ram = cpu - 8, ram - 125
+        s.queue = waiting + s.queue
+    return [], assignments
+'''

@@ -110,3 +110,46 @@ def test_determinism_is_reported_only_when_the_repeat_ran_to_the_end():
     assert json.loads(proc.stdout)["verification"]["determinism"] is None
     proc = policyforge("evaluate", "--policy", "naive", "--suite", "small", "--sandbox", "local")
     assert "verified 3 of 3 on the host; determinism: same decisions" in proc.stdout
+
+
+def _small_clusters_only(tmp_path) -> str:
+    from tests.sandbox.candidate_policies import SMALL_CLUSTERS_ONLY
+
+    policy = tmp_path / "small.py"
+    policy.write_text(SMALL_CLUSTERS_ONLY)
+    return str(policy)
+
+
+def test_evaluate_on_scales_counts_a_size_whose_run_failed_and_says_why(tmp_path):
+    proc = policyforge("evaluate", "--policy", _small_clusters_only(tmp_path), "--suite",
+                       "scales", "--sandbox", "local")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "small.py on scales (search): ok\n" in out
+    assert ("  x16-seed61: run failed (the policy raised ValueError: this policy cannot schedule "
+            "a pool of more than 1000 CPUs (small.py:12) at tick 0) - counts 720 s\n") in out
+    assert "  score " in out and ("(minimize the geomean adjusted_latency_penalised on scales; "
+                                  "a case whose run fails counts 720 s;") in out
+    assert "verified 4 of 4 on the host; determinism: same decisions" in out
+    # a trust failure is never counted: a non-deterministic policy still fails there
+    hostile = str(ROOT / "tests" / "sandbox" / "hostile" / "nondeterministic.py")
+    proc = policyforge("evaluate", "--policy", hostile, "--suite", "scales", "--sandbox",
+                       "local", "--json")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and report["status"] == "unverifiable"
+    assert report["failure"] == "trust" and report["failed_run_value"] is None
+
+
+@pytest.mark.usefixtures("sandbox_image")
+def test_evaluate_on_scales_in_docker_reports_the_counted_failed_run_in_json(tmp_path):
+    proc = policyforge("evaluate", "--policy", _small_clusters_only(tmp_path), "--suite",
+                       "scales", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["sandbox"]["backend"] == "docker"
+    assert (report["status"], report["reason"], report["failure"]) == ("ok", None, "run")
+    assert report["failed_run_value"] == 720.0
+    *ran, x16 = report["traces"]
+    assert [t["failure"] for t in ran] == [None] * 4 and all(t["verified"] for t in ran)
+    assert (x16["name"], x16["status"], x16["failure"]) == ("x16-seed61", "error", "run")
+    assert x16["error"]["kind"] == "policy_exception" and x16["error"]["line"] == 12
