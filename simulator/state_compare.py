@@ -31,6 +31,9 @@ import numpy as np
 from simulator import executor, scheduling, workload
 from simulator.identity import same, token
 
+# A function of a compiled simulator module (`simulator.native`) is not a FunctionType; `token`
+# is one of them exactly when the simulator is compiled.
+_COMPILED_FUNCTION: type = type(token)
 _IDENTITY_TYPES: tuple[type, ...] = (
     workload.Node,
     workload.DAG,
@@ -44,6 +47,7 @@ _IDENTITY_TYPES: tuple[type, ...] = (
     executor.Suspend,
     types.ModuleType,
     types.FunctionType,
+    _COMPILED_FUNCTION,
     types.BuiltinFunctionType,
     types.MethodType,
     type,
@@ -129,7 +133,7 @@ def freeze_policy_state(s: Any, module: types.ModuleType | None) -> Any:
             (k, _freeze(v, memo))
             for k, v in vars(module).items()
             if not k.startswith("__")
-            and not isinstance(v, (types.ModuleType, type, types.FunctionType))
+            and not isinstance(v, (types.ModuleType, type, types.FunctionType, _COMPILED_FUNCTION))
         )
     return attrs, pools, globs
 
@@ -138,7 +142,8 @@ def freeze_policy_state(s: Any, module: types.ModuleType | None) -> Any:
 
 _HOOKS = ("__reduce__", "__reduce_ex__", "__getstate__", "__getnewargs__", "__getnewargs_ex__")
 # Globals that are code or constants: modules, classes, functions, ``from __future__`` flags.
-_CODE_TYPES = (types.ModuleType, type, types.FunctionType, type(__future__.annotations))
+_CODE_TYPES = (types.ModuleType, type, types.FunctionType, _COMPILED_FUNCTION,
+               type(__future__.annotations))
 _SKIP_ATTRS = frozenset(("clock", "executor", "params", "algo_func"))
 _by_token = operator.attrgetter("_snap")
 _DISPATCH: dict[Any, Any] = dict(copyreg.dispatch_table)
@@ -245,6 +250,7 @@ class StateProbe:
             *{c.__bases__ for c in classes},
             *workload.Priority,
             *workload.OperatorState,
+            *vars(s),  # the names of ``s``'s attributes (the same str objects every time)
         )
         self.pickler.dump(self._primer)
         self._memo = self.pickler.memo.copy()
