@@ -41,6 +41,7 @@ COMPILED = (
     "simulator.state_compare",
     "simulator.decision_log",
     "simulator.trace_io",
+    "simulator.generator",
     "simulator.profile",
     "simulator.stats",
     "simulator.engine",
