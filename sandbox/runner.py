@@ -20,6 +20,9 @@ and imports. A policy may kill its zygote (same user): the case still reports wh
 and the next case gets a new zygote. Traces are parsed from memory, so no trace file exists for
 a policy to read.
 
+One zygote and the repeat's fresh interpreter (below) are started before the request is read, so
+their imports overlap its transfer; they have nothing of it until it is whole.
+
 With ``check_determinism`` the first case also runs a second time in a fresh interpreter
 (``--worker``: its own hash seed, its own heap layout, perturbed further by a random
 allocation), and the digest of its decision log comes back beside the first run's log, so a
@@ -91,10 +94,14 @@ def decisions_digest(decisions: list[dict[str, Any]] | None) -> str:
 
 
 def run_batch(request: dict[str, Any],
-              stream: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+              stream: Callable[[int, dict[str, Any]], None] | None = None,
+              started: Prestarted | None = None) -> dict[str, Any]:
     """Run every case of ``request`` in worker processes and assemble the result.
 
-    With ``stream`` each finished case is handed to it (and left out of the result) at once."""
+    With ``stream`` each finished case is handed to it (and left out of the result) at once.
+    ``started``: a zygote and a repeat worker started before the request was read (`main`);
+    what the batch does not use is closed."""
+    started = started or Prestarted(start=False)
     t0 = time.monotonic()
     deadline = t0 + float(request.get("deadline_seconds") or 3600)
     cases = list(request.get("cases") or [])
@@ -104,7 +111,9 @@ def run_batch(request: dict[str, Any],
     workers = max(1, int(request.get("workers") or 1))
     base = {k: request.get(k) for k in ("policy_source", "policy_filename", "policy_builtin")}
     base["record_decisions"] = bool(request.get("record_decisions", True))
-    zygotes = ZygotePool()
+    zygotes = started.zygotes
+    repeat_proc = started.take_worker() if request.get("check_determinism") and cases else None
+    started.close_worker()
 
     def one(job: tuple[str, int]) -> tuple[str, int, dict[str, Any]]:
         kind, i = job
@@ -115,7 +124,7 @@ def run_batch(request: dict[str, Any],
                              "error": {"message": "batch deadline passed"}}
         if kind == "repeat":  # a fresh interpreter, not a fork (see the module doc)
             payload.update(record_decisions=True, perturb_heap=True)
-            return kind, i, _run_worker(payload, name, deadline)
+            return kind, i, _run_worker(payload, name, deadline, repeat_proc)
         return kind, i, zygotes.run_case(json.dumps(payload).encode("utf-8"), name, deadline)
 
     results: list[dict[str, Any] | None] = [None for _ in cases]
@@ -150,18 +159,24 @@ def write_case_line(index: int, result: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _run_worker(payload: dict[str, Any], name: str, deadline: float) -> dict[str, Any]:
-    t0 = time.monotonic()
-    remaining = deadline - t0
-    workdir = tempfile.mkdtemp(prefix="pf-case-")
-    proc = subprocess.Popen(
+def _spawn_worker() -> subprocess.Popen[bytes]:
+    """A fresh interpreter for one case (``--worker``): it imports what a case needs, then
+    reads the case from its stdin."""
+    return subprocess.Popen(
         [sys.executable, "-I", "-m", "sandbox.runner", "--worker"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        cwd=workdir,
+        cwd=tempfile.mkdtemp(prefix="pf-case-"),
         env=WORKER_ENV,
     )  # same process group: whoever kills the runner's group kills every worker too
+
+
+def _run_worker(payload: dict[str, Any], name: str, deadline: float,
+                proc: subprocess.Popen[bytes] | None = None) -> dict[str, Any]:
+    t0 = time.monotonic()
+    remaining = deadline - t0
+    proc = proc or _spawn_worker()
     try:
         out, err = proc.communicate(json.dumps(payload).encode("utf-8"), timeout=remaining)
     except subprocess.TimeoutExpired:
@@ -294,8 +309,10 @@ class Zygote:
 class ZygotePool:
     """The batch's zygotes: a case takes an idle one, or starts one; one that ended is replaced."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: int = 0) -> None:
         self.idle: queue.SimpleQueue[Zygote] = queue.SimpleQueue()
+        for _ in range(start):
+            self.idle.put(Zygote())
 
     def run_case(self, payload: bytes, name: str, deadline: float) -> dict[str, Any]:
         """Run one case in a process forked for it (see `Zygote.run_case`)."""
@@ -317,6 +334,32 @@ class ZygotePool:
     def __exit__(self, *exc: object) -> None:
         while not self.idle.empty():
             self.idle.get_nowait().close()
+
+
+class Prestarted:
+    """A zygote and a repeat worker started before the request is read, so their imports
+    overlap its transfer; neither has seen anything of the request yet (see the module doc)."""
+
+    def __init__(self, start: bool = True) -> None:
+        self.zygotes = ZygotePool(1 if start else 0)
+        self.worker: subprocess.Popen[bytes] | None = _spawn_worker() if start else None
+
+    def take_worker(self) -> subprocess.Popen[bytes] | None:
+        """The started worker, for the determinism repeat (None if there is none)."""
+        worker, self.worker = self.worker, None
+        return worker
+
+    def close_worker(self) -> None:
+        """End a worker nobody took: it reads an empty case and exits."""
+        if self.worker is not None:
+            self.worker.kill()
+            self.worker.communicate()
+            self.worker = None
+
+    def close(self) -> None:
+        """End whatever was not used."""
+        self.close_worker()
+        self.zygotes.__exit__()
 
 
 def _exchange(to_case: int, payload: bytes, from_case: int, deadline: float) -> bytes | None:
@@ -436,7 +479,12 @@ def serve_case(raw: bytes, result_fd: int) -> int:
 
 
 def worker_main() -> int:
-    """``--worker``: one case in this fresh interpreter (the determinism repeat)."""
+    """``--worker``: one case in this fresh interpreter (the determinism repeat). It may be
+    started before the runner has the request, so it imports first, then waits for its case."""
+    import importlib
+
+    for name in ZYGOTE_IMPORTS:
+        importlib.import_module(name)
     raw = sys.stdin.buffer.read()
     return serve_case(raw, os.dup(1))
 
@@ -503,16 +551,21 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main()
     if argv[:1] == ["--zygote"]:
         return zygote_main()
+    # A zygote and the repeat's interpreter start importing while the request arrives; they
+    # get nothing of it before it is whole, and the policy only ever loads in case processes.
+    started = Prestarted()
     raw = sys.stdin.buffer.read()  # all of it, before anything else happens
     try:
         protect_from_workers()
         request = json.loads(raw)
         if not isinstance(request, dict) or request.get("protocol") != PROTOCOL:
             raise ValueError(f"expected a JSON object with protocol {PROTOCOL!r}")
-        result = run_batch(request, stream=write_case_line)
+        result = run_batch(request, stream=write_case_line, started=started)
     except Exception as exc:  # noqa: BLE001 - becomes the result's error
         result = {"protocol": PROTOCOL, "cases": [], "determinism": None,
                   "error": {"kind": "runner_error", "message": f"{type(exc).__name__}: {exc}"}}
+    finally:
+        started.close()
     sys.stdout.write(json.dumps(result))
     sys.stdout.flush()
     return 0
