@@ -173,3 +173,20 @@ def test_a_case_that_runs_out_of_time_is_killed_and_later_ones_are_skipped():
                                  check_determinism=False, deadline_seconds=2))
     assert time.monotonic() - t0 < 10
     assert [c["status"] for c in out["cases"]] == ["timeout", "skipped", "skipped"]
+
+
+def test_a_prestarted_repeat_worker_is_used_for_the_repeat_and_closed_when_unused():
+    from sandbox.runner import Prestarted, run_batch
+
+    used = Prestarted()
+    worker = used.worker
+    out = run_batch(request(policy_builtin="priority"), started=used)
+    assert worker is not None and worker.returncode == 0  # it ran the repeat and exited
+    assert out["determinism"]["status"] == "ok" and used.worker is None
+    unused = Prestarted()
+    worker = unused.worker
+    out = run_batch(request(policy_builtin="priority", check_determinism=False), started=unused)
+    assert out["determinism"] is None and [c["status"] for c in out["cases"]] == ["ok", "ok"]
+    assert worker is not None and worker.returncode is not None and unused.worker is None
+    unused.close()
+    assert unused.zygotes.idle.empty()
