@@ -350,7 +350,7 @@ class Prestarted:
         return worker
 
     def close_worker(self) -> None:
-        """End a worker nobody took: it reads an empty case and exits."""
+        """Kill a worker nobody took (the request asked for no repeat): it never saw a case."""
         if self.worker is not None:
             self.worker.kill()
             self.worker.communicate()
