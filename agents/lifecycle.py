@@ -110,9 +110,11 @@ def _write_new_run(config: RunConfig, store: RunStore, backend: Any) -> None:
 def resume_run(run_dir: Path, *, budget: BudgetLimits | None = None,
                chat_models: dict[str, Any] | None = None, progress: Progress | None = None,
                backend: Any = None, cancel: Any = None,
-               engine: dict[str, Any] | None = None) -> RunOutcome:
-    """Continue a run from its last checkpoint; ``budget`` replaces its limits if given, and
-    ``engine`` (``workers``, ``ray_address``) where its evaluations run.
+               engine: dict[str, Any] | None = None,
+               request_timeout_s: float | None = None) -> RunOutcome:
+    """Continue a run from its last checkpoint; ``budget`` replaces its limits if given,
+    ``engine`` (``workers``, ``ray_address``) where its evaluations run, and
+    ``request_timeout_s`` every role's time limit per model call attempt (the models stay).
 
     Only one process works on a run: a second one is refused (`RunLocked`) while the first lives.
     A run killed before its first checkpoint starts again from the beginning.
@@ -120,12 +122,13 @@ def resume_run(run_dir: Path, *, budget: BudgetLimits | None = None,
     RunStore.read_run_json(run_dir)  # a clear error for a folder that is no run
     with RunLock(run_dir):
         return _resume_locked(Path(run_dir), budget, chat_models, progress, backend, cancel,
-                              engine or {})
+                              engine or {}, request_timeout_s)
 
 
 def _resume_locked(run_dir: Path, budget: BudgetLimits | None,
                    chat_models: dict[str, Any] | None, progress: Progress | None,
-                   backend: Any, cancel: Any, engine: dict[str, Any]) -> RunOutcome:
+                   backend: Any, cancel: Any, engine: dict[str, Any],
+                   request_timeout_s: float | None = None) -> RunOutcome:
     from sandbox.registry import choose_backend
 
     data = RunStore.read_run_json(run_dir)
@@ -145,6 +148,10 @@ def _resume_locked(run_dir: Path, budget: BudgetLimits | None,
         config = config.model_copy(update={"budget": budget})
     if engine:  # another machine or cluster may continue it: where evaluations run is free
         config = config.model_copy(update={"workers": None, "ray_address": None, **engine})
+    if request_timeout_s is not None:  # a slow endpoint's run continues with more patience
+        config = config.model_copy(update={"models": {
+            role: m.model_copy(update={"request_timeout_s": request_timeout_s})
+            for role, m in config.models.items()}})
     spent = Spend(**data.get("spent") or {})
     store = RunStore(run_dir, elapsed_base=spent.seconds)
     backend = backend or choose_backend(config.sandbox)

@@ -110,7 +110,8 @@ def run_main(argv: list[str]) -> int:
             engine = {k: getattr(args, k) for k in ("workers", "ray_address")
                       if getattr(args, k) is not None}
             outcome = resume_run(run_dir, budget=budget if budget_given else None,
-                                 progress=progress, engine=engine)
+                                 progress=progress, engine=engine,
+                                 request_timeout_s=args.request_timeout)
         else:
             config = _config(args, budget)
             if isinstance(config, int):

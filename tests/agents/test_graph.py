@@ -221,9 +221,17 @@ def test_a_stopped_run_ends_at_the_next_edge_and_resumes_to_the_end(tmp_path):
                         progress=progress, cancel=cancel)
     assert outcome.status == "stopped" and outcome.stop_reason == "stopped"
     assert outcome.spent.iterations == 1 and run_exit_code(outcome.status) == 130
-    outcome = resume_run(Path(outcome.run_dir), chat_models=models, backend=backend)
+    assert 900.0 not in {m["request_timeout_s"] for m in json.loads(
+        (Path(outcome.run_dir) / "run.json").read_text())["config"]["models"].values()}
+    outcome = resume_run(Path(outcome.run_dir), chat_models=models, backend=backend,
+                         request_timeout_s=900)
     assert outcome.status == "accepted" and outcome.accepted_candidate == 2
     assert outcome.spent.iterations == 2
+    # --request-timeout on --resume: every role's attempts may now take 900 s; the models stay
+    config = json.loads((Path(outcome.run_dir) / "run.json").read_text())["config"]
+    assert {m["request_timeout_s"] for m in config["models"].values()} == {900.0}
+    assert {r: m["model"] for r, m in config["models"].items()} == {
+        r: m.model for r, m in scripted_configs().items()}
 
 
 def test_a_policy_the_static_checks_reject_is_a_rejected_candidate_with_the_finding(tmp_path):
