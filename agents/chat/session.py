@@ -169,7 +169,8 @@ class ChatSession:
         try:
             if (run_dir / "run.json").is_file():
                 outcome = resume_run(run_dir, chat_models=chat_models, progress=progress,
-                                     backend=self.backend(), cancel=self.cancel)
+                                     backend=self.backend(), cancel=self.cancel,
+                                     request_timeout_s=self.args.request_timeout)
             else:
                 outcome = start_run(config, self.runs_dir, chat_models=chat_models,
                                     progress=progress, backend=self.backend(),
