@@ -51,22 +51,24 @@ def build(jobs: int | None = None) -> list[Path]:
     MANIFEST.unlink(missing_ok=True)  # a half-done build must never be selected
     for module in COMPILED:
         source_of(module).with_suffix(abi_tag()).unlink(missing_ok=True)
+    jobs = jobs or os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="pf-native-") as tmp:
         # Relative names (``simulator/engine.py``) keep the build directory out of the output.
-        os.environ["CFLAGS"] = f"{os.environ.get('CFLAGS', '')} -g0 -ffile-prefix-map={ROOT}=."
-        os.environ["LDFLAGS"] = f"{os.environ.get('LDFLAGS', '')} -Wl,--build-id=none -s"
+        saved = {k: os.environ.get(k) for k in ("CFLAGS", "LDFLAGS")}
+        os.environ["CFLAGS"] = f"{saved['CFLAGS'] or ''} -g0 -ffile-prefix-map={ROOT}=."
+        os.environ["LDFLAGS"] = f"{saved['LDFLAGS'] or ''} -Wl,--build-id=none -s"
         cwd = os.getcwd()
         os.chdir(ROOT)
         try:
             extensions = cythonize(
                 [Extension(m, [relative_source(m)]) for m in COMPILED],
                 build_dir=str(Path(tmp) / "c"), compiler_directives=DIRECTIVES, quiet=True,
-                nthreads=jobs or os.cpu_count() or 1, force=True)
+                nthreads=jobs, force=True)
             dist = Distribution({"name": "policyforge-native", "ext_modules": extensions})
             cmd = dist.get_command_obj("build_ext")
             cmd.inplace = True
             cmd.build_temp = str(Path(tmp) / "o")
-            cmd.parallel = jobs or os.cpu_count() or 1
+            cmd.parallel = jobs
             dist.run_command("build_ext")
         except Exception as exc:  # noqa: BLE001 - Cython's and the compiler's errors vary
             raise NativeBuildError(
@@ -74,6 +76,11 @@ def build(jobs: int | None = None) -> list[Path]:
                 "compiler (gcc) and Python's headers are needed") from None
         finally:
             os.chdir(cwd)
+            for key, value in saved.items():  # the caller's environment as it was
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     built = [source_of(m).with_suffix(abi_tag()) for m in COMPILED]
     missing = [str(p) for p in built if not p.is_file()]
     if missing:

@@ -100,9 +100,13 @@ def test_a_missing_extension_module_or_a_bad_manifest_falls_back(tmp_path: Path)
 @pytest.mark.skipif(PURE, reason="checks a compiled build; this process runs the fallback")
 def test_the_build_is_reproducible_from_another_directory(tmp_path: Path) -> None:
     pkg = _copy_package(tmp_path)
-    for so in pkg.rglob(f"*{native.abi_tag()}"):
-        so.unlink()
-    (pkg / "native.json").unlink()
+    cleaned = subprocess.run(
+        [sys.executable, "-m", "simulator.native_build", "--clean"], cwd=tmp_path,
+        env=_env(PYTHONPATH=str(tmp_path)), capture_output=True, text=True, timeout=60,
+        check=True)
+    assert "compiled modules removed" in cleaned.stdout
+    assert not list(pkg.rglob(f"*{native.abi_tag()}")) and not (pkg / "native.json").exists()
+    assert "not built" in str(_status_in(tmp_path)["reason"])
     done = subprocess.run(
         [sys.executable, "-m", "simulator.native_build"], cwd=tmp_path,
         env=_env(PYTHONPATH=str(tmp_path)), capture_output=True, text=True, timeout=600,
