@@ -25,6 +25,7 @@ compare against.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import heapq
 import math
@@ -151,9 +152,17 @@ class SimulationResult:
 
 
 def build_pipeline(spec: TracePipeline, seq: int) -> Pipeline:
-    """A live Pipeline from a trace pipeline; operators remember (seq, row) for decision logs."""
-    p = Pipeline(spec.pipeline_id, Priority[spec.priority])
+    """A live Pipeline from a trace pipeline; operators remember (seq, row) for decision logs.
+    They are built when something first reads them (`Pipeline.deferred`)."""
+    p = Pipeline.deferred(
+        spec.pipeline_id, Priority[spec.priority], len(spec.operators),
+        functools.partial(_add_operators, spec, seq),
+    )
     p._seq = seq
+    return p
+
+
+def _add_operators(spec: TracePipeline, seq: int, p: Pipeline) -> None:
     by_id: dict[str, Any] = {}
     for row, top in enumerate(spec.operators):
         parents = [by_id[name] for name in top.parents]
@@ -163,7 +172,6 @@ def build_pipeline(spec: TracePipeline, seq: int) -> Pipeline:
         )
         op._ref = (seq, row)
         by_id[top.operator_id] = op
-    return p
 
 
 class _Estimator:
@@ -302,7 +310,7 @@ class Simulation:
         for p in self.pipelines:
             status = p.runtime_status()
             ticks.append((p.pipeline_id, status.arrival_tick, status.finish_tick))
-            p.detach()
+            p.detach(self.keep_pipelines)
         for pool in self.executor.pools:  # containers and their pool are a cycle too
             pool.active_containers = []
             pool.suspending_containers = []

@@ -71,7 +71,7 @@ class RunProfiler:
     def on_arrival(self, p: Pipeline, tick: int) -> None:
         """A pipeline was delivered."""
         self.tracks[id(p)] = _PipelineTrack(
-            p.pipeline_id, p.priority.name, tick, len(p.runtime_status().operator_states)
+            p.pipeline_id, p.priority.name, tick, p.runtime_status()._num_ops
         )
         p.runtime_status().watch(self._dirty)
 
@@ -265,6 +265,8 @@ class RunProfiler:
 def _has_ready_work(p: Pipeline) -> bool:
     """Whether some operator is assignable with all its parents completed."""
     status = p.runtime_status()
+    if not p.built:  # every operator PENDING: the roots are ready (not built for this)
+        return status._num_ops > 0
     counts = status.state_counts
     if counts[OperatorState.PENDING] == 0 and counts[OperatorState.FAILED] == 0:
         return False

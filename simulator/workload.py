@@ -393,8 +393,28 @@ class Operator(Node):
         return f"<Operator {self._ref[1]} of pipeline {pid}>"
 
 
+class _DeferredDAG:
+    """``Pipeline.values`` of a pipeline made by `Pipeline.deferred`: the DAG is built on first
+    read by the pipeline's ``_build`` and kept in its ``__dict__``, which then shadows this
+    non-data descriptor. A pipeline made by ``Pipeline(...)`` has its DAG from the start."""
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        build = obj.__dict__.pop("_build", None)
+        if build is None:
+            raise AttributeError(f"'{type(obj).__name__}' object has no attribute 'values'")
+        dag = obj.__dict__["values"] = DAG()
+        build(obj)
+        return dag
+
+
 class Pipeline(Node):
     """A job: a DAG of operators with a priority."""
+
+    values = _DeferredDAG()
+    _num_ops: int  # these two only on a deferred pipeline (and _build only until it is built)
+    _build: Callable[[Pipeline], object]
 
     def __init__(self, pipeline_id: str, priority: Priority) -> None:
         super().__init__()
@@ -403,6 +423,34 @@ class Pipeline(Node):
         self.values = DAG()
         self._status: PipelineRuntimeStatus | None = None
         self._seq = -1
+
+    @classmethod
+    def deferred(
+        cls,
+        pipeline_id: str,
+        priority: Priority,
+        num_operators: int,
+        build: Callable[[Pipeline], object],
+    ) -> Pipeline:
+        """A pipeline whose ``num_operators`` operators ``build(pipeline)`` adds (with
+        `new_operator`) when something first reads ``values``: most of a saturated run's
+        pipelines wait, time out or stay queued, and nothing ever reads their operators."""
+        p = cls.__new__(cls)
+        p._id = None
+        p.parents = []
+        p.children = []
+        p.pipeline_id = pipeline_id
+        p.priority = priority
+        p._status = None
+        p._seq = -1
+        p._num_ops = num_operators
+        p._build = build
+        return p
+
+    @property
+    def built(self) -> bool:
+        """Whether the operators exist (always, unless made by `deferred` and never read)."""
+        return "values" in self.__dict__
 
     def new_operator(self, parents: list[Operator] | None = None) -> Operator:
         """Create an operator below ``parents`` and return it."""
@@ -419,20 +467,25 @@ class Pipeline(Node):
             self.runtime_status = itertools.repeat(self._status).__next__  # type: ignore[method-assign]
         return self._status
 
-    def detach(self) -> None:
+    def detach(self, keep: bool = True) -> None:
         """End of run: drop the links that make a pipeline and its operators a cycle (each
         operator's ``pipeline``, ``parents`` and ``children``, the status's ``pipeline``).
+        ``keep``: the pipeline is kept for reading, so operators never read are built first;
+        otherwise a deferred pipeline's operators are never built.
 
         What a finished run is read for stays: the id, the priority, the status with its ticks,
         operator states and counts, the DAG's operators in order. Without the cycles, reference
         counting frees a run as soon as its result is dropped; left to the cyclic collector, a
         paper trace's 100,000 objects cost a quarter of a run in a process that runs many.
         """
-        for op in self.values._nodes:
+        status = self._status
+        if keep and status is not None:
+            status.operator_states  # noqa: B018 - built now: nothing can build it once detached
+        dag = self.__dict__.get("values") if not keep else self.values
+        for op in dag._nodes if dag is not None else ():
             op.pipeline = None
             op.parents = []
             op.children = []
-        status = self._status
         if status is not None:
             status.pipeline = None  # type: ignore[assignment]
             status._on_complete = None
@@ -459,22 +512,39 @@ _STATES = tuple(OperatorState)
 _CACHEABLE = (frozenset, OperatorState, tuple)
 
 
+class _OperatorTables:
+    """``operator_states`` and ``_blocked`` of a status whose pipeline's operators were not built
+    (`Pipeline.deferred`): both made on the first read of either, every operator PENDING, as
+    they would have been at arrival (no operator can change state before it exists)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        obj._tables(obj.pipeline.values.ordered())
+        return obj.__dict__[self.name]
+
+
 class PipelineRuntimeStatus:
     """Per-operator states and counts of one pipeline, plus its arrival and finish ticks."""
 
     _snap = OnFirstRead("_snap", token)
+    operator_states: dict[Operator, OperatorState] = _OperatorTables(  # type: ignore[assignment]
+        "operator_states"
+    )
+    _blocked: dict[Operator, int] = _OperatorTables("_blocked")  # type: ignore[assignment]
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
-        ops = pipeline.values.ordered()
-        self.operator_states: dict[Operator, OperatorState] = dict.fromkeys(
-            ops, OperatorState.PENDING
-        )
+        if "_build" in pipeline.__dict__:  # operators not built yet: see `_OperatorTables`
+            n = pipeline._num_ops
+        else:
+            n = self._tables(pipeline.values.ordered())
         self.state_counts: dict[OperatorState, int] = dict.fromkeys(_STATES, 0)
-        self.state_counts[OperatorState.PENDING] = len(self.operator_states)
-        self._num_ops = len(ops)
-        # parents not yet COMPLETED, per operator (COMPLETED is final, so this only goes down)
-        self._blocked: dict[Operator, int] = {op: len(op.parents) for op in ops}
+        self.state_counts[OperatorState.PENDING] = n
+        self._num_ops = n
         # get_ops answers by (states, require_parents_complete), until the next transition
         self._ops_cache: dict[Any, list[Operator]] = {}
         # a set this status adds itself to on every transition (the run profiler's), or None
@@ -485,6 +555,13 @@ class PipelineRuntimeStatus:
         self.clock: SimClock | None = None
         self._on_complete: Callable[[Pipeline], object] | None = None
 
+
+    def _tables(self, ops: list[Operator]) -> int:
+        """Every operator PENDING, and its parents not yet COMPLETED; the operator count."""
+        self.operator_states = dict.fromkeys(ops, OperatorState.PENDING)
+        # parents not yet COMPLETED, per operator (COMPLETED is final, so this only goes down)
+        self._blocked = {op: len(op.parents) for op in ops}
+        return len(ops)
 
     def watch(self, changed: set[PipelineRuntimeStatus]) -> None:
         """Add this status to ``changed`` now and whenever an operator changes state (for the
