@@ -53,6 +53,9 @@ _IDENTITY_TYPES: tuple[type, ...] = (
     type,
 )
 _ATOMS = (type(None), bool, int, float, complex, str, bytes, Enum, range)
+# ``s``'s attributes holding the engine's objects: compared by identity (a snapshot names them by
+# reference). ``s.params`` is the policy's copy, compared by value like its other attributes.
+_ENGINE_ATTRS = ("clock", "executor", "algo_func")
 
 
 class _Ident:
@@ -119,9 +122,7 @@ def freeze_policy_state(s: Any, module: types.ModuleType | None) -> Any:
     """Snapshot of the ``s`` object's own attributes and the policy module's globals."""
     memo: dict[int, int] = {}
     attrs = tuple(
-        (k, _freeze(v, memo))
-        for k, v in vars(s).items()
-        if k not in ("clock", "executor", "params", "algo_func")
+        (k, _Ident(v) if k in _ENGINE_ATTRS else _freeze(v, memo)) for k, v in vars(s).items()
     )
     pools = tuple(
         (p.avail_cpu_pool, p.avail_ram_pool, p.max_cpu_pool, p.max_ram_pool)
@@ -129,11 +130,10 @@ def freeze_policy_state(s: Any, module: types.ModuleType | None) -> Any:
     )
     globs: Any = ()
     if module is not None:
+        # code (modules, classes, functions) by identity: rebinding a name to other code is a
+        # change of state like any other
         globs = tuple(
-            (k, _freeze(v, memo))
-            for k, v in vars(module).items()
-            if not k.startswith("__")
-            and not isinstance(v, (types.ModuleType, type, types.FunctionType, _COMPILED_FUNCTION))
+            (k, _freeze(v, memo)) for k, v in vars(module).items() if not k.startswith("__")
         )
     return attrs, pools, globs
 
@@ -144,7 +144,9 @@ _HOOKS = ("__reduce__", "__reduce_ex__", "__getstate__", "__getnewargs__", "__ge
 # Globals that are code or constants: modules, classes, functions, ``from __future__`` flags.
 _CODE_TYPES = (types.ModuleType, type, types.FunctionType, _COMPILED_FUNCTION,
                type(__future__.annotations))
-_SKIP_ATTRS = frozenset(("clock", "executor", "params", "algo_func"))
+_POOL_FIELDS = operator.attrgetter(
+    "avail_cpu_pool", "avail_ram_pool", "max_cpu_pool", "max_ram_pool"
+)
 _by_token = operator.attrgetter("_snap")
 _DISPATCH: dict[Any, Any] = dict(copyreg.dispatch_table)
 for _cls in (
@@ -251,9 +253,18 @@ class StateProbe:
             *workload.Priority,
             *workload.OperatorState,
             *vars(s),  # the names of ``s``'s attributes (the same str objects every time)
+            *(vars(s).get("params") or ()),  # and of the params
         )
         self.pickler.dump(self._primer)
-        self._memo = self.pickler.memo.copy()
+        memo = self.pickler.memo.copy()
+        # The engine's own attributes of ``s`` become references without being pickled: their
+        # identity is what counts (a policy that rebinds one is seen; none of them is its data).
+        for name in _ENGINE_ATTRS:
+            value = vars(s).get(name)
+            if value is not None and id(value) not in memo:
+                memo[id(value)] = (len(memo), value)
+        self._memo = memo
+        self._splits = 0  # how often the module's globals were split: a rebinding shows in it
 
     def snapshot(self) -> Any:
         """A value that compares equal to another snapshot only if the state did not change."""
@@ -278,32 +289,30 @@ class StateProbe:
             else:
                 keys.append(k)
         self._glen = len(d)
+        self._splits += 1
         self._gkeys = tuple(keys)
         self._ex_keys = ex_keys
         self._ex_vals = ex_vals
 
-    def _globals(self) -> tuple[tuple[str, ...], list[Any]]:
-        """The data globals; re-split whenever a name is added, removed or rebound to code."""
+    def _globals(self) -> tuple[int, tuple[str, ...], list[Any]]:
+        """The data globals; re-split whenever a name is added or removed, or a code or provided
+        name is rebound (the count of splits goes with them, so a rebinding is a change)."""
         d = vars(self.module)
         if getattr(self, "_glen", -1) != len(d) or list(map(d.get, self._ex_keys)) != self._ex_vals:
             self._split_globals()
         try:
-            return self._gkeys, list(map(d.__getitem__, self._gkeys))
+            return self._splits, self._gkeys, list(map(d.__getitem__, self._gkeys))
         except KeyError:
             self._split_globals()
-            return self._gkeys, list(map(d.__getitem__, self._gkeys))
+            return self._splits, self._gkeys, list(map(d.__getitem__, self._gkeys))
 
     def _pickled(self) -> bytes:
         s = self.s
-        attrs = {k: v for k, v in vars(s).items() if k not in _SKIP_ATTRS}
-        pools = [
-            (p.avail_cpu_pool, p.avail_ram_pool, p.max_cpu_pool, p.max_ram_pool)
-            for p in s.executor.pools
-        ]
+        pools = list(map(_POOL_FIELDS, s.executor.pools))
         globs = self._globals() if self.module is not None else None
         buf = self.buf
         buf.seek(0)
         buf.truncate()
         self.pickler.memo = self._memo
-        self.pickler.dump((attrs, pools, globs))
+        self.pickler.dump((vars(s), pools, globs))
         return buf.getvalue()

@@ -1,0 +1,117 @@
+"""A quiet call that changes nothing but the policy's own state must not be skipped over.
+
+The event-driven engine skips quiet ticks once a quiet call returned nothing, read no clock and
+left the policy's state (``s`` and its module's globals) as it found it. Each policy here arms
+itself on a quiet call by one kind of state change alone, and acts on the next call: if the
+engine misses that change it skips the ticks in between, and its statistics differ from tick-by-
+tick stepping. Both ways of taking a snapshot are covered: the fast one (pickled state) and the
+walk a state that cannot be pickled falls back to (a lambda in ``s``).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from simulator.engine import run_simulation
+from simulator.trace_io import TraceOperator, TracePipeline
+
+POLICY = textwrap.dedent(
+    """
+    ARMED = []
+
+
+    class Box:
+        def __init__(self):
+            self.flag = False
+
+
+    def _go(s, results, pipelines):
+        out = []
+        for p in s.queue:
+            ops = p.runtime_status().get_ops(ASSIGNABLE_STATES, require_parents_complete=False)
+            out.append(Assignment(ops, cpu=1, ram=1, priority=p.priority, pool_id=0,
+                                  pipeline_id=p.pipeline_id))
+        s.queue = []
+        return [], out
+
+
+    def _wait(s, results, pipelines):
+        return [], []
+
+
+    step = _wait
+
+
+    def armed(s):
+        if KIND == "rebind-function":
+            return step is _go
+        if KIND == "params":
+            return s.params.get("armed", False)
+        if KIND == "global-list":
+            return bool(ARMED)
+        return s.box.flag
+
+
+    def arm(s):
+        global step
+        if KIND == "rebind-function":
+            step = _go
+        elif KIND == "params":
+            s.params["armed"] = True
+        elif KIND == "global-list":
+            ARMED.append(1)
+        else:
+            s.box.flag = True
+
+
+    @register_scheduler_init(key="arms-when-quiet")
+    def init(s):
+        s.queue = []
+        s.box = Box()
+        if SLOW:
+            s.unpicklable = lambda: None
+
+
+    @register_scheduler(key="arms-when-quiet")
+    def policy(s, results, pipelines):
+        s.queue.extend(pipelines)
+        if armed(s):
+            return _go(s, results, pipelines)
+        if s.queue and not pipelines and not results:
+            arm(s)  # the quiet call's only effect
+        return [], []
+    """
+)
+
+PARAMS = {
+    "duration": 10,
+    "ticks_per_second": 10,
+    "num_pools": 1,
+    "cpus_per_pool": 2,
+    "ram_gb_per_pool": 4,
+    "multi_operator_containers": True,
+}
+TRACE = [
+    TracePipeline(pid, float(t), "BATCH_PIPELINE",
+                  [TraceOperator("op1", [], 1.0, "const", None, 0.0)])
+    for pid, t in (("p1", 0.0), ("p2", 4.0))
+]
+
+
+@pytest.mark.parametrize("slow", [False, True], ids=["pickled", "walked"])
+@pytest.mark.parametrize("kind", ["rebind-function", "params", "global-list", "plain-object"])
+def test_a_quiet_change_of_state_is_seen(tmp_path: Path, kind: str, slow: bool) -> None:
+    path = tmp_path / "arms.py"
+    path.write_text(f"KIND = {kind!r}\nSLOW = {slow}\n" + POLICY)
+    from simulator.params import load_params
+
+    params = load_params(PARAMS)
+    event = run_simulation(params, TRACE, str(path), record_decisions=True)
+    ticks = run_simulation(params, TRACE, str(path), record_decisions=True, event_driven=False)
+    assert event.decisions == ticks.decisions
+    assert str(event.stats) == str(ticks.stats)
+    # armed on the quiet tick after the first arrival, it acts on the next one (then at once)
+    assert [d["tick"] for d in ticks.decisions] == [2, 40]
