@@ -54,6 +54,7 @@ import json
 import os
 import queue
 import selectors
+import shutil
 import signal
 import socket
 import struct
@@ -523,7 +524,9 @@ def _case_process(case_in: int, case_out: int) -> NoReturn:
     try:
         with os.fdopen(case_in, "rb") as fh:
             raw = fh.read()
-        os.chdir(tempfile.mkdtemp(prefix="pf-case-"))
+        # under the zygote's directory, itself under the batch's (the zygote's own temp dir is
+        # the default one: its environment is the case's, and carries no TMPDIR)
+        os.chdir(tempfile.mkdtemp(prefix="pf-case-", dir=os.getcwd()))
         code = serve_case(raw, case_out)
     finally:
         os._exit(code)
@@ -551,6 +554,10 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main()
     if argv[:1] == ["--zygote"]:
         return zygote_main()
+    # Every directory a zygote, worker or case makes is under one of the batch's own, removed
+    # at the end (a container's /tmp goes with it anyway; a runner started on a host would
+    # leave one directory per case behind).
+    tempfile.tempdir = tempfile.mkdtemp(prefix="pf-batch-")
     # A zygote and the repeat's interpreter start importing while the request arrives; they
     # get nothing of it before it is whole, and the policy only ever loads in case processes.
     started = Prestarted()
@@ -566,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
                   "error": {"kind": "runner_error", "message": f"{type(exc).__name__}: {exc}"}}
     finally:
         started.close()
+        shutil.rmtree(tempfile.tempdir, ignore_errors=True)
     sys.stdout.write(json.dumps(result))
     sys.stdout.flush()
     return 0

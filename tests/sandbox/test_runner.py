@@ -4,6 +4,7 @@ prints, errors carried as data, the determinism digest computed from a separate 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -190,3 +191,13 @@ def test_a_prestarted_repeat_worker_is_used_for_the_repeat_and_closed_when_unuse
     assert worker is not None and worker.returncode is not None and unused.worker is None
     unused.close()
     assert unused.zygotes.idle.empty()
+
+
+def test_a_batch_leaves_no_directory_behind(tmp_path):
+    subprocess.run(
+        [sys.executable, "-I", "-m", "sandbox.runner"],
+        input=json.dumps(request(policy_builtin="priority")).encode(),
+        capture_output=True, cwd=ROOT, timeout=120, check=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert list(tmp_path.iterdir()) == []
