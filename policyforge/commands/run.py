@@ -59,7 +59,10 @@ def _run_parser() -> argparse.ArgumentParser:
                    help="sandbox wall-clock limit per evaluation (default 300)")
     p.add_argument("--runs-dir", default="runs", metavar="DIR")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", metavar="RUN_ID", help="continue a stopped run (id or folder)")
+    p.add_argument("--resume", metavar="RUN_ID",
+                   help="continue a stopped run (id or folder); it keeps the settings it started "
+                        "with: only the budget, --request-timeout, --workers and --ray-address "
+                        "may change")
     p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     add_engine_arguments(p, population=True)
     p.add_argument("--strategy", choices=("feedback", "best-of-n"), default="feedback",
@@ -73,6 +76,27 @@ def _run_parser() -> argparse.ArgumentParser:
                    help="stop at the first accepted policy (default), or search on until the "
                         "budget is spent, the accepted policy being the floor to beat")
     return p
+
+
+# What a resumed run takes from its run.json: given with --resume, an error, never ignored.
+_KEPT_ON_RESUME = ("goal", "objective", "suite", "model", "role_model", "base_url", "models",
+                   "api_key_env", "temperature", "reasoning_effort", "max_output_tokens",
+                   "prices", "sandbox", "timeout", "seed", "population", "strategy", "cascade",
+                   "until")
+
+
+def _kept_on_resume(argv: list[str]) -> list[str]:
+    """The flags in ``argv`` that a resumed run does not take."""
+    unset: dict[str, Any] = dict.fromkeys(_KEPT_ON_RESUME, _UNSET)
+    unset["role_model"] = None  # an append action needs a list or None to start from
+    probe = _run_parser()
+    probe.set_defaults(**unset)
+    given = probe.parse_args(argv)  # already parsed once: it cannot fail
+    return ["--" + name.replace("_", "-") for name in _KEPT_ON_RESUME
+            if getattr(given, name) is not unset[name]]
+
+
+_UNSET = object()  # not a str: argparse would convert a str default with the flag's type
 
 
 def run_main(argv: list[str]) -> int:
@@ -107,6 +131,14 @@ def run_main(argv: list[str]) -> int:
                 run_dir = resolve_run(args.resume, args.runs_dir)
             except RunNotFound as exc:
                 return print_error(str(exc), EXIT_BAD_INPUT)
+            kept = _kept_on_resume(argv)
+            if kept:
+                return print_error(
+                    f"{', '.join(kept)}: a resumed run keeps the settings it started with "
+                    f"({run_dir / 'run.json'}); with --resume only the budget (--max-iterations, "
+                    "--max-tokens, --max-usd, --max-minutes), --request-timeout, --workers and "
+                    "--ray-address may change. Start a new run for other settings.",
+                    EXIT_BAD_INPUT)
             engine = {k: getattr(args, k) for k in ("workers", "ray_address")
                       if getattr(args, k) is not None}
             outcome = resume_run(run_dir, budget=budget if budget_given else None,

@@ -169,7 +169,15 @@ def test_resume_of_damaged_checkpoints_is_an_error_and_of_missing_ones_starts_ag
                        "1", "--runs-dir", str(runs))
     assert proc.returncode in (0, 3), proc.stderr
     [run_dir] = list(runs.iterdir())
-    run = json.loads((run_dir / "run.json").read_text())
+    before = (run_dir / "run.json").read_text()
+    # settings the run keeps are refused with --resume, never silently ignored
+    proc = policyforge("run", "--resume", str(run_dir), "--model", "gpt-4.1", "--seed", "3",
+                       "--max-iterations", "2")
+    assert proc.returncode == 2, proc.stderr
+    assert "--model, --seed: a resumed run keeps the settings it started with" in proc.stderr
+    assert "--max-iterations" in proc.stderr.split("may change")[0]  # named as allowed
+    assert (run_dir / "run.json").read_text() == before
+    run = json.loads(before)
     run["status"] = "interrupted"
     (run_dir / "run.json").write_text(json.dumps(run))
     (run_dir / "checkpoints.sqlite").write_bytes(b"this is not a database" * 100)
