@@ -67,13 +67,13 @@ class RunProfiler:
     _ready: dict[int, str] = field(default_factory=dict)
     _ready_counts: dict[str, int] = field(default_factory=dict)
     _left: set[int] = field(default_factory=set)
+    _queued: list[tuple[str, list[int]]] = field(default_factory=list)
 
     def on_arrival(self, p: Pipeline, tick: int) -> None:
         """A pipeline was delivered."""
-        self.tracks[id(p)] = _PipelineTrack(
-            p.pipeline_id, p.priority.name, tick, p.runtime_status()._num_ops
-        )
-        p.runtime_status().watch(self._dirty)
+        status = p.runtime_status()
+        self.tracks[id(p)] = _PipelineTrack(p.pipeline_id, p.priority.name, tick, status._num_ops)
+        status.watch(self._dirty)
 
     def on_leave(self, p: Pipeline) -> None:
         """A pipeline completed or timed out: it no longer counts as waiting."""
@@ -133,8 +133,16 @@ class RunProfiler:
         """Once per simulated second (the ticks Eudoxia samples memory)."""
         pools = sim.executor.pools
         self.seconds.append(tick / self.tps)
-        self.cpu_allocated.append(float(sum(p.max_cpu_pool - p.avail_cpu_pool for p in pools)))
-        self.ram_allocated.append(float(sum(p.max_ram_pool - p.avail_ram_pool for p in pools)))
+        cpu: float = 0  # each summed in pool order from the int 0, as sum() would
+        ram: float = 0
+        free: float = 0
+        for pool in pools:
+            avail = pool.avail_cpu_pool
+            cpu += pool.max_cpu_pool - avail
+            ram += pool.max_ram_pool - pool.avail_ram_pool
+            free += max(0, avail)
+        self.cpu_allocated.append(float(cpu))
+        self.ram_allocated.append(float(ram))
         self.ram_used.append(float(sum(consumed)))
         ready_map, counts, left = self._ready, self._ready_counts, self._left
         for status in self._dirty:
@@ -152,12 +160,13 @@ class RunProfiler:
                 counts[name] -= 1
         self._dirty.clear()
         ready = len(ready_map)
-        queued = {pr.name: counts.get(pr.name, 0) for pr in Priority}
         self.ready_ops.append(ready)
-        for name, count in queued.items():
-            self.queued_by_priority.setdefault(name, []).append(count)
-        idle = float(sum(max(0, p.avail_cpu_pool) for p in pools)) if ready else 0.0
-        self.cpu_idle_while_ready.append(idle)
+        if not self._queued:  # made at the first sample, in priority order
+            self._queued = [(pr.name, self.queued_by_priority.setdefault(pr.name, []))
+                            for pr in Priority]
+        for name, counts_of in self._queued:
+            counts_of.append(counts.get(name, 0))
+        self.cpu_idle_while_ready.append(float(free) if ready else 0.0)
 
     def finish(self, sim: ObservedRun) -> None:
         """Final states of the pipelines."""
