@@ -72,7 +72,9 @@ class RunProfiler:
     def on_arrival(self, p: Pipeline, tick: int) -> None:
         """A pipeline was delivered."""
         status = p.runtime_status()
-        self.tracks[id(p)] = _PipelineTrack(p.pipeline_id, p.priority.name, tick, status._num_ops)
+        self.tracks[id(p)] = _PipelineTrack(
+            p.pipeline_id, p.priority.name, tick, status.observed_operators()
+        )
         status.watch(self._dirty)
 
     def on_leave(self, p: Pipeline) -> None:
@@ -275,7 +277,7 @@ def _has_ready_work(p: Pipeline) -> bool:
     """Whether some operator is assignable with all its parents completed."""
     status = p.runtime_status()
     if not p.built:  # every operator PENDING: the roots are ready (not built for this)
-        return status._num_ops > 0
+        return status.observed_operators() > 0
     counts = status.state_counts
     if counts[OperatorState.PENDING] == 0 and counts[OperatorState.FAILED] == 0:
         return False

@@ -563,6 +563,10 @@ class PipelineRuntimeStatus:
         self._blocked = {op: len(op.parents) for op in ops}
         return len(ops)
 
+    def observed_operators(self) -> int:
+        """How many operators the pipeline has, built or not (for the engine's observers)."""
+        return self._num_ops
+
     def watch(self, changed: set[PipelineRuntimeStatus]) -> None:
         """Add this status to ``changed`` now and whenever an operator changes state (for the
         engine's observers: the profiler follows ready work without scanning every pipeline)."""
