@@ -30,7 +30,7 @@ def test_runs_list_prints_one_row_per_run(runs_dir: Path, killed_run: Path) -> N
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("|2026")]
     assert len(rows) == 2
-    assert "accepted" in rows[0] and "56 vs 14 (+300%)" in rows[0] and "small" in rows[0]
+    assert "accepted" in rows[0] and "56 vs 14 (300% better)" in rows[0] and "small" in rows[0]
     assert "interrupted" in rows[1]
     assert "\x1b[" not in done.stdout  # plain text when stdout is not a terminal
 

@@ -111,7 +111,8 @@ def test_a_truncated_result_json_is_shown_damaged_and_the_others_reviewed(
     text = terminal(view)
     rows = text[text.index("Candidates"):text.index("Cost by role")]
     assert "damaged" in rows and "candidates/2/result.json:" in rows
-    assert "56 vs 14 (+300.0%)" in rows and "50 vs 14 (+257.1%)" in rows  # 1 and 3 as usual
+    assert "56 vs 14 (300.0% better)" in rows  # 3 as usual
+    assert "50 vs 14 (257.1% better)" in rows  # 1 as usual
     assert "Warning    candidate 2 is damaged: candidates/2/result.json:" in text
     assert "diff candidate 1 -> 2" in text  # its policy is still there
     doc = strict_loads(to_json(review_document(view)))
