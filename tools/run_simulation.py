@@ -106,7 +106,8 @@ def _comparison(ctx: ToolContext, names: list[str], ours: dict[str, float]) -> l
         theirs = objective.combine([values[best][n] for n in names if n in ours])
         assert theirs is not None
         gap = relative_gap(mine, theirs, higher_is_better=objective.direction == "maximize")
-        rel = f", {signed(round(100 * gap, 1))}%" if gap is not None else ""
+        rel = "" if gap is None else \
+            f", {num(abs(round(100 * gap, 1)))}% {'better' if gap >= 0 else 'worse'}"
         summary += f" vs best baseline {best} {num(theirs)} ({signed(mine - theirs)}{rel})"
     bounds = bound_score(objective, {n: trace_bounds(ctx.suite, n) or {} for n in names})
     scored = [bounds["per_trace"][n] for n in names if n in ours and n in bounds["per_trace"]]

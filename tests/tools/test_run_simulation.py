@@ -24,8 +24,8 @@ def test_a_good_policy_gets_per_trace_numbers_the_median_the_best_baseline_and_t
     lines = answer.splitlines()
     assert lines[0] == "status: ok, 3 of 3 trace(s) verified (sandbox: local)"
     assert "completed pipelines (higher is better)" in answer
-    assert re.search(
-        r"median \d+ vs best baseline priority \d+ \(\+\d+, \+\d+%\); \d+% of the bound", answer)
+    assert re.search(r"median \d+ vs best baseline priority \d+ \(\+\d+, \d+% better\); \d+% of "
+                     r"the bound", answer)
     for trace in ("seed1", "seed2", "seed3"):
         assert re.search(rf"^{trace}\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+%$", answer, re.M), trace
     assert "vs priority: 3 win(s), 0 tie(s), 0 loss(es)" in answer
@@ -139,4 +139,5 @@ def test_a_size_whose_run_fails_counts_what_the_evaluation_counts_and_the_score_
                                "baseline priority ")
     assert re.search(rf"^x1-seed61\s+{num(x1)}\s", answer, re.M)
     assert re.search(r"^x16-seed61\s+720\s", answer, re.M)
+    assert re.search(r"vs best baseline priority \d+ \(\+\d+, \d+(\.\d)?% worse\)", lines[3])
     assert "vs priority: 0 win(s), 0 tie(s), 2 loss(es)" in answer  # lower is better here
