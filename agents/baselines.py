@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from agents.objective import Objective, ScoredCase, case_outcomes
-from traces.metrics import BOUND_KEYS
 
 
 def suite_cases(suite: str, part: str) -> list[Any]:
@@ -31,10 +30,9 @@ def builtin_baselines(suite: str, part: str) -> dict[str, Any]:
     its other cases are kept under ``partial`` and its failed runs under ``failed_runs``, so an
     objective that counts failed runs scores it as it scores a candidate (`scored_baselines`).
     """
-    from sandbox.evaluation import case_failure
     from simulator.policy_loader import builtin_keys
     from simulator.trace_io import read_trace
-    from tools.builtins import failure_text
+    from tools.builtins import failure_text, is_failed_run
     from traces.bounds import compute_bounds
     from traces.builtin_runs import run_builtin
 
@@ -51,7 +49,7 @@ def builtin_baselines(suite: str, part: str) -> dict[str, Any]:
             if run.stats is None:
                 why = failure_text(run, dict(case.params), detail=True)[:200]
                 failed.setdefault(name, f"{case.name}: {why}")
-                if case_failure("error", {"kind": run.kind}) == "run":
+                if is_failed_run(run):
                     failed_runs.setdefault(name, {})[case.name] = why
                 else:
                     failed_runs.pop(name, None)
@@ -78,17 +76,3 @@ def scored_baselines(objective: Objective,
         for name, failed in (baselines.get("failed_runs") or {}).items():
             out[name] = case_outcomes(partial.get(name) or {}, failed)
     return out
-
-
-def bound_score(objective: Objective, bounds: dict[str, Any]) -> dict[str, Any]:
-    """The bound of the objective's figure: per case the metric's bound with the penalty of the
-    pipelines no policy can complete, then the objective's aggregate of those (None where the
-    metric has no bound, or some case has none)."""
-    key = BOUND_KEYS.get(objective.metric)
-    per: dict[str, float] = {}
-    for case, b in bounds.items():
-        value = b.get(key) if key else None
-        if value is None:
-            return {"score": None, "per_trace": {}}
-        per[case] = objective.penalised(float(value), float(b.get("min_unfinished_pipelines", 0)))
-    return {"score": objective.combine(list(per.values())) if per else None, "per_trace": per}

@@ -372,9 +372,13 @@ def _context(config: RunConfig, store: RunStore, backend: Any,
 
         ctx.proposer = HeuristicProposer(seed=config.seed)
     else:
+        from agents.objective import suite_objective
         from tools import build_tools
         from tools.context import ToolContext
 
-        ctx.tools = build_tools(ToolContext(suite=config.suite, backend=backend, limits=limits,
-                                            run_dir=store.path))
+        # the suite's objective until the run's is chosen: the coder sets it before each turn
+        ctx.tool_context = ToolContext(suite=config.suite, backend=backend, limits=limits,
+                                       objective=suite_objective(config.suite),
+                                       run_dir=store.path)
+        ctx.tools = build_tools(ctx.tool_context)
     return ctx

@@ -53,17 +53,11 @@ def case_outcomes(stats: Mapping[str, Stats],
     return {**stats, **{case: FailedRun(why) for case, why in failed_runs.items()}}
 
 
-def counted_failed_runs(report: EvaluationReport) -> dict[str, str]:
-    """The failed runs (case -> why) an evaluation report counted
-    (`Objective.count_failed_runs`); none where it did not."""
-    from sandbox.evaluation import failed_runs
-
-    return failed_runs(report) if report.failed_run_value is not None else {}
-
-
 def report_cases(report: EvaluationReport) -> dict[str, ScoredCase]:
     """An evaluation report's cases as its objective scores them: each verified case's
-    statistics, each failed run it counted as a `FailedRun`."""
+    statistics, each failed run it counted (`Objective.count_failed_runs`) as a `FailedRun`."""
+    from sandbox.evaluation import counted_failed_runs
+
     verified = {t.name: t.stats for t in report.traces if t.stats is not None}
     return case_outcomes(verified, counted_failed_runs(report))
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the proposer's module loads the policy renderer; only its t
     from langchain_core.tools import BaseTool
 
     from agents.heuristic.proposer import HeuristicProposer
+    from tools.context import ToolContext
 
 
 def merge_records(old: dict[str, dict[str, Any]] | None,
@@ -78,6 +79,7 @@ class RunContext:
     proposer: HeuristicProposer | None = None  # with --model heuristic
     cancel: threading.Event | None = None  # set: the run stops at the next edge (chat's /stop)
     tools: list[BaseTool] = field(default_factory=list)
+    tool_context: ToolContext | None = None  # what the coder's tools serve (not with heuristic)
     baselines: dict[str, Any] = field(default_factory=dict)
     workload_text: str | None = None  # the search suite's workload profile, for the planner
     pending_evaluations: int = 0  # run by tools since the last step (added to the spend next)

@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agents.baselines import bound_score, builtin_baselines, scored_baselines  # noqa: E402
+from agents.baselines import builtin_baselines, scored_baselines  # noqa: E402
 from agents.budget import BudgetLimits  # noqa: E402
 from agents.judge import strongest_baseline  # noqa: E402
 from agents.lifecycle import start_run  # noqa: E402
@@ -46,6 +46,7 @@ from sandbox.evaluation import PolicyInput, evaluate_policy, suite_inputs  # noq
 from sandbox.registry import choose_backend  # noqa: E402
 from simulator.engine import run_simulation  # noqa: E402
 from simulator.trace_io import read_trace  # noqa: E402
+from tools.metrics import bound_score, bound_share  # noqa: E402
 from traces.suites import SUITES, get_suite  # noqa: E402
 
 ORACLE = ROOT / "benchmarks" / "policies" / "oracle.py"
@@ -118,10 +119,8 @@ def _num(value: float | None) -> str:
 
 def _share(value: float | None, bound: float | None, objective: Objective) -> str:
     """The score as a fraction of the bound (1 = as good as possible)."""
-    if value is None or not bound:
-        return ""
-    frac = value / bound if objective.direction == "maximize" else bound / value
-    return f" ({frac:.0%})"
+    frac = bound_share(objective, value, bound)
+    return "" if frac is None else f" ({frac:.0%})"
 
 
 def table(rows: list[dict[str, Any]]) -> str:

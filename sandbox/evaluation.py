@@ -387,6 +387,12 @@ def failed_runs(report: EvaluationReport) -> dict[str, str]:
     return {t.name: failure_text(t.error) for t in report.traces if t.failure == "run"}
 
 
+def counted_failed_runs(report: EvaluationReport) -> dict[str, str]:
+    """The failed runs (case -> why) an evaluation report counted (`count_failed_runs`: each
+    at ``report.failed_run_value``); none where it did not."""
+    return failed_runs(report) if report.failed_run_value is not None else {}
+
+
 def count_failed_runs(report: EvaluationReport, value: float) -> EvaluationReport:
     """``report`` as an objective that counts each failed run at ``value`` sees it: ``ok`` (and
     ``failed_run_value`` set) when its only failures are failed runs; unchanged otherwise (a

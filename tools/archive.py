@@ -11,10 +11,12 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tools.errors import ToolError
-from traces.metrics import metric_value
+
+if TYPE_CHECKING:
+    from tools.context import RunObjective
 
 POLICY_FILE = "policy.py"
 RESULT_FILE = "result.json"
@@ -37,7 +39,7 @@ class Candidate:
 
     @property
     def score(self) -> float | None:
-        """The objective's metric, median over the search traces (None if there is none)."""
+        """The objective's score over the search traces, its aggregate (None if there is none)."""
         value = (self.result or {}).get("score")
         if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
@@ -56,16 +58,23 @@ class Candidate:
         compared, verified = ver.get("compared") or 0, ver.get("verified") or 0
         return self.status == "ok" and compared > 0 and verified == compared
 
-    def per_trace(self, metric: str, allowed: list[str]) -> dict[str, float]:
-        """The metric on each search trace (only names in ``allowed``, the search part)."""
+    def per_trace(self, objective: RunObjective, allowed: list[str]) -> dict[str, float]:
+        """The objective's figure on each search trace (only names in ``allowed``, the search
+        part): each verified trace's, and each failed run the evaluation counted, at the figure
+        it counted (`sandbox.evaluation.count_failed_runs`)."""
         out: dict[str, float] = {}
         for trace in self.evaluation.get("traces") or []:
             name, stats = trace.get("name"), trace.get("stats")
             if name in allowed and isinstance(stats, dict):
                 try:
-                    out[name] = metric_value(metric, stats)
+                    out[name] = objective.case_value(stats)
                 except (KeyError, TypeError, ValueError):
                     continue
+        counted = self.evaluation.get("failed_run_value")
+        if isinstance(counted, int | float) and not isinstance(counted, bool):
+            for name in (self.result or {}).get("failed_runs") or {}:
+                if name in allowed:
+                    out[name] = float(counted)
         if not out:  # an archive written without the full report: the stored per-trace scores
             for name, value in ((self.result or {}).get("per_trace") or {}).items():
                 if name in allowed and isinstance(value, int | float):

@@ -8,12 +8,15 @@ there; the reason is kept so tools can say why.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from tools.errors import ToolError
-from tools.metrics import higher_is_better, median
 from tools.search_suite import search_case, trace_pipelines
 from traces.builtin_runs import BuiltinRun, run_builtin
-from traces.metrics import best_baseline, metric_value
+from traces.metrics import best_baseline
+
+if TYPE_CHECKING:
+    from tools.context import RunObjective
 
 
 def builtin_key(name: str) -> str | None:
@@ -54,32 +57,48 @@ def failure_text(run: BuiltinRun, params: dict | None = None, *, detail: bool = 
     return text
 
 
-def builtin_values(suite: str, traces: list[str], policy: str, metric: str) -> dict[str, float]:
-    """The metric of a built-in on each trace it could run on."""
+def is_failed_run(run: BuiltinRun) -> bool:
+    """Whether a built-in's run that has no statistics failed as a candidate's failed run does
+    (its own exception, a decision the simulator refuses: `sandbox.evaluation.case_failure`),
+    so an objective that counts failed runs counts it."""
+    from sandbox.evaluation import case_failure
+
+    return run.stats is None and case_failure("error", {"kind": run.kind}) == "run"
+
+
+def builtin_values(suite: str, traces: list[str], policy: str,
+                   objective: RunObjective) -> dict[str, float]:
+    """A built-in's figure on each trace, as ``objective`` scores it: where it ran, the case's
+    figure; where its run failed and the objective counts failed runs, ``failed_case_value``;
+    elsewhere none."""
     out = {}
     for trace in traces:
         run = builtin_run(suite, trace, policy)
         if run.stats is not None:
-            out[trace] = metric_value(metric, run.stats)
+            out[trace] = objective.case_value(run.stats)
+        elif objective.failed_case_value is not None and is_failed_run(run):
+            out[trace] = objective.failed_case_value
     return out
 
 
-def baseline_comparison(suite: str, traces: list[str], policies: tuple[str, ...], metric: str
+def baseline_comparison(suite: str, traces: list[str], policies: tuple[str, ...],
+                        objective: RunObjective
                         ) -> tuple[str | None, dict[str, dict[str, float]], dict[str, str]]:
-    """The baseline with the best median on ``traces`` among those that ran on all of them.
+    """The baseline with the best score (``objective``'s aggregate) on ``traces`` among those
+    ``objective`` scores on all of them.
 
-    Returns (its name or None, every baseline's per-trace values, why a baseline is missing).
+    Returns (its name or None, every baseline's per-trace figures, why a baseline is missing).
     """
     values: dict[str, dict[str, float]] = {}
     missing: dict[str, str] = {}
     for policy in policies:
         key = require_builtin(policy)
-        per = builtin_values(suite, traces, key, metric)
+        per = builtin_values(suite, traces, key, objective)
         values[key] = per
         if len(per) < len(traces):
             failed = next(t for t in traces if t not in per)
             missing[key] = failure_text(builtin_run(suite, failed, key),
                                         dict(search_case(suite, failed).params))
-    medians = {k: median(values[k].values()) for k in values if k not in missing}
-    best, _ = best_baseline(medians, higher_is_better=higher_is_better(metric))
+    scores = {k: objective.combine(list(values[k].values())) for k in values if k not in missing}
+    best, _ = best_baseline(scores, higher_is_better=objective.direction == "maximize")
     return best, values, missing

@@ -33,11 +33,11 @@ def summary_lines(ctx: ToolContext, candidate: Candidate) -> list[str]:
     result = candidate.result or {}
     label = METRICS[ctx.metric].label
     lines = [(f"candidate {candidate.n}: status {candidate.status}, score {num(candidate.score)} "
-             f"({label}, median over search traces), "
+             f"({label}, {ctx.objective.aggregate} over search traces), "
              f"{'verified' if candidate.verified else 'not verified'}")]
     if result.get("reason"):
         lines.append(f"reason: {' '.join(str(result['reason']).split())[:300]}")
-    per = candidate.per_trace(ctx.metric, search_names(ctx.suite))
+    per = candidate.per_trace(ctx.objective, search_names(ctx.suite))
     if per:
         lines.append("per trace: " + ", ".join(f"{k} {num(v)}" for k, v in per.items()))
     fractions = candidate.evaluation.get("bound_fractions") or {}

@@ -1,12 +1,17 @@
-"""How the tools compare and describe a score metric (the metrics themselves: `traces.metrics`)."""
+"""How the tools compare and describe a score metric (the metrics themselves: `traces.metrics`)
+and score by the run's objective (`tools.context.RunObjective`)."""
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from traces.metrics import METRICS
+from traces.metrics import BOUND_KEYS, METRICS
+
+if TYPE_CHECKING:
+    from tools.context import RunObjective
 
 
 def higher_is_better(metric: str) -> bool:
@@ -18,6 +23,17 @@ def describe(metric: str) -> str:
     """``completed pipelines (higher is better)``."""
     m = METRICS[metric]
     return f"{m.label} ({'higher' if m.higher_is_better else 'lower'} is better)"
+
+
+def describe_score(objective: RunObjective) -> str:
+    """``median completed pipelines (higher is better)``: what a score by ``objective`` is, with
+    what a trace whose run fails counts where it counts one."""
+    m = METRICS[objective.metric]
+    better = "higher" if objective.direction == "maximize" else "lower"
+    text = f"{objective.aggregate} {m.label} ({better} is better)"
+    if objective.failed_case_value is not None:
+        text += f"; a trace whose run fails counts {objective.failed_case_value:g}"
+    return text
 
 
 def bound_fraction_key(metric: str) -> str:
@@ -55,3 +71,34 @@ def median(values: Iterable[float | None]) -> float | None:
     """The median of the values that exist, or None."""
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
+
+
+def versus(objective: RunObjective, a: float, b: float) -> int:
+    """1 if score ``a`` beats ``b`` by ``objective``, -1 if it loses, 0 on a tie (NaN never
+    wins)."""
+    if math.isnan(a) or math.isnan(b):
+        return int(math.isnan(b)) - int(math.isnan(a))
+    return 1 if objective.better(a, b) else -1 if objective.better(b, a) else 0
+
+
+def bound_score(objective: RunObjective, bounds: Mapping[str, Mapping[str, Any]]
+                ) -> dict[str, Any]:
+    """The bound of the objective's figure: per case the metric's bound with the penalty of the
+    pipelines no policy can complete, then the objective's aggregate of those (None where the
+    metric has no bound, or some case has none)."""
+    key = BOUND_KEYS.get(objective.metric)
+    per: dict[str, float] = {}
+    for case, b in bounds.items():
+        value = b.get(key) if key else None
+        if value is None:
+            return {"score": None, "per_trace": {}}
+        per[case] = objective.penalised(float(value), float(b.get("min_unfinished_pipelines", 0)))
+    return {"score": objective.combine(list(per.values())) if per else None, "per_trace": per}
+
+
+def bound_share(objective: RunObjective, score: float | None, bound: float | None) -> float | None:
+    """``score`` as a fraction of its ``bound`` (1 = as good as possible): score / bound when
+    maximizing, bound / score when minimizing; None when either is missing or zero."""
+    if score is None or bound is None or not score or not bound:
+        return None
+    return score / bound if objective.direction == "maximize" else bound / score

@@ -41,7 +41,7 @@ def profile_suite(ctx: ToolContext) -> str:
     settings = {cluster_line(search_case(ctx.suite, n).params) for n in names}
     lines = [f"search suite {suite_description(ctx.suite)}; {len(names)} search traces"]
     lines += [f"setting: {s}" for s in sorted(settings)]
-    best, values, _ = baseline_comparison(ctx.suite, names, ctx.baselines, ctx.metric)
+    best, values, _ = baseline_comparison(ctx.suite, names, ctx.baselines, ctx.objective)
     label = f"{best} {METRICS[ctx.metric].label}" if best else "best baseline"
     rows = [["trace", "pipelines", "Q/I/B %", "CPU load", "mem load", "max done", label]]
     everything = []

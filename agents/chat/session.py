@@ -101,11 +101,13 @@ class ChatSession:
                            self._on_event)
 
     def _tool_context(self) -> Any:
+        from agents.objective import suite_objective
         from sandbox.backend import default_limits
         from tools.context import ToolContext
 
         return ToolContext(suite=self.args.suite, backend=_LazyBackend(self), limits=
-                           default_limits(300), run_dir=None)
+                           default_limits(300), objective=suite_objective(self.args.suite),
+                           run_dir=None)
 
     def backend(self) -> Any:
         if self._backend is None:

@@ -63,18 +63,20 @@ class HeuristicConfig(BaseModel):
         default=1.2,
         ge=1.0,
         le=2.0,
-        description="RAM = op.estimate.mem_peak_gb x headroom, when an estimator gives one",
+        description="RAM = op.estimate.mem_peak_gb x headroom, when an estimator gives one; "
+        "also the margin over a class's largest OOM-killed allocation (learn_class_ram)",
     )
     initial_ram_frac: float = Field(
         default=0.1,
         ge=0.02,
         le=0.5,
-        description="RAM of a first attempt without an estimate, as a fraction of the pool",
+        description="the most RAM a first attempt without an estimate gets, as a fraction of the "
+        "pool; below it, the cluster's RAM (all pools) divided among the unfinished pipelines",
     )
     learn_class_ram: bool = Field(
         default=True,
-        description="remember, per priority class, the grown size of the largest OOM-killed "
-        "allocation and start later operators of that class there (learned from results, not "
+        description="remember, per priority class, the largest OOM-killed allocation and start "
+        "later operators of that class at least headroom x that size (learned from results, not "
         "from the trace)",
     )
     # --- CPU sizing --------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Tuning rule (a feedback-guided coordinate search around the best configuration so far):
 
 1. The first proposal is a sensible default composition (`HeuristicConfig()`): priority-first
-   FIFO, 10 % slices, doubling OOM retries, per-class CPUs, reservations for queries.
+   FIFO, first attempts sharing the cluster's RAM among the unfinished pipelines (at most 10 % of
+   a pool), doubling OOM retries, per-class CPUs, reservations for queries.
 2. Every later proposal starts from the best evaluated configuration (objective met first, then
    the median, then the mean completions) and reads its feedback:
    * many OOM kills -> start larger (initial RAM, estimate headroom), grow retries faster;

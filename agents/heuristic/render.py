@@ -29,9 +29,11 @@ Knobs:
 How it schedules, on every call:
   * queue: every pipeline with ready operators, ordered by QUEUE_ORDER (priority class first, or
     fewest unfinished operators first), with AGING_WEIGHT rank levels gained per 10 s of waiting;
-  * sizing: RAM = estimate x RAM_HEADROOM when the estimator gives one, else INITIAL_RAM_FRAC of
-    the pool (raised to the class's learned size when LEARN_CLASS_RAM); CPUs per priority class
-    (a class-level prior, not an oracle: the policy never reads an operator's segments);
+  * sizing: RAM = estimate x RAM_HEADROOM when the estimator gives one, else the cluster's RAM
+    shared among the unfinished pipelines, at most INITIAL_RAM_FRAC of the pool, so it follows
+    the cluster's size and load (raised, when LEARN_CLASS_RAM, to RAM_HEADROOM x the class's
+    largest OOM-killed allocation); CPUs per priority class (a class-level prior, not an oracle:
+    the policy never reads an operator's segments);
   * OOM: the retry gets RAM_GROWTH x the killed allocation, capped at the pool, and waits until
     it fits; after MAX_ATTEMPTS (or an OOM with the whole pool) the pipeline is given up and
     recorded on `s.given_up`;
@@ -99,6 +101,7 @@ def init(s):
     s.given_up = []      # (pipeline_id, reason): pipelines abandoned on purpose
     s.left = None        # free (cpu, ram) per pool expected after the last call's assignments
     s.queries_blocked = False
+    s.ram_share = 0.0    # the cluster's RAM per unfinished pipeline, as of this call
 
 
 @register_scheduler(key=POLICY_KEY)
@@ -112,6 +115,7 @@ def scheduler(s, results, pipelines):
         if r.error == "OOM":
             record_oom(s, r)
     s.active = [p for p in s.active if still_wanted(s, p)]
+    s.ram_share = sum(pool.max_ram_pool for pool in s.executor.pools) / max(1, len(s.active))
     views = pool_views(s)
     assignments = []
     blocked = fill(s, views, assignments)
@@ -150,8 +154,10 @@ def record_oom(s, r):
     """Grow the killed operators' next allocation; give up when retrying cannot help."""
     cap = pool_max_ram(s, r.pool_id, r.ram)
     grown = min(cap, r.ram * RAM_GROWTH)
-    if LEARN_CLASS_RAM and grown > s.class_ram[r.priority]:
-        s.class_ram[r.priority] = grown
+    # the killed size is too small for some operator of this class: later ones start above it
+    learned = min(cap, r.ram * RAM_HEADROOM)
+    if LEARN_CLASS_RAM and learned > s.class_ram[r.priority]:
+        s.class_ram[r.priority] = learned
     for op in r.ops:
         if op.state() == OperatorState.COMPLETED:
             continue
@@ -271,12 +277,15 @@ def size_job(s, prio, ops, view):
 
 
 def op_ram(s, op, prio, pool_ram):
+    """RAM for the operator's next attempt in a pool of ``pool_ram`` GB."""
     if op in s.op_ram:
-        return s.op_ram[op]
+        return s.op_ram[op]  # a retry after an OOM, or a suspended container resuming
     estimate = op.estimate.mem_peak_gb
     if estimate is not None and estimate > 0:
         return estimate * RAM_HEADROOM
-    ram = INITIAL_RAM_FRAC * pool_ram
+    # No estimate: a fair share of the whole cluster, so a first attempt is neither a fixed slice
+    # of a large pool (few, oversized containers) nor larger than the load leaves room for.
+    ram = min(INITIAL_RAM_FRAC * pool_ram, s.ram_share)
     if LEARN_CLASS_RAM:
         ram = max(ram, s.class_ram[prio])
     return ram

@@ -27,6 +27,8 @@ def coder(state: RunState, ctx: RunContext) -> dict[str, Any]:
     """Heuristic: the proposer's next configuration. LLM: one model turn of the tool loop."""
     if ctx.heuristic:
         return _heuristic_coder(state, ctx)
+    if ctx.tool_context is not None:  # the tools score as the run does (a resumed run too)
+        ctx.tool_context.objective = objective_of(state)
     messages = list(state.get("messages") or [])
     fresh: list[Any] = []
     if not messages:

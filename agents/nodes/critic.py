@@ -9,12 +9,13 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from agents import prompts
-from agents.baselines import bound_score, scored_baselines
+from agents.baselines import scored_baselines
 from agents.judge import judge
 from agents.nodes.common import baselines, candidate_records, objective_of, structured_answer
 from agents.nodes.evaluate import best_candidate, run_evaluation, scored_cases
 from agents.objective import Objective
 from agents.state import RunContext, RunState
+from tools.metrics import bound_score
 
 
 class CriticVerdict(BaseModel):

@@ -9,14 +9,7 @@ from typing import Any
 from agents import prompts
 from agents.baselines import scored_baselines
 from agents.nodes.common import baselines, candidate_records, objective_of
-from agents.objective import (
-    FailedRun,
-    Objective,
-    ScoredCase,
-    case_outcomes,
-    counted_failed_runs,
-    report_cases,
-)
+from agents.objective import FailedRun, Objective, ScoredCase, case_outcomes, report_cases
 from agents.state import RunContext, RunState
 
 
@@ -78,7 +71,7 @@ def run_evaluation(ctx: RunContext, n: int, source: str, part: str,
     """Candidate ``n`` on a suite part: read back if it already finished, else run it (on the
     search suite with ``--cascade``: its smallest case first, the others only if it is not far
     below the best baseline there; see `_cascade`)."""
-    from sandbox.evaluation import PolicyInput, suite_inputs
+    from sandbox.evaluation import PolicyInput, counted_failed_runs, suite_inputs
 
     held_out = part != "search"
     done = ctx.store.read_result(n, held_out=held_out)

@@ -84,8 +84,9 @@ def objective_schema(suite: str) -> type[Objective]:
 
 
 def _write_objective(ctx: RunContext, objective: Objective) -> None:
-    from agents.baselines import bound_score, scored_baselines
+    from agents.baselines import scored_baselines
     from agents.judge import strongest_baseline
+    from tools.metrics import bound_score
 
     search = baselines(ctx, "search")
     scored = scored_baselines(objective, search)
@@ -134,7 +135,7 @@ def situation(state: RunState, ctx: RunContext, records: list[dict[str, Any]],
     return [f"Objective: {objective.summary}",
             (f"Best baseline: {run.get('baseline', {}).get('policy')} with median "
              f"{run.get('baseline', {}).get('score')}; bound {run.get('bound', {}).get('score')}."),
-            f"Workload profile (search suite):\n{workload_text(ctx)}",
+            f"Workload profile (search suite):\n{workload_text(ctx, objective)}",
             f"Archive:\n{prompts.archive_text(records)}",
             f"Last verdict: {verdict}"]
 
@@ -147,13 +148,14 @@ def _stale(direction: str, given: list[str]) -> bool:
     return words(direction) in {words(d) for d in given}
 
 
-def workload_text(ctx: RunContext) -> str:
-    """The search suite's workload profile (``profile_workload``), built once per run."""
+def workload_text(ctx: RunContext, objective: Objective) -> str:
+    """The search suite's workload profile (``profile_workload``, its best baseline by
+    ``objective``), built once per run."""
     if ctx.workload_text is None:
         from tools.context import ToolContext
         from tools.profile_workload import profile_suite
 
         ctx.workload_text = profile_suite(ToolContext(
-            suite=ctx.config.suite, backend=ctx.backend, limits=ctx.limits,
+            suite=ctx.config.suite, backend=ctx.backend, limits=ctx.limits, objective=objective,
             run_dir=ctx.store.path))
     return ctx.workload_text

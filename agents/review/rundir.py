@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.errors import AgentError
+from traces.metrics import METRICS
 
 PRIORITY_KEYS = {
     "QUERY": "pipelines_query",
@@ -114,7 +115,8 @@ class RunInfo(BaseModel):
         direction = (self.objective or {}).get("direction")
         if direction:
             return str(direction).startswith("min")
-        return self.metric == "adjusted_latency" or self.metric.endswith("latency_s")
+        metric = METRICS.get(self.metric)
+        return metric is not None and not metric.higher_is_better
 
     @property
     def baseline_score(self) -> float | None:

@@ -356,14 +356,20 @@ def fmt_seconds(seconds: float) -> str:
 
 
 def vs_baseline(score: float | None, run: RunInfo, digits: int = 1) -> str:
-    """``18 vs 14 (+28.6%)``."""
+    """``18 vs 14 (28.6% better)``: better or worse in the objective's direction (a lower
+    latency is better), by the critic's gap (`tools.metrics.relative_gap`)."""
+    from tools.metrics import relative_gap
+
     base = run.baseline_score
     if score is None:
         return "-"
     if base is None:
         return fmt_num(score)
-    finite = math.isfinite(score) and math.isfinite(base)
-    change = f" ({(score - base) / abs(base) * 100:+.{digits}f}%)" if base and finite else ""
+    gap = None
+    if math.isfinite(score) and math.isfinite(base):
+        gap = relative_gap(score, base, higher_is_better=not run.lower_is_better)
+    change = "" if gap is None else " (even)" if gap == 0 else \
+        f" ({abs(gap) * 100:.{digits}f}% {'better' if gap > 0 else 'worse'})"
     return f"{fmt_num(score)} vs {fmt_num(base)}{change}"
 
 

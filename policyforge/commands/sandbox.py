@@ -185,7 +185,8 @@ def _print(report, as_json: bool, objective) -> None:  # type: ignore[no-untyped
             if t.bounds:
                 figures += f" of at most {t.bounds['max_completed_pipelines']}"
         print(f"  {t.name:<28} {t.status:<13} {figures}")
-    from agents.objective import counted_failed_runs, report_cases
+    from agents.objective import report_cases
+    from sandbox.evaluation import counted_failed_runs
 
     for case, why in counted_failed_runs(report).items():
         print(f"  {objective.failed_run_text(case, why)}")

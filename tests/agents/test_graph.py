@@ -249,16 +249,17 @@ def test_a_policy_the_static_checks_reject_is_a_rejected_candidate_with_the_find
 
 
 def test_held_out_failure_reaches_the_loop_only_as_pass_fail_and_gap(tmp_path):
-    # A 100 % margin: the policy doubles the best built-in on the search part, not on held-out.
-    objective = {"metric": "completed_pipelines", "margin": 1.0}
+    # A 220 % margin: the policy more than triples the best built-in on the search part (50
+    # against 14), not on held-out (48 against 17).
+    objective = {"metric": "completed_pipelines", "margin": 2.2}
     scripts = {"planner": [direction(1), direction(2)],
                "coder": [answer(GOOD), answer(WEAK)], "critic": [ACCEPT, REJECT],
                "reviewer": []}
     outcome, evs, models = run(tmp_path, scripts, objective=objective,
                                budget=BudgetLimits(max_iterations=2))
     verdict = next(e for e in evs if e["type"] == "verdict")
-    # The gap is over the best baseline, as on the search suite: short of the 100 % margin.
-    assert verdict["held_out"]["passed"] is False and verdict["held_out"]["gap"] < 1.0
+    # The gap is over the best baseline, as on the search suite: short of the 220 % margin.
+    assert verdict["held_out"]["passed"] is False and verdict["held_out"]["gap"] < 2.2
     assert not verdict["accept"]  # the critic model said accept; the held-out rules did not
     run_dir = Path(outcome.run_dir)
     held = json.loads((run_dir / "candidates/1/held_out.json").read_text())

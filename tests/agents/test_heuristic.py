@@ -141,6 +141,85 @@ def test_queries_waiting_preempt_batch_containers_which_resume_later(
     assert stats["pipelines_batch"]["completion_count"] > 0
 
 
+@pytest.fixture(scope="module")
+def scales_search() -> list[SuiteCase]:
+    return get_suite("scales").search_cases()  # one trace on x1, x2, x4, x8, x16 of a pool
+
+
+def _first_attempts_and_kills(
+    decisions: list[dict[str, Any]],
+) -> tuple[dict[str, list[tuple[int, float]]], dict[str, tuple[int, float]]]:
+    """From a single-operator decision log: each class's first attempts (tick, RAM) and its
+    largest OOM-killed allocation with the tick its retry was assigned (an operator assigned
+    again was killed: nothing else ends a single-operator container early)."""
+    last: dict[tuple[int, int], tuple[str, float]] = {}
+    first: dict[str, list[tuple[int, float]]] = {}
+    killed: dict[str, tuple[int, float]] = {}
+    for entry in decisions:
+        for a in entry["assignments"]:
+            (op,) = (tuple(o) for o in a["ops"])
+            if op in last:
+                prio, ram = last[op]
+                if ram > killed.get(prio, (0, 0.0))[1]:
+                    killed[prio] = (entry["tick"], ram)
+            else:
+                first.setdefault(a["priority"], []).append((entry["tick"], a["ram"]))
+            last[op] = (a["priority"], a["ram"])
+    return first, killed
+
+
+def test_first_attempts_share_the_clusters_ram_so_they_follow_its_size(
+    scales_search: list[SuiteCase], tmp_path: Path
+) -> None:
+    """No estimate: a first attempt gets the cluster's RAM divided among the unfinished
+    pipelines (32 arrive at tick 0), not a fixed slice of the pool (10 %: 50 GB on x1 and
+    800 GB on x16 for operators of at most 55 GB)."""
+    path = _write_policy(tmp_path, HeuristicConfig())
+    sizes = {}
+    for case in (scales_search[0], scales_search[-1]):
+        params = {**case.params, "duration": 60}
+        result = run_simulation(params, case.trace_path, path, record_decisions=True)
+        start = (result.decisions or [])[0]
+        assert start["tick"] == 0 and len(start["assignments"]) > 1
+        sizes[case.name] = {a["ram"] for a in start["assignments"]}
+    assert sizes == {"x1-seed61": {500 / 32}, "x16-seed61": {8000 / 32}}
+
+
+def test_an_oom_teaches_its_class_a_size_headroom_above_the_killed_allocation(
+    scales_search: list[SuiteCase], tmp_path: Path
+) -> None:
+    """After an OOM kill, later first attempts of the class start at RAM_HEADROOM x the largest
+    killed allocation (not RAM_GROWTH x: twice the size wastes half the RAM when the kill was
+    close to the operator's need)."""
+    config = HeuristicConfig(ram_headroom=1.2, ram_growth=2.0)
+    case = scales_search[0]  # x1: 15.6 GB shares, operators of 35-55 GB
+    result = run_simulation({**case.params, "duration": 60}, case.trace_path,
+                            _write_policy(tmp_path, config), record_decisions=True)
+    first, killed = _first_attempts_and_kills(result.decisions or [])
+    checked = 0
+    for prio, (retried_at, ram) in killed.items():
+        later = [size for tick, size in first[prio] if tick >= retried_at]
+        if later:
+            assert min(later) >= config.ram_headroom * ram - 1e-9
+            assert max(later) == pytest.approx(config.ram_headroom * ram)
+            checked += 1
+    assert checked >= 2, (killed, first)
+
+
+def test_completions_grow_with_the_cluster(
+    scales_search: list[SuiteCase], tmp_path: Path
+) -> None:
+    """The same trace on x1..x16 of a pool: the default composition completes more on every
+    larger size until the load is served (a fixed fraction of the pool ran the same number of
+    containers on every size, so x2-x16 completed the same)."""
+    path = _write_policy(tmp_path, HeuristicConfig())
+    done = []
+    for case in scales_search:
+        result = run_simulation({**case.params, "duration": 120}, case.trace_path, path)
+        done.append(result.stats.to_dict()["pipelines_all"]["completion_count"])
+    assert done[0] < done[1] < done[2] < done[3] <= done[4], done
+
+
 def test_same_config_gives_identical_policy_and_statistics_on_repeat(
     small_search: list[SuiteCase], tmp_path: Path
 ) -> None:

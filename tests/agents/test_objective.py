@@ -118,7 +118,7 @@ def test_a_target_is_required_beside_the_margin_and_shown_in_the_summary():
 def test_aggregates_combine_cases_and_their_bounds_the_same_way():
     import math
 
-    from agents.baselines import bound_score
+    from tools.metrics import bound_score
 
     values = [10.0, 40.0, 20.0]
     got = {agg: Objective(aggregate=agg, constraints=[]).combine(values)
@@ -175,7 +175,7 @@ def test_a_penalty_per_unfinished_pipeline_worsens_each_case_in_the_objectives_d
 
 
 def test_a_penalty_bound_counts_the_pipelines_no_policy_can_complete():
-    from agents.baselines import bound_score
+    from tools.metrics import bound_score
 
     bounds = {"a": {"max_completed_pipelines": 10, "min_unfinished_pipelines": 4,
                     "min_adjusted_latency_penalised": 30.0},

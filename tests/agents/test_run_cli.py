@@ -204,7 +204,7 @@ def test_on_a_terminal_the_run_shows_who_works_and_a_summary_table(tmp_path):
     child.expect("running the built-in baselines")
     child.expect("evaluating in the sandbox")
     child.expect(r"candidate 1 \(search\) on worker 1, \d+ s")  # its time so far
-    child.expect(r"\[best 32 \(#1\) vs priority 14, bound 63\]")
+    child.expect(r"\[best 50 \(#1\) vs priority 14, bound 63\]")
     child.expect(r"│ status +│ accepted \(stop reason: accepted\)")
     child.expect(pexpect.EOF)
     child.close()

@@ -15,6 +15,7 @@ import pytest
 
 from agents.heuristic.config import HeuristicConfig
 from agents.heuristic.render import render_policy
+from agents.objective import suite_objective
 from sandbox.backend import default_limits
 from sandbox.evaluation import PolicyInput, evaluate_policy, suite_inputs
 from sandbox.local_backend import LocalBackend
@@ -36,6 +37,31 @@ def schedule(s, results, pipelines):
     return [], []
 '''
 
+# On `scales`: runs the x1-x8 sizes (it serves the first arrivals only, so it is quick) and
+# raises on x16, a size whose run fails, which the suite's objective counts at 720 s.
+SIZE_LIMITED_POLICY = '''
+@register_scheduler_init(key="first-arrivals")
+def init(s):
+    s.mine = None
+
+
+@register_scheduler(key="first-arrivals")
+def schedule(s, results, pipelines):
+    pool = s.executor.pools[0]
+    if pool.max_ram_pool > 4000:
+        raise RuntimeError("too big for me")
+    if s.mine is None:
+        s.mine = list(pipelines)
+    out = []
+    cpu, ram = pool.avail_cpu_pool, pool.avail_ram_pool
+    for p in s.mine:
+        for op in p.runtime_status().get_ops(ASSIGNABLE_STATES, require_parents_complete=True):
+            if cpu >= 1 and ram >= 60:
+                out.append(Assignment([op], 1, 60, p.priority, pool.pool_id, p.pipeline_id))
+                cpu, ram = cpu - 1, ram - 60
+    return [], out
+'''
+
 
 @pytest.fixture(scope="session")
 def good_policy() -> str:
@@ -51,8 +77,18 @@ def local_backend() -> LocalBackend:
 
 @pytest.fixture
 def ctx(local_backend: LocalBackend, run_dir: Path) -> ToolContext:
-    """Tools bound to the small suite, the local backend and the fake run directory."""
-    return ToolContext(SUITE, local_backend, default_limits(60.0), run_dir=run_dir)
+    """Tools bound to the small suite and its objective, the local backend and the fake run
+    directory."""
+    return ToolContext(SUITE, local_backend, default_limits(60.0), suite_objective(SUITE),
+                       run_dir=run_dir)
+
+
+@pytest.fixture
+def scales_ctx(local_backend: LocalBackend, tmp_path: Path) -> ToolContext:
+    """Tools bound to the `scales` suite and its objective (a geometric mean of penalised
+    latencies, a failed size at 720 s), with an empty run directory."""
+    return ToolContext("scales", local_backend, default_limits(120.0), suite_objective("scales"),
+                       run_dir=tmp_path / "scales-run")
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from agents.objective import Objective, report_cases
+from sandbox.evaluation import PolicyInput, counted_failed_runs, evaluate_policy
+from tests.tools.conftest import SIZE_LIMITED_POLICY
 from tools.compare_policies import make_tool as make_compare
 from tools.context import ToolContext
 from tools.get_candidate import make_tool as make_get
 from tools.list_candidates import make_tool as make_list
-from tools.text import LIMIT
+from tools.search_suite import search_cases
+from tools.text import LIMIT, num
 
 
 def test_list_candidates_puts_the_best_first_with_status_verification_and_verdict(
@@ -33,7 +37,8 @@ def test_list_candidates_orders_by_the_metric_direction(ctx: ToolContext, run_di
     _add_scored(run_dir, 5, 99.0)
     up = [line.split()[1] for line in make_list(ctx).invoke({}).splitlines()[2:4]]
     assert up == ["5", "1"]
-    down = make_list(replace(ctx, metric="adjusted_latency")).invoke({}).splitlines()[2]
+    latency = replace(ctx, objective=Objective(metric="adjusted_latency", suite="small"))
+    down = make_list(latency).invoke({}).splitlines()[2]
     assert down.split()[1] == "4"
 
 
@@ -92,8 +97,8 @@ def test_get_candidate_that_does_not_exist(ctx: ToolContext) -> None:
 
 def test_compare_builtins_side_by_side(ctx: ToolContext) -> None:
     answer = make_compare(ctx).invoke({"a": "priority", "b": "naive"})
-    assert answer.splitlines()[0] == ("priority vs naive on 3 search trace(s), completed "
-                                      "pipelines (higher is better)")
+    assert answer.splitlines()[0] == ("priority vs naive on 3 search trace(s), median "
+                                      "completed pipelines (higher is better)")
     assert "priority: 3 win(s), 0 tie(s), 0 loss(es)" in answer
     assert re.search(r"^seed1\s+\d+\s+\d+\s+\+\d+$", answer, re.M)
 
@@ -104,6 +109,42 @@ def test_compare_a_candidate_with_a_builtin(ctx: ToolContext, run_dir: Path) -> 
     seed1 = result["per_trace"]["seed1"]
     assert re.search(rf"^seed1\s+{int(seed1)}\s+\d+\s+\+\d+$", answer, re.M)
     assert "candidate 1: 3 win(s)" in answer
+
+
+def test_compare_on_scales_counts_failed_sizes_and_scores_by_the_objective(
+    scales_ctx: ToolContext
+) -> None:
+    """A candidate whose x16 run failed, as the run archives it (the evaluation counted the
+    failed run), against built-ins: the failed size counts 720 s on both sides, marked, and the
+    score is the objective's geometric mean (before: the median of the metric, the failed size
+    left out)."""
+    traces = ["x1-seed61", "x16-seed61"]
+    objective = scales_ctx.objective
+    report = objective.count_failed_runs(evaluate_policy(
+        PolicyInput("candidate 1", source=SIZE_LIMITED_POLICY),
+        search_cases("scales", traces, 3), scales_ctx.backend, scales_ctx.limits,
+        suite="scales", part="search"))
+    cases = report_cases(report)
+    folder = Path(scales_ctx.run_dir or "") / "candidates" / "1"
+    folder.mkdir(parents=True)
+    (folder / "policy.py").write_text(SIZE_LIMITED_POLICY, encoding="utf-8")
+    (folder / "result.json").write_text(json.dumps({
+        "candidate": 1, "status": "ok", "reason": None,
+        "score": objective.score(list(cases.values())),
+        "per_trace": {c: objective.case_value(s) for c, s in cases.items()},
+        "failed_runs": counted_failed_runs(report), "evaluation": report.model_dump(mode="json"),
+    }), encoding="utf-8")
+    answer = make_compare(scales_ctx).invoke({"a": 1, "b": "priority"})
+    lines = answer.splitlines()
+    assert lines[0] == ("candidate 1 vs priority on 2 search trace(s), geomean adjusted latency, "
+                        "unfinished pipelines at 2 x max_job_seconds (s) (lower is better); a "
+                        "trace whose run fails counts 720")
+    assert lines[1].startswith(f"candidate 1: 0 win(s), 0 tie(s), 2 loss(es); geomean "
+                               f"{num(objective.score(list(cases.values())))} vs ")
+    assert re.search(r"^x16-seed61\s+720 \(run failed\)\s+\d+\s+\+\d+$", answer, re.M)
+    builtins = make_compare(scales_ctx).invoke({"a": "overbook", "b": "priority"})
+    assert "overbook: 0 win(s), 0 tie(s), 5 loss(es); geomean 720 vs " in builtins
+    assert builtins.count("720 (run failed)") == 5
 
 
 @pytest.mark.parametrize(("a", "b", "error"), [

@@ -6,6 +6,7 @@ import pytest
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel
 
+from agents.objective import Objective
 from sandbox.backend import default_limits
 from tools import TOOL_NAMES, build_tools
 from tools.context import ToolContext
@@ -16,6 +17,7 @@ EXPECTED = {"validate_policy", "run_simulation", "profile_run", "read_trace", "p
 
 
 def _ctx(**kwargs: object) -> ToolContext:
+    kwargs.setdefault("objective", Objective(suite="small"))
     return ToolContext("small", backend=None, limits=default_limits(), **kwargs)  # type: ignore[arg-type]
 
 
@@ -38,11 +40,16 @@ def test_build_tools_gives_only_the_named_tools_once_each_and_rejects_unknown_na
         build_tools(_ctx(), ["read_trace", "rm_rf"])
 
 
-def test_tool_context_rejects_an_unknown_metric_and_defaults_to_completed_pipelines() -> None:
+class _Happiness:
+    metric = "happiness"
+
+
+def test_tool_context_takes_its_metric_from_the_objective_and_rejects_an_unknown_one() -> None:
     assert _ctx().metric == "completed_pipelines"
+    assert _ctx(objective=Objective(metric="adjusted_latency")).metric == "adjusted_latency"
     assert _ctx().baselines == ("naive", "priority", "priority_pool")
     with pytest.raises(ValueError, match="unknown metric"):
-        _ctx(metric="happiness")
+        _ctx(objective=_Happiness())
 
 
 def test_numbers_are_rounded_for_reading() -> None:

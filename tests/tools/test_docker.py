@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agents.objective import suite_objective
 from sandbox.backend import default_limits
 from tools import build_tools
 from tools.context import ToolContext
@@ -13,7 +14,7 @@ from tools.context import ToolContext
 def test_run_simulation_and_profile_run_through_docker(good_policy: str) -> None:
     from sandbox.docker_backend import DockerBackend
 
-    ctx = ToolContext("small", DockerBackend(), default_limits(120.0))
+    ctx = ToolContext("small", DockerBackend(), default_limits(120.0), suite_objective("small"))
     run, profile = build_tools(ctx, ["run_simulation", "profile_run"])
     answer = run.invoke({"code": good_policy, "traces": ["seed1"]})
     assert answer.startswith("status: ok, 1 of 1 trace(s) verified (sandbox: docker)"), answer

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from agents.objective import suite_objective
 from sandbox.backend import default_limits
 from tests.tools.conftest import HELD_OUT_SENTINEL
 from tools import TOOL_NAMES, build_tools
@@ -32,7 +33,7 @@ def _shape(answer: str, name: str) -> str:
 def test_every_held_out_case_of_every_suite_is_not_in_the_search_suite_for_every_trace_tool(
     suite: str, local_backend: Any, good_policy: str
 ) -> None:
-    ctx = ToolContext(suite, local_backend, default_limits(60.0))
+    ctx = ToolContext(suite, local_backend, default_limits(60.0), suite_objective(suite))
     tools = {t.name: t for t in build_tools(ctx, TRACE_CALLS)}
     held_out = [c.name for c in get_suite(suite).held_out_cases()]
     assert held_out
@@ -52,7 +53,8 @@ def test_the_trace_tools_are_exactly_the_ones_checked_above() -> None:
 
 
 def _dummy_ctx() -> ToolContext:
-    return ToolContext("small", backend=None, limits=default_limits())  # type: ignore[arg-type]
+    return ToolContext("small", backend=None, limits=default_limits(),  # type: ignore[arg-type]
+                       objective=suite_objective("small"))
 
 
 def test_no_tool_ever_opens_held_out_json(ctx: ToolContext, run_dir: Path,

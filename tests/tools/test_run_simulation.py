@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from agents.objective import Objective, report_cases
 from sandbox.backend import Limits, RawRun
 from sandbox.errors import SandboxRunError
-from tests.tools.conftest import RAISING_POLICY
+from sandbox.evaluation import PolicyInput, evaluate_policy
+from tests.tools.conftest import RAISING_POLICY, SIZE_LIMITED_POLICY
 from tools.builtins import builtin_run
 from tools.context import ToolContext
 from tools.run_simulation import make_tool
-from tools.text import LIMIT
+from tools.search_suite import search_cases
+from tools.text import LIMIT, num
 
 
 def test_a_good_policy_gets_per_trace_numbers_the_median_the_best_baseline_and_the_bound(
@@ -21,8 +24,8 @@ def test_a_good_policy_gets_per_trace_numbers_the_median_the_best_baseline_and_t
     lines = answer.splitlines()
     assert lines[0] == "status: ok, 3 of 3 trace(s) verified (sandbox: local)"
     assert "completed pipelines (higher is better)" in answer
-    assert re.search(
-        r"median \d+ vs best baseline priority \d+ \(\+\d+, \+\d+%\); \d+% of the bound", answer)
+    assert re.search(r"median \d+ vs best baseline priority \d+ \(\+\d+, \d+% better\); \d+% of "
+                     r"the bound", answer)
     for trace in ("seed1", "seed2", "seed3"):
         assert re.search(rf"^{trace}\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+%$", answer, re.M), trace
     assert "vs priority: 3 win(s), 0 tie(s), 0 loss(es)" in answer
@@ -86,8 +89,8 @@ def test_a_sandbox_failure_is_an_error_text(ctx: ToolContext, good_policy: str) 
 def test_adjusted_latency_is_lower_is_better_and_shown_against_its_floor(
     ctx: ToolContext, good_policy: str
 ) -> None:
-    answer = make_tool(replace(ctx, metric="adjusted_latency")).invoke(
-        {"code": good_policy, "traces": ["seed1"]})
+    latency = replace(ctx, objective=Objective(metric="adjusted_latency", suite="small"))
+    answer = make_tool(latency).invoke({"code": good_policy, "traces": ["seed1"]})
     assert "adjusted latency (s) (lower is better)" in answer
     header, row = answer.splitlines()[3].split(), answer.splitlines()[4].split()
     assert header[-2:] == ["bound", "of"] or header[-3:] == ["bound", "of", "bound"]
@@ -106,3 +109,35 @@ def test_baselines_run_once_per_suite_trace_and_policy(ctx: ToolContext, good_po
     tool.invoke({"code": good_policy, "traces": ["seed2"]})
     after = builtin_run.cache_info()
     assert after.misses == before.misses and after.hits > before.hits
+
+
+def test_a_size_whose_run_fails_counts_what_the_evaluation_counts_and_the_score_is_the_objectives(
+    scales_ctx: ToolContext
+) -> None:
+    """On `scales` a failed size is no error: it counts 720 s, and the score is the objective's
+    geometric mean, the figure the evaluation gives the same run (before, the tool showed the
+    failure as an error and the median completed pipelines of the sizes that ran)."""
+    traces = ["x1-seed61", "x16-seed61"]
+    answer = make_tool(scales_ctx).invoke({"code": SIZE_LIMITED_POLICY, "traces": traces})
+    lines = answer.splitlines()
+    assert lines[0] == ("status: ok, 1 of 2 trace(s) verified, 1 failed run(s) counted at 720 "
+                        "(sandbox: local)")
+    assert lines[1].startswith("x16-seed61: run failed (the policy raised RuntimeError: too big "
+                               "for me (policy.py:11) at tick 0) - counts 720 s")
+    assert lines[2] == ("score: geomean adjusted latency, unfinished pipelines at 2 x "
+                        "max_job_seconds (s) (lower is better); a trace whose run fails counts "
+                        "720")
+    objective = scales_ctx.objective
+    report = evaluate_policy(PolicyInput("draft", source=SIZE_LIMITED_POLICY),
+                             search_cases("scales", traces, 3), scales_ctx.backend,
+                             scales_ctx.limits, suite="scales", part="search")
+    cases = report_cases(objective.count_failed_runs(report))
+    assert objective.count_failed_runs(report).status == "ok"
+    x1 = objective.case_value(cases["x1-seed61"])
+    assert 0 < x1 < 720
+    assert lines[3].startswith(f"geomean {num(objective.score(list(cases.values())))} vs best "
+                               "baseline priority ")
+    assert re.search(rf"^x1-seed61\s+{num(x1)}\s", answer, re.M)
+    assert re.search(r"^x16-seed61\s+720\s", answer, re.M)
+    assert re.search(r"vs best baseline priority \d+ \(\+\d+, \d+(\.\d)?% worse\)", lines[3])
+    assert "vs priority: 0 win(s), 0 tie(s), 2 loss(es)" in answer  # lower is better here

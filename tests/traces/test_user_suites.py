@@ -314,10 +314,13 @@ def test_end_to_end_a_users_files_become_a_suite_a_heuristic_run_reviewed_and_ex
         *((n, False) for n in SUITES), ("mine", True)]
 
     runs = tmp_path / "runs"
+    # a target no policy reaches: the run stops unfinished (budget spent), so it can be resumed
+    unreachable = tmp_path / "objective.toml"
+    unreachable.write_text('metric = "completed_pipelines"\ntarget = 1000000\n')
     run = policyforge("run", "--model", "heuristic", "--suite", "mine", "--max-iterations", "1",
-                      "--sandbox", "local", "--runs-dir", str(runs), "--quiet", env=env,
-                      timeout=600)
-    assert run.returncode in (0, 3), run.stdout + run.stderr  # accepted, or budget spent
+                      "--objective", str(unreachable), "--sandbox", "local", "--runs-dir",
+                      str(runs), "--quiet", env=env, timeout=600)
+    assert run.returncode == 3, run.stdout + run.stderr  # budget spent, not accepted
     [run_dir] = list(runs.iterdir())
     record = json.loads((run_dir / "run.json").read_text())
     stored = json.loads((tmp_path / "data/suites/mine/v1/suite.json").read_text())

@@ -51,7 +51,7 @@ def test_report_renders_in_headless_chromium_without_errors(
         assert svg, name
         assert re.search(r'<path d="M[\d.]+,[\d.]+[LHVa][^"]+"', svg.group(0)), name
     assert "<summary>" in seen.dom and "critic rejects candidate 3" in seen.dom
-    assert "RAM_HEADROOM = 1.5" in seen.dom
+    assert "RAM_HEADROOM = 1.05" in seen.dom
     assert "<script>alert" not in seen.dom  # escaped model output stays text
 
 

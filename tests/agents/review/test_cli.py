@@ -30,7 +30,7 @@ def test_runs_list_prints_one_row_per_run(runs_dir: Path, killed_run: Path) -> N
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("|2026")]
     assert len(rows) == 2
-    assert "accepted" in rows[0] and "34 vs 14 (+143%)" in rows[0] and "small" in rows[0]
+    assert "accepted" in rows[0] and "56 vs 14 (300% better)" in rows[0] and "small" in rows[0]
     assert "interrupted" in rows[1]
     assert "\x1b[" not in done.stdout  # plain text when stdout is not a terminal
 
@@ -39,7 +39,7 @@ def test_runs_list_json_has_spend_and_scores(runs_dir: Path) -> None:
     done = cli("runs", "list", "--runs-dir", str(runs_dir), "--json")
     assert done.returncode == 0, done.stderr
     (row,) = json.loads(done.stdout)
-    assert row["run_id"] == RUN_ID and row["best_score"] == 34.0 and row["baseline_score"] == 14
+    assert row["run_id"] == RUN_ID and row["best_score"] == 56.0 and row["baseline_score"] == 14
     assert row["tokens"] > 0 and row["usd"] > 0 and row["iterations"] == 3
 
 
@@ -55,7 +55,7 @@ def test_review_text_shows_header_timeline_reasons_diffs_and_costs(runs_dir: Pat
     for needle in ("maximise completed pipelines", "accepted (accepted)", "Budget",
                    "iterations 3 of 10", "Timeline", "tool validate_policy ok",
                    "critic accepts candidate 3", "held-out suite agrees", "Candidates",
-                   "diff candidate 1 -> 2", "diff candidate 2 -> 3", "+RAM_HEADROOM = 1.5",
+                   "diff candidate 1 -> 2", "diff candidate 2 -> 3", "+RAM_HEADROOM = 1.05",
                    "Cost by role", "reviewer"):
         assert needle in out, needle
     timeline = out[out.index("Timeline"):out.index("Candidates")]

@@ -79,9 +79,9 @@ def test_a_truncated_candidate_is_damaged_and_the_others_are_reviewed(tmp_path: 
     done = ok("review", str(root))
     assert "warning: candidate 2 is damaged: candidates/2/result.json:" in done.stderr
     candidates = done.stdout[done.stdout.index("Candidates"):done.stdout.index("Cost by role")]
-    assert re.search(r"^\s*2\s+2\s+damaged\s+32 vs 14 .*candidates/2/result\.json:", candidates,
+    assert re.search(r"^\s*2\s+2\s+damaged\s+53 vs 14 .*candidates/2/result\.json:", candidates,
                      re.M), candidates
-    assert re.search(r"^\s*3\*\s+3\s+ok\s+34 vs 14", candidates, re.M), candidates
+    assert re.search(r"^\s*3\*\s+3\s+ok\s+56 vs 14", candidates, re.M), candidates
     report = strict_json("review", str(root), "--json")
     assert [c["status"] for c in report["candidates"]] == ["ok", "damaged", "ok"]
     assert report["best_candidate"] == 3
@@ -89,7 +89,7 @@ def test_a_truncated_candidate_is_damaged_and_the_others_are_reviewed(tmp_path: 
     ok("review", str(root), "--html", str(page))
     assert page.read_text().count('<tr class="damaged">') == 1
     (row,) = strict_json("runs", "list", "--runs-dir", str(root.parent), "--json")
-    assert row["best_score"] == 34.0
+    assert row["best_score"] == 56.0
 
 
 def test_json_outputs_never_print_nan_or_infinity(tmp_path: Path) -> None:

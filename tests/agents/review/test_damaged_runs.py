@@ -111,7 +111,8 @@ def test_a_truncated_result_json_is_shown_damaged_and_the_others_reviewed(
     text = terminal(view)
     rows = text[text.index("Candidates"):text.index("Cost by role")]
     assert "damaged" in rows and "candidates/2/result.json:" in rows
-    assert "34 vs 14 (+142.9%)" in rows and "32 vs 14 (+128.6%)" in rows  # 1 and 3 as usual
+    assert "56 vs 14 (300.0% better)" in rows  # 3 as usual
+    assert "50 vs 14 (257.1% better)" in rows  # 1 as usual
     assert "Warning    candidate 2 is damaged: candidates/2/result.json:" in text
     assert "diff candidate 1 -> 2" in text  # its policy is still there
     doc = strict_loads(to_json(review_document(view)))
@@ -119,7 +120,7 @@ def test_a_truncated_result_json_is_shown_damaged_and_the_others_reviewed(
     assert by_n[2]["damaged"] is True and by_n[2]["status"] == "damaged"
     assert by_n[2]["damage"][0].startswith("candidates/2/result.json:")
     # The transcript's evaluation event still knows the damaged candidate's score.
-    assert by_n[2]["score"] == 32.0 and by_n[1]["damaged"] is False and by_n[3]["score"] == 34.0
+    assert by_n[2]["score"] == 53.0 and by_n[1]["damaged"] is False and by_n[3]["score"] == 56.0
     page = render_html(view)
     assert page.count('<tr class="damaged">') == 1 and "Accepted policy: candidate 3" in page
 
@@ -129,12 +130,12 @@ def test_a_missing_policy_is_damage_and_the_report_says_which(tmp_path: Path) ->
     view = load_run(root)
     assert view.candidate(3).status == "damaged"
     assert view.candidate(3).reason == "candidates/3/policy.py is missing"
-    assert view.candidate(3).score == 34.0  # its result is intact
+    assert view.candidate(3).score == 56.0  # its result is intact
     assert "Candidate 3 is damaged: candidates/3/policy.py is missing." in render_html(view)
     text = terminal(view)
     assert "candidates/3/policy.py is missing" in text
     assert "(no diff: the policy of candidate 3 is missing)" in text
-    assert "diff candidate 1 -> 2" in text and "+RAM_HEADROOM = 1.5" in text
+    assert "diff candidate 1 -> 2" in text and "+RAM_HEADROOM = 1.05" in text
 
 
 def test_the_report_diffs_from_the_first_candidate_that_has_a_policy(tmp_path: Path) -> None:
@@ -250,10 +251,10 @@ def test_nan_scores_are_null_with_a_note_in_strict_json(tmp_path: Path) -> None:
     doc = strict_loads(text)
     by_n = {c["candidate"]: c for c in doc["candidates"]}
     assert by_n[1]["score"] is None and "not a finite number" in by_n[1]["score_note"]
-    assert by_n[2]["score"] == 32.0 and "score_note" not in by_n[2]
+    assert by_n[2]["score"] == 53.0 and "score_note" not in by_n[2]
     assert doc["run"]["median_candidate_score"] is None
     assert doc["run"]["median_candidate_score_note"].startswith("NaN: undefined")
-    assert [p["best"] for p in doc["progress"]] == [None, 32.0, 32.0]  # NaN is never the best
+    assert [p["best"] for p in doc["progress"]] == [None, 53.0, 53.0]  # NaN is never the best
     listed = strict_loads(to_json(runs_document(list_runs(root.parent))))
     assert listed[0]["best_score"] is None and "best_score_note" in listed[0]
     out = terminal(view)

@@ -104,7 +104,7 @@ def test_list_runs_keeps_an_unreadable_run_with_its_reason(runs_dir: Path) -> No
     broken.mkdir()
     (broken / "run.json").write_text("{")
     rows = {r.name: r for r in list_runs(runs_dir)}
-    assert rows[RUN_ID].best_score == rows[RUN_ID].run.baseline_score + 20  # type: ignore[union-attr]
+    assert rows[RUN_ID].best_score == rows[RUN_ID].run.baseline_score + 42  # type: ignore[union-attr]
     assert rows[broken.name].run is None and "invalid JSON" in (rows[broken.name].problem or "")
 
 
@@ -145,6 +145,6 @@ def test_a_result_without_score_takes_the_evaluation_event_or_aggregate(runs_dir
         path = runs_dir / RUN_ID / "candidates" / str(n) / "result.json"
         path.write_text(json.dumps({**json.loads(path.read_text()), "score": None}))
     view = load_run(runs_dir / RUN_ID)
-    assert [c.score for c in view.candidates] == [32.0, 32.0, 34.0]
+    assert [c.score for c in view.candidates] == [50.0, 53.0, 56.0]
     (row,) = list_runs(runs_dir)
-    assert row.best_score == 34.0  # from the evaluation report's aggregate
+    assert row.best_score == 56.0  # from the evaluation report's aggregate
