@@ -70,7 +70,7 @@ def criticise(state: RunState, ctx: RunContext, n: int, *,
                            if held["gap"] is not None
                            else f"held-out suite: {'passes' if held['passed'] else 'fails'}")
             rules_pass = held["passed"]
-        hint = _rules_hint(j, record)
+        hint = _rules_hint(j, record, objective)
     accept = rules_pass
     if not ctx.heuristic and record["status"] == "ok":
         verdict = _critic_model(ctx, state, objective, record, reasons, rules_pass, result)
@@ -134,7 +134,7 @@ def held_out_check(ctx: RunContext, n: int, objective: Objective) -> dict[str, A
     return {"passed": j.passes, "gap": None if j.gap is None else round(j.gap, 3)}
 
 
-def _rules_hint(j: Any, record: dict[str, Any]) -> str:
+def _rules_hint(j: Any, record: dict[str, Any], objective: Objective) -> str:
     if j.passes:
         return "the numbers pass on the search suite"
     if not record.get("constraints_ok", True):
@@ -142,8 +142,15 @@ def _rules_hint(j: Any, record: dict[str, Any]) -> str:
             r for r in j.reasons if r.startswith("violates"))[:300]
     if j.score is None or j.needed is None:
         return "get a verified result on every case"
-    return (f"raise the median score from {j.score:.4g} to at least {j.needed:.4g} and beat "
-            f"{j.baseline_policy} on most cases")
+    maximize = objective.direction == "maximize"
+    wants = []
+    if (j.score < j.needed) if maximize else (j.score > j.needed):
+        wants.append(f"{'raise' if maximize else 'lower'} the {objective.aggregate} score from "
+                     f"{j.score:.4g} to {'at least' if maximize else 'at most'} {j.needed:.4g}")
+    if j.wins * 2 <= j.cases:
+        wants.append(f"beat {j.baseline_policy} on most cases (better on {j.wins} of {j.cases})")
+    misses = [r for r in j.reasons if r.startswith("misses")]
+    return " and ".join(wants) if wants else "; ".join(misses) or "; ".join(j.reasons)[:300]
 
 
 def _critic_model(ctx: RunContext, state: RunState, objective: Objective, record: dict[str, Any],

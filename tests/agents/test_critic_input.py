@@ -68,3 +68,26 @@ def test_the_critic_is_told_why_a_clock_reading_policy_is_called_on_every_tick(
 
     counts = re.findall(r"called on (\d+) of (\d+) ticks", ask)
     assert counts and all(int(c) >= 0.9 * int(t) for c, t in counts)
+
+
+def test_the_rules_hint_follows_the_objective_and_says_only_what_fails() -> None:
+    from agents.judge import Judgement
+    from agents.nodes.critic import _rules_hint
+    from agents.objective import Objective
+
+    def judgement(score: float, needed: float, wins: int) -> Judgement:
+        return Judgement(passes=False, score=score, baseline_policy="priority",
+                         baseline_score=26.7, needed=needed, wins=wins, cases=5, gap=None,
+                         reasons=[])
+
+    latency = Objective(metric="adjusted_latency", aggregate="geomean")
+    record = {"constraints_ok": True}
+    # lower is better: a score already under what is needed is not told to rise
+    assert _rules_hint(judgement(14.97, 25.35, 1), record, latency) == (
+        "beat priority on most cases (better on 1 of 5)")
+    assert _rules_hint(judgement(30.0, 25.35, 4), record, latency) == (
+        "lower the geomean score from 30 to at most 25.35")
+    completions = Objective()
+    assert _rules_hint(judgement(32, 154, 2), record, completions) == (
+        "raise the median score from 32 to at least 154 and beat priority on most cases "
+        "(better on 2 of 5)")
