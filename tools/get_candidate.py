@@ -8,8 +8,8 @@ from pydantic import BaseModel, Field
 from tools.archive import Candidate, load_candidate, verdict_line
 from tools.context import ToolContext
 from tools.errors import tool_function
-from tools.metrics import bound_fraction_key
-from tools.search_suite import search_names
+from tools.metrics import bound_score, bound_share
+from tools.search_suite import search_names, trace_bounds
 from tools.text import LIMIT, num, pct
 from traces.metrics import METRICS
 
@@ -40,10 +40,12 @@ def summary_lines(ctx: ToolContext, candidate: Candidate) -> list[str]:
     per = candidate.per_trace(ctx.objective, search_names(ctx.suite))
     if per:
         lines.append("per trace: " + ", ".join(f"{k} {num(v)}" for k, v in per.items()))
-    fractions = candidate.evaluation.get("bound_fractions") or {}
-    fraction = fractions.get(bound_fraction_key(ctx.metric))
-    if fraction is not None:
-        lines.append(f"fraction of the bound (median): {pct(fraction)}")
+    names = search_names(ctx.suite)
+    bound = bound_score(ctx.objective, {n: trace_bounds(ctx.suite, n) or {} for n in names})
+    share = bound_share(ctx.objective, candidate.score, bound["score"])
+    if share is not None:
+        lines.append(f"bound {num(bound['score'])} ({ctx.objective.aggregate} of the per-trace "
+                     f"bounds): the score is {pct(share)} of it")
     baseline = result.get("baseline")
     if isinstance(baseline, dict) and baseline.get("policy"):
         lines.append(f"baseline: {baseline['policy']} {num(baseline.get('score'))}")

@@ -8,13 +8,13 @@ from pydantic import BaseModel
 from tools.archive import load_candidates, verdict_line
 from tools.context import ToolContext
 from tools.errors import tool_function
-from tools.metrics import describe, sort_key
+from tools.metrics import describe_score, rank_key
 from tools.text import num, table
 
 NAME = "list_candidates"
 DESCRIPTION = (
     "List the candidates archived in this run, best first: number, evaluation status, score "
-    "(the objective's metric, median over the search traces), whether the host verified it, and "
+    "(the run's objective over the search traces), whether the host verified it, and "
     "one line on what became of it (the critic's verdict or why it failed). Use the numbers "
     "with get_candidate, compare_policies and profile_run. No arguments."
 )
@@ -30,8 +30,8 @@ def listing(ctx: ToolContext) -> str:
     candidates = load_candidates(ctx.run_dir)
     if not candidates:
         return "no candidates yet"
-    ranked = sorted(candidates, key=lambda c: (c.score is None, sort_key(ctx.metric, c.score), c.n))
-    lines = [f"{len(candidates)} candidate(s), best first; score = {describe(ctx.metric)}"]
+    ranked = sorted(candidates, key=lambda c: (rank_key(ctx.objective, c.score), c.n))
+    lines = [f"{len(candidates)} candidate(s), best first; score = {describe_score(ctx.objective)}"]
     rows = [["rank", "n", "status", "score", "verified", "verdict"]]
     ranks = shared_ranks([c.score for c in ranked])
     for c, rank in zip(ranked[:MAX_ROWS], ranks, strict=False):

@@ -25,7 +25,8 @@ def test_list_candidates_puts_the_best_first_with_status_verification_and_verdic
 ) -> None:
     answer = make_list(ctx).invoke({})
     lines = answer.splitlines()
-    assert lines[0] == "3 candidate(s), best first; score = completed pipelines (higher is better)"
+    assert lines[0] == ("3 candidate(s), best first; score = median completed pipelines (higher "
+                        "is better)")
     assert re.match(r"1\s+1\s+ok\s+\d+\s+yes\s+rejected: held-out gap too large$", lines[2])
     assert re.match(r"-\s+2\s+failed\s+-\s+no\s+failed: seed1: the policy raised "
                     r"ZeroDivisionError", lines[3])
@@ -40,6 +41,16 @@ def test_list_candidates_orders_by_the_metric_direction(ctx: ToolContext, run_di
     latency = replace(ctx, objective=Objective(metric="adjusted_latency", suite="small"))
     down = make_list(latency).invoke({}).splitlines()[2]
     assert down.split()[1] == "4"
+
+
+def test_list_candidates_says_what_the_objective_scores(scales_ctx: ToolContext) -> None:
+    _add_scored(scales_ctx.run_dir, 1, 300.0)
+    _add_scored(scales_ctx.run_dir, 2, 90.0)
+    lines = make_list(scales_ctx).invoke({}).splitlines()
+    assert lines[0] == ("2 candidate(s), best first; score = geomean adjusted latency, unfinished "
+                        "pipelines at 2 x max_job_seconds (s) (lower is better); a trace whose "
+                        "run fails counts 720")
+    assert lines[2].split()[1] == "2"
 
 
 def test_list_candidates_stays_bounded_with_a_long_archive(ctx: ToolContext, run_dir: Path) -> None:
@@ -61,7 +72,10 @@ def test_get_candidate_shows_the_result_then_the_source_in_pages(
     tool = make_get(ctx)
     first = tool.invoke({"n": 1})
     assert first.startswith("candidate 1: status ok, score ")
-    assert "per trace: seed1 " in first and "fraction of the bound (median): " in first
+    assert "per trace: seed1 " in first
+    # the bound of the score: the objective's aggregate of the per-trace bounds
+    assert re.search(r"\nbound \d+ \(median of the per-trace bounds\): the score is \d+% of it\n",
+                     first)
     assert "verdict: rejected: held-out gap too large" in first
     assert len(first) <= LIMIT
     total = len(good_policy.splitlines())
