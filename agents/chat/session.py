@@ -130,8 +130,23 @@ class ChatSession:
     # --- the run and its data -----------------------------------------------------------------
 
     def _set_run(self, run_id: str | None) -> None:
+        """Point the tools at run ``run_id`` (None: none): they score by its suite and the
+        objective it recorded, else by the session's."""
+        from agents.objective import Objective, suite_objective
+
         self.run_id = run_id
-        self.tool_ctx.run_dir = (self.runs_dir / run_id) if run_id else None
+        run_dir = (self.runs_dir / run_id) if run_id else None
+        self.tool_ctx.run_dir = run_dir
+        self.tool_ctx.suite = self.args.suite
+        self.tool_ctx.objective = suite_objective(self.args.suite)
+        try:
+            run = json.loads((run_dir / "run.json").read_text()) if run_dir else {}
+            recorded = run.get("objective")
+            if recorded and run.get("suite"):
+                self.tool_ctx.objective = Objective.model_validate(recorded)
+                self.tool_ctx.suite = run["suite"]
+        except (OSError, ValueError):  # not started yet, or damaged: the session's own
+            pass
 
     def _start_run(self, proposal: Any, run_id: str) -> dict[str, Any]:
         """Start (or resume) the approved run in a background thread; return at once."""
@@ -253,6 +268,7 @@ class ChatSession:
         from agents.calls import ModelCallFailed
 
         seen = len(self.graph.get_state(self.config).values.get("messages", []))
+        self._set_run(self.run_id)  # a run may have chosen its objective since
         try:
             self.graph.invoke(payload, self.config)
         except (ModelCallFailed, BudgetExhausted) as exc:

@@ -222,3 +222,36 @@ def test_the_chat_proposes_until_budget_and_a_target_and_runs_a_population(tmp_p
     assert sum(e["type"] == "candidate" for e in events) == 4  # two rounds of two
     verdicts = [e for e in events if e["type"] == "verdict"]
     assert any("meets the target >= 20" in r for v in verdicts for r in v["reasons"])
+
+
+def test_the_chat_tools_score_by_the_chosen_runs_suite_and_objective(tmp_path, monkeypatch):
+    from agents.chat.session import ChatSession
+    from policyforge.commands.chat import _parser
+
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"planner": []}))
+    monkeypatch.setenv("POLICYFORGE_SCRIPTED_MODELS", str(script))
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    runs = tmp_path / "runs"
+    args = _parser().parse_args(["--suite", "small", "--sandbox", "local",
+                                 "--runs-dir", str(runs)])
+    session = ChatSession(args, console=None)
+    try:
+        assert session.tool_ctx.suite == "small"
+        assert session.tool_ctx.objective.aggregate == "median"
+        run = runs / "r1"
+        run.mkdir()
+        (run / "run.json").write_text(json.dumps({"suite": "scales", "objective": {
+            "metric": "adjusted_latency_penalised", "aggregate": "geomean",
+            "direction": "minimize", "suite": "scales", "failed_case_value": 720.0}}))
+        session._set_run("r1")
+        assert session.tool_ctx.suite == "scales"
+        assert session.tool_ctx.objective.aggregate == "geomean"
+        assert session.tool_ctx.objective.failed_case_value == 720.0
+        (run / "run.json").write_text("{ damaged")
+        session._set_run("r1")  # a damaged run.json: the session's own, not a crash
+        assert session.tool_ctx.suite == "small"
+        session._set_run(None)
+        assert session.tool_ctx.objective.aggregate == "median"
+    finally:
+        session.close()
