@@ -405,7 +405,12 @@ class _DeferredDAG:
         if build is None:
             raise AttributeError(f"'{type(obj).__name__}' object has no attribute 'values'")
         dag = obj.__dict__["values"] = DAG()
-        build(obj)
+        try:
+            build(obj)
+        except BaseException:  # never half a DAG: the next read tries again (and fails alike)
+            del obj.__dict__["values"]
+            obj.__dict__["_build"] = build
+            raise
         return dag
 
 

@@ -14,7 +14,7 @@ from simulator.engine import build_pipeline, run_simulation
 from simulator.generator import generate_trace
 from simulator.params import load_params
 from simulator.trace_io import TraceOperator, TracePipeline
-from simulator.workload import OperatorState, Pipeline
+from simulator.workload import OperatorState, Pipeline, Priority
 from traces.suites import paper_params
 
 SPEC = TracePipeline(
@@ -93,3 +93,19 @@ def test_a_kept_run_reads_every_pipeline_and_equals_its_statistics() -> None:
     assert completed == kept.stats.pipelines_all.completion_count
     for p, spec in zip(kept.pipelines, trace, strict=True):
         assert len(p.runtime_status().operator_states) == len(spec.operators)
+
+
+def test_a_build_that_fails_leaves_no_half_built_pipeline() -> None:
+    calls = []
+
+    def broken(p: Pipeline) -> None:
+        calls.append(1)
+        p.new_operator()
+        raise RuntimeError("boom")
+
+    p = Pipeline.deferred("p", Priority.QUERY, 2, broken)
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="boom"):
+            p.values  # noqa: B018
+        assert not p.built
+    assert calls == [1, 1]
