@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from simulator.engine import run_simulation
+from simulator.params import load_params
 from simulator.trace_io import TraceOperator, TracePipeline
 
 POLICY = textwrap.dedent(
@@ -106,8 +107,6 @@ TRACE = [
 def test_a_quiet_change_of_state_is_seen(tmp_path: Path, kind: str, slow: bool) -> None:
     path = tmp_path / "arms.py"
     path.write_text(f"KIND = {kind!r}\nSLOW = {slow}\n" + POLICY)
-    from simulator.params import load_params
-
     params = load_params(PARAMS)
     event = run_simulation(params, TRACE, str(path), record_decisions=True)
     ticks = run_simulation(params, TRACE, str(path), record_decisions=True, event_driven=False)
