@@ -24,9 +24,44 @@ POLICY = textwrap.dedent(
     ARMED = []
 
 
+    import itertools
+
+
     class Box:
+        armed = False
+        items = []
+
         def __init__(self):
             self.flag = False
+
+
+    def _make_latch():
+        state = {"on": False}
+        flag = False
+
+        def latch(set_it=False):
+            nonlocal flag
+            if set_it:
+                flag = True
+            return flag
+
+        return latch
+
+
+    latch = _make_latch()
+
+
+    def _latch_generator():
+        on = False
+        while True:
+            if (yield on):
+                on = True
+
+
+    def remember(item=None, _seen=[]):
+        if item is not None:
+            _seen.append(item)
+        return bool(_seen)
 
 
     def _go(s, results, pipelines):
@@ -53,6 +88,20 @@ POLICY = textwrap.dedent(
             return s.params.get("armed", False)
         if KIND == "global-list":
             return bool(ARMED)
+        if KIND == "class-attribute":
+            return Box.armed
+        if KIND == "function-attribute":
+            return getattr(arm, "done", False)
+        if KIND == "closure":
+            return latch()
+        if KIND == "mutable-default":
+            return remember()
+        if KIND == "class-list":
+            return bool(Box.items)
+        if KIND == "counter":
+            return repr(s.counter) != "count(0)"
+        if KIND == "generator":
+            return s.latch.send(False)
         return s.box.flag
 
 
@@ -64,6 +113,20 @@ POLICY = textwrap.dedent(
             s.params["armed"] = True
         elif KIND == "global-list":
             ARMED.append(1)
+        elif KIND == "class-attribute":
+            Box.armed = True
+        elif KIND == "function-attribute":
+            arm.done = True
+        elif KIND == "closure":
+            latch(True)
+        elif KIND == "mutable-default":
+            remember(1)
+        elif KIND == "class-list":
+            Box.items.append(1)
+        elif KIND == "counter":
+            next(s.counter)
+        elif KIND == "generator":
+            s.latch.send(True)
         else:
             s.box.flag = True
 
@@ -72,6 +135,11 @@ POLICY = textwrap.dedent(
     def init(s):
         s.queue = []
         s.box = Box()
+        if KIND == "counter":
+            s.counter = itertools.count()
+        if KIND == "generator":
+            s.latch = _latch_generator()
+            next(s.latch)
         if SLOW:
             s.unpicklable = lambda: None
 
@@ -103,7 +171,9 @@ TRACE = [
 
 
 @pytest.mark.parametrize("slow", [False, True], ids=["pickled", "walked"])
-@pytest.mark.parametrize("kind", ["rebind-function", "params", "global-list", "plain-object"])
+@pytest.mark.parametrize("kind", ["rebind-function", "params", "global-list", "plain-object",
+                                  "class-attribute", "function-attribute", "closure",
+                                  "mutable-default", "class-list", "counter", "generator"])
 def test_a_quiet_change_of_state_is_seen(tmp_path: Path, kind: str, slow: bool) -> None:
     path = tmp_path / "arms.py"
     path.write_text(f"KIND = {kind!r}\nSLOW = {slow}\n" + POLICY)
@@ -114,3 +184,5 @@ def test_a_quiet_change_of_state_is_seen(tmp_path: Path, kind: str, slow: bool) 
     assert str(event.stats) == str(ticks.stats)
     # armed on the quiet tick after the first arrival, it acts on the next one (then at once)
     assert [d["tick"] for d in ticks.decisions] == [2, 40]
+    if kind != "generator":  # a generator cannot be seen into: its policy is called every tick
+        assert event.counters.policy_calls < ticks.counters.policy_calls
