@@ -51,6 +51,7 @@ from simulator.executor import Assignment, ExecutionResult, Executor, Suspend
 from simulator.native import is_simulator_frame
 from simulator.params import load_params
 from simulator.policy_loader import LoadedPolicy, eudoxia_names, policy_line, resolve_policy
+from simulator.policy_writes import WRITES_NAME
 from simulator.scheduling import Scheduler
 from simulator.state_compare import StateProbe
 from simulator.stats import SimulatorStats, compute_pipeline_stats
@@ -268,6 +269,9 @@ class Simulation:
         for pool in self.executor.pools:
             pool._mjt = self.mjt
         s_params = {k: v for k, v in params.items() if k != "scheduler_algo"}
+        module = self.policy.module
+        if module is not None and WRITES_NAME in vars(module):
+            vars(module)[WRITES_NAME].clear()  # this run's records only (a policy loaded once)
         try:
             self.s = Scheduler(
                 self.clock,

@@ -9,6 +9,7 @@ package, so a real Eudoxia stays importable.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import itertools
 import sys
@@ -196,16 +197,21 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
         raise PolicyLoadError("policy file not found", file=name) from None
     except (UnicodeDecodeError, IsADirectoryError) as exc:
         raise PolicyLoadError(f"cannot read policy file: {exc}", file=name) from None
+    from simulator.policy_writes import ModelWrites, namespace, watch_attribute_stores
+    from simulator.state_compare import MODEL_TYPES, POLICY_MODULE_PREFIX
+
     try:
-        code = compile(source, name, "exec")
+        tree = ast.parse(source, name)
+        code = compile(watch_attribute_stores(tree), name, "exec")
     except SyntaxError as exc:
         raise PolicyLoadError(
             f"syntax error: {exc.msg}", file=name, line=exc.lineno, column=exc.offset
         ) from None
     registry = Registry()
-    module = types.ModuleType(f"policyforge_policy_{next(_counter)}")
+    module = types.ModuleType(f"{POLICY_MODULE_PREFIX}{next(_counter)}")
     module.__file__ = name
     module.__dict__.update(provided_names())
+    module.__dict__.update(namespace(ModelWrites(MODEL_TYPES)))
     token = _current.set(registry)
     sys.modules[module.__name__] = module
     try:

@@ -209,6 +209,14 @@ def class_state(cls: type) -> dict[str, Any]:
     return {k: v for k, v in vars(cls).items() if k not in _INERT_CLASS_NAMES}
 
 
+def _model_writes(module: types.ModuleType) -> Any:
+    """What the policy stored on simulator objects (`simulator.policy_writes`), with values."""
+    from simulator.policy_writes import WRITES_NAME
+
+    writes = vars(module).get(WRITES_NAME)
+    return writes.state() if writes is not None else None
+
+
 class PolicyCode:
     """The functions and classes a policy module defined, found from its globals (and from
     their closures, defaults and class bodies), with where each keeps state.
@@ -303,7 +311,8 @@ def freeze_policy_state(s: Any, module: types.ModuleType | None) -> Any:
         )
         code = PolicyCode(module)
         globs += (tuple(_freeze(function_state(f), memo) for f in code.functions),
-                  tuple(_freeze(class_state(c), memo) for c in code.classes))
+                  tuple(_freeze(class_state(c), memo) for c in code.classes),
+                  _freeze(_model_writes(module), memo))
     return attrs, pools, globs
 
 
@@ -322,7 +331,9 @@ _POOL_FIELDS = operator.attrgetter(
 )
 _by_token = operator.attrgetter("_snap")
 _DISPATCH: dict[Any, Any] = dict(copyreg.dispatch_table)
-for _cls in (
+# The simulator's model objects: a snapshot names each by its identity token; what a policy file
+# stores on one is watched by `simulator.policy_writes`.
+MODEL_TYPES: tuple[type, ...] = (
     workload.Node,
     workload.Operator,
     workload.Pipeline,
@@ -337,7 +348,8 @@ for _cls in (
     executor.Suspend,
     workload.Priority,
     workload.OperatorState,
-):
+)
+for _cls in MODEL_TYPES:
     _DISPATCH[_cls] = _by_token
 for _enum in (workload.Priority, workload.OperatorState):
     for _member in _enum:
@@ -433,7 +445,11 @@ class StateProbe:
         self._base_memo = self.pickler.memo.copy()
         self._splits = 0  # how often the module's globals were split: a rebinding shows in it
         self._code: PolicyCode | None = None
+        self._writes: Any = None
         if module is not None:
+            from simulator.policy_writes import WRITES_NAME
+
+            self._writes = vars(module).get(WRITES_NAME)
             self._split_globals()
         else:
             self._prime()
@@ -444,7 +460,9 @@ class StateProbe:
         count by identity (a policy that rebinds one is seen; none of them is its data); so does
         code, whose own state `PolicyCode.state` shows by value."""
         memo = dict(self._base_memo)
-        code = self._code.code if self._code is not None else []
+        from simulator.policy_writes import MISSING
+
+        code = [*(self._code.code if self._code is not None else []), MISSING]
         for value in (*(vars(self.s).get(name) for name in _ENGINE_ATTRS), *code):
             if value is not None and id(value) not in memo:
                 memo[id(value)] = (len(memo), value)
@@ -508,7 +526,9 @@ class StateProbe:
         pools = list(map(_POOL_FIELDS, s.executor.pools))
         globs: Any = None
         code: Any = None
+        written: Any = None
         if self.module is not None:
+            written = self._writes.state() if self._writes is not None else None
             globs = self._globals()
             try:
                 code = self._code.state()  # type: ignore[union-attr]
@@ -520,5 +540,5 @@ class StateProbe:
         buf.seek(0)
         buf.truncate()
         self.pickler.memo = self._memo
-        self.pickler.dump((vars(s), pools, globs, code))
+        self.pickler.dump((vars(s), pools, globs, code, written))
         return buf.getvalue()

@@ -1,0 +1,133 @@
+"""What a policy file writes onto the simulator's objects, so the quiet-call check sees it.
+
+A policy may keep data on the objects it is shown (``p.waited += 1`` on a pipeline, as Eudoxia's
+plain Python objects allow). The quiet-call check (`simulator.state_compare`) compares those
+objects by identity, so such data would be invisible to it, and a quiet call that only changed it
+would be skipped over: a silent wrong answer. So a policy file is compiled with its attribute
+stores going through `ModelWrites` (`watch_attribute_stores` rewrites every attribute target:
+``x.a = v``, ``x.a += v``, ``del x.a``, ``for x.a in ...``, unpacking), and ``setattr`` /
+``delattr`` in its namespace do the same. A store onto a simulator object is recorded; the
+recorded (object, name) pairs' current values are part of every snapshot (`ModelWrites.state`).
+Stores onto anything else cost one small call more and are not recorded.
+
+Behaviour is unchanged: the target object is evaluated after the value, as Python does, names
+are mangled as the compiler would (``self.__x`` in class ``C`` is ``_C__x``), and errors point at
+the policy's own line. Not seen: writes that bypass attribute syntax (``vars(p)[k] = v``,
+``object.__setattr__``), which the static checks reject in policy files.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from typing import Any
+
+# The names the rewritten code calls; dunder names, which a policy file may not use itself.
+TARGET_NAME = "__policyforge_target__"
+WRITES_NAME = "__policyforge_writes__"
+MISSING = ("no such attribute",)  # a recorded attribute deleted since (a constant: primed)
+
+
+class ModelWrites:
+    """The attributes a policy set on simulator objects (instances of ``model_types``)."""
+
+    def __init__(self, model_types: tuple[type, ...]) -> None:
+        self.model_types = model_types
+        self.written: dict[tuple[int, str], tuple[Any, str]] = {}
+
+    def set(self, obj: Any, name: str, value: Any) -> None:
+        """``setattr(obj, name, value)``, recorded if ``obj`` is the simulator's."""
+        builtins.setattr(obj, name, value)
+        if isinstance(obj, self.model_types) and (id(obj), name) not in self.written:
+            self.written[(id(obj), name)] = (obj, name)  # keeps obj alive: its id stays its own
+
+    def delete(self, obj: Any, name: str) -> None:
+        """``delattr(obj, name)``, recorded if ``obj`` is the simulator's."""
+        builtins.delattr(obj, name)
+        if isinstance(obj, self.model_types) and (id(obj), name) not in self.written:
+            self.written[(id(obj), name)] = (obj, name)
+
+    def state(self) -> list[tuple[Any, str, Any]] | None:
+        """Each recorded attribute with its current value (None if there is none)."""
+        if not self.written:
+            return None
+        return [(obj, name, getattr(obj, name, MISSING)) for obj, name in self.written.values()]
+
+    def clear(self) -> None:
+        """Forget every record (a new run)."""
+        self.written.clear()
+
+
+class _Target:
+    """An attribute target as a subscript target: ``t[None] = v`` stores, ``t[None]`` loads
+    (for ``+=``), ``del t[None]`` deletes, each through `ModelWrites`."""
+
+    __slots__ = ("name", "obj", "writes")
+
+    def __init__(self, writes: ModelWrites, obj: Any, name: str) -> None:
+        self.writes = writes
+        self.obj = obj
+        self.name = name
+
+    def __getitem__(self, _: None) -> Any:
+        return getattr(self.obj, self.name)
+
+    def __setitem__(self, _: None, value: Any) -> None:
+        self.writes.set(self.obj, self.name, value)
+
+    def __delitem__(self, _: None) -> None:
+        self.writes.delete(self.obj, self.name)
+
+
+def namespace(writes: ModelWrites) -> dict[str, Any]:
+    """What a policy module compiled by `watch_attribute_stores` needs in its globals."""
+
+    def target(obj: Any, name: str) -> _Target:
+        return _Target(writes, obj, name)
+
+    # plain functions, so the quiet-call check takes them for code, not the policy's data
+    def setattr(obj: Any, name: str, value: Any) -> None:  # noqa: A001 - the builtin's stand-in
+        writes.set(obj, name, value)
+
+    def delattr(obj: Any, name: str) -> None:  # noqa: A001
+        writes.delete(obj, name)
+
+    return {TARGET_NAME: target, WRITES_NAME: writes, "setattr": setattr, "delattr": delattr}
+
+
+def watch_attribute_stores(tree: ast.Module) -> ast.Module:
+    """``tree`` with every attribute target ``x.a`` made ``__policyforge_target__(x, "a")[None]``
+    (see the module doc)."""
+    return ast.fix_missing_locations(_Stores().visit(tree))
+
+
+class _Stores(ast.NodeTransformer):
+    def __init__(self) -> None:
+        self.classes: list[str] = []
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
+        # decorators, bases and keywords belong to the enclosing scope's mangling
+        node.decorator_list = [self.visit(d) for d in node.decorator_list]
+        node.bases = [self.visit(b) for b in node.bases]
+        node.keywords = [self.visit(k) for k in node.keywords]
+        self.classes.append(node.name)
+        node.body = [self.visit(b) for b in node.body]
+        self.classes.pop()
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        node.value = self.visit(node.value)
+        if isinstance(node.ctx, ast.Load):
+            return node
+        call = ast.Call(func=ast.Name(TARGET_NAME, ast.Load()),
+                        args=[node.value, ast.Constant(self._mangled(node.attr))], keywords=[])
+        return ast.copy_location(
+            ast.Subscript(value=ast.copy_location(call, node), slice=ast.Constant(None),
+                          ctx=node.ctx), node)
+
+    def _mangled(self, name: str) -> str:
+        """``name`` as the compiler stores it inside the innermost class."""
+        if not self.classes or not name.startswith("__") or name.endswith("__"):
+            return name
+        owner = self.classes[-1].lstrip("_")
+        return f"_{owner}{name}" if owner else name
