@@ -20,12 +20,12 @@ and imports. A policy may kill its zygote (same user): the case still reports wh
 and the next case gets a new zygote. Traces are parsed from memory, so no trace file exists for
 a policy to read.
 
-One zygote and the repeat's fresh interpreter (below) are started before the request is read, so
-their imports overlap its transfer; they have nothing of it until it is whole.
+Two zygotes are started before the request is read, so their imports overlap its transfer; they
+have nothing of it until it is whole. Then they serve the batch's cases, one per worker thread.
 
-With ``check_determinism`` the first case also runs a second time in a fresh interpreter
-(``--worker``: its own hash seed, its own heap layout, perturbed further by a random
-allocation), and the digest of its decision log comes back beside the first run's log, so a
+With ``check_determinism`` the first case also runs a second time, forked from the other zygote:
+another interpreter (its own hash seed, its own heap layout), perturbed further by a random
+allocation, and the digest of its decision log comes back beside the first run's log, so a
 policy whose decisions depend on ``id()``, string ``hash()`` or set order is caught.
 
 Request (JSON object on stdin)::
@@ -100,8 +100,7 @@ def run_batch(request: dict[str, Any],
     """Run every case of ``request`` in worker processes and assemble the result.
 
     With ``stream`` each finished case is handed to it (and left out of the result) at once.
-    ``started``: a zygote and a repeat worker started before the request was read (`main`);
-    what the batch does not use is closed."""
+    ``started``: the zygotes started before the request was read (`main`)."""
     started = started or Prestarted(start=False)
     t0 = time.monotonic()
     deadline = t0 + float(request.get("deadline_seconds") or 3600)
@@ -113,23 +112,29 @@ def run_batch(request: dict[str, Any],
     base = {k: request.get(k) for k in ("policy_source", "policy_filename", "policy_builtin")}
     base["record_decisions"] = bool(request.get("record_decisions", True))
     zygotes = started.zygotes
-    repeat_proc = started.take_worker() if request.get("check_determinism") and cases else None
-    started.close_worker()
+    # The first case and its repeat each in a zygote of its own (two interpreters: see the
+    # module doc); both join the pool for the other cases once done.
+    own = {("case", 0): started.take(), ("repeat", 0): started.take()}
 
     def one(job: tuple[str, int]) -> tuple[str, int, dict[str, Any]]:
         kind, i = job
         payload = {**base, "case": cases[i]}
         name = cases[i].get("name", f"case{i}")
+        zygote = own.pop(job, None)
         if deadline - time.monotonic() <= 0:
+            if zygote is not None:
+                zygotes.give(zygote)
             return kind, i, {"name": name, "status": "skipped",
                              "error": {"message": "batch deadline passed"}}
-        if kind == "repeat":  # a fresh interpreter, not a fork (see the module doc)
+        if kind == "repeat":
             payload.update(record_decisions=True, perturb_heap=True)
-            return kind, i, _run_worker(payload, name, deadline, repeat_proc)
-        return kind, i, zygotes.run_case(json.dumps(payload).encode("utf-8"), name, deadline)
+        raw = json.dumps(payload).encode("utf-8")
+        return kind, i, zygotes.run_case(raw, name, deadline, zygote)
 
     results: list[dict[str, Any] | None] = [None for _ in cases]
     determinism: dict[str, Any] | None = None
+    for job in [j for j in own if j not in jobs]:  # no cases, or no repeat asked for
+        zygotes.give(own.pop(job))
     with zygotes, ThreadPoolExecutor(max_workers=workers) as pool:
         for future in as_completed([pool.submit(one, job) for job in jobs]):
             kind, i, res = future.result()
@@ -158,36 +163,6 @@ def write_case_line(index: int, result: dict[str, Any]) -> None:
     """Print one finished case as its own line (``{"stream_case": ...}``) and flush it."""
     sys.stdout.write(json.dumps({"stream_case": result, "index": index}) + "\n")
     sys.stdout.flush()
-
-
-def _spawn_worker() -> subprocess.Popen[bytes]:
-    """A fresh interpreter for one case (``--worker``): it imports what a case needs, then
-    reads the case from its stdin."""
-    return subprocess.Popen(
-        [sys.executable, "-I", "-m", "sandbox.runner", "--worker"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=tempfile.mkdtemp(prefix="pf-case-"),
-        env=WORKER_ENV,
-    )  # same process group: whoever kills the runner's group kills every worker too
-
-
-def _run_worker(payload: dict[str, Any], name: str, deadline: float,
-                proc: subprocess.Popen[bytes] | None = None) -> dict[str, Any]:
-    t0 = time.monotonic()
-    remaining = deadline - t0
-    proc = proc or _spawn_worker()
-    try:
-        out, err = proc.communicate(json.dumps(payload).encode("utf-8"), timeout=remaining)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        try:
-            proc.communicate(timeout=1)  # a child of the policy may still hold the pipes
-        except subprocess.TimeoutExpired:
-            pass
-        return _timed_out(name, remaining, t0)
-    return _case_outcome(out, proc.returncode, err, name, t0)
 
 
 def _case_outcome(out: bytes, code: int | None, err: bytes, name: str,
@@ -250,7 +225,7 @@ class Zygote:
         self.alive = True
 
     def run_case(self, payload: bytes, name: str, deadline: float) -> dict[str, Any]:
-        """Run one case in a process forked for it; the result as `_run_worker` gives it."""
+        """Run one case in a process forked for it; the result as `_case_outcome` makes it."""
         t0 = time.monotonic()
         remaining = deadline - t0
         case_in, to_case = os.pipe()
@@ -315,19 +290,29 @@ class ZygotePool:
         for _ in range(start):
             self.idle.put(Zygote())
 
-    def run_case(self, payload: bytes, name: str, deadline: float) -> dict[str, Any]:
-        """Run one case in a process forked for it (see `Zygote.run_case`)."""
+    def take(self) -> Zygote:
+        """An idle zygote, or a new one."""
         try:
-            zygote = self.idle.get_nowait()
+            return self.idle.get_nowait()
         except queue.Empty:
-            zygote = Zygote()
+            return Zygote()
+
+    def give(self, zygote: Zygote) -> None:
+        """Back to the pool, if it still lives."""
+        if zygote.alive:
+            self.idle.put(zygote)
+        else:
+            zygote.close()
+
+    def run_case(self, payload: bytes, name: str, deadline: float,
+                 zygote: Zygote | None = None) -> dict[str, Any]:
+        """Run one case in a process forked for it (see `Zygote.run_case`), from ``zygote``
+        or an idle one; the zygote goes back to the pool."""
+        zygote = zygote or self.take()
         try:
             return zygote.run_case(payload, name, deadline)
         finally:
-            if zygote.alive:
-                self.idle.put(zygote)
-            else:
-                zygote.close()
+            self.give(zygote)
 
     def __enter__(self) -> ZygotePool:
         return self
@@ -338,28 +323,18 @@ class ZygotePool:
 
 
 class Prestarted:
-    """A zygote and a repeat worker started before the request is read, so their imports
-    overlap its transfer; neither has seen anything of the request yet (see the module doc)."""
+    """Two zygotes started before the request is read, so their imports overlap its transfer;
+    neither has seen anything of the request yet (see the module doc)."""
 
     def __init__(self, start: bool = True) -> None:
-        self.zygotes = ZygotePool(1 if start else 0)
-        self.worker: subprocess.Popen[bytes] | None = _spawn_worker() if start else None
+        self.zygotes = ZygotePool(2 if start else 0)
 
-    def take_worker(self) -> subprocess.Popen[bytes] | None:
-        """The started worker, for the determinism repeat (None if there is none)."""
-        worker, self.worker = self.worker, None
-        return worker
-
-    def close_worker(self) -> None:
-        """Kill a worker nobody took (the request asked for no repeat): it never saw a case."""
-        if self.worker is not None:
-            self.worker.kill()
-            self.worker.communicate()
-            self.worker = None
+    def take(self) -> Zygote:
+        """A started zygote (or a new one), out of the pool until given back."""
+        return self.zygotes.take()
 
     def close(self) -> None:
         """End whatever was not used."""
-        self.close_worker()
         self.zygotes.__exit__()
 
 
@@ -479,17 +454,6 @@ def serve_case(raw: bytes, result_fd: int) -> int:
     return 0
 
 
-def worker_main() -> int:
-    """``--worker``: one case in this fresh interpreter (the determinism repeat). It may be
-    started before the runner has the request, so it imports first, then waits for its case."""
-    import importlib
-
-    for name in ZYGOTE_IMPORTS:
-        importlib.import_module(name)
-    raw = sys.stdin.buffer.read()
-    return serve_case(raw, os.dup(1))
-
-
 def zygote_main() -> int:
     """``--zygote``: import what every case needs once, then fork one process per case sent on
     the control socket (stdin) and report its pid, then how it ended (see the module doc)."""
@@ -547,19 +511,16 @@ def protect_from_workers() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: the batch by default, one case with ``--worker``, a zygote with
-    ``--zygote``."""
+    """Entry point: the batch by default, a zygote with ``--zygote``."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--worker"]:
-        return worker_main()
     if argv[:1] == ["--zygote"]:
         return zygote_main()
-    # Every directory a zygote, worker or case makes is under one of the batch's own, removed
+    # Every directory a zygote or case makes is under one of the batch's own, removed
     # at the end (a container's /tmp goes with it anyway; a runner started on a host would
     # leave one directory per case behind).
     tempfile.tempdir = tempfile.mkdtemp(prefix="pf-batch-")
-    # A zygote and the repeat's interpreter start importing while the request arrives; they
-    # get nothing of it before it is whole, and the policy only ever loads in case processes.
+    # Two zygotes start importing while the request arrives; they get nothing of it before it
+    # is whole, and the policy only ever loads in case processes.
     started = Prestarted()
     raw = sys.stdin.buffer.read()  # all of it, before anything else happens
     try:

@@ -145,7 +145,7 @@ def test_a_case_process_killed_mid_run_is_reported_as_crashed_and_the_next_case_
                                  policy_filename="self_killing.py"))
     assert [c["status"] for c in out["cases"]] == ["crashed"] * 3
     assert all("killed by SIGKILL" in c["error"]["message"] for c in out["cases"])
-    assert out["determinism"]["status"] == "crashed"  # the fresh interpreter's run, the same
+    assert out["determinism"]["status"] == "crashed"  # the other zygote's run, the same
 
 
 def test_a_policy_that_kills_its_zygote_costs_the_batch_nothing():
@@ -157,7 +157,7 @@ def test_a_policy_that_kills_its_zygote_costs_the_batch_nothing():
 
 @pytest.mark.parametrize("name", ["nondeterministic", "nondeterministic_hash",
                                   "nondeterministic_set"])
-def test_the_repeat_in_a_fresh_interpreter_catches_decisions_that_depend_on_the_process(name):
+def test_the_repeat_in_another_zygote_catches_decisions_that_depend_on_the_process(name):
     from tests.sandbox.helpers import policy_text
 
     # One worker, so that a repeat forked from the first run's zygote would share its state.
@@ -176,21 +176,25 @@ def test_a_case_that_runs_out_of_time_is_killed_and_later_ones_are_skipped():
     assert [c["status"] for c in out["cases"]] == ["timeout", "skipped", "skipped"]
 
 
-def test_a_prestarted_repeat_worker_is_used_for_the_repeat_and_closed_when_unused():
-    from sandbox.runner import Prestarted, run_batch
+@pytest.mark.parametrize("repeat", [True, False])
+def test_the_two_prestarted_zygotes_serve_the_batch_and_no_other_starts(monkeypatch, repeat):
+    import sandbox.runner as runner
 
-    used = Prestarted()
-    worker = used.worker
-    out = run_batch(request(policy_builtin="priority"), started=used)
-    assert worker is not None and worker.returncode == 0  # it ran the repeat and exited
-    assert out["determinism"]["status"] == "ok" and used.worker is None
-    unused = Prestarted()
-    worker = unused.worker
-    out = run_batch(request(policy_builtin="priority", check_determinism=False), started=unused)
-    assert out["determinism"] is None and [c["status"] for c in out["cases"]] == ["ok", "ok"]
-    assert worker is not None and worker.returncode is not None and unused.worker is None
-    unused.close()
-    assert unused.zygotes.idle.empty()
+    started = runner.Prestarted()
+    prestarted = []
+    while not started.zygotes.idle.empty():
+        prestarted.append(started.zygotes.idle.get_nowait())
+    for zygote in prestarted:
+        started.zygotes.give(zygote)
+    later = []
+    monkeypatch.setattr(runner.Zygote, "__init__", lambda self: later.append(self))
+    out = runner.run_batch(request(policy_builtin="priority", check_determinism=repeat),
+                           started=started)
+    assert [c["status"] for c in out["cases"]] == ["ok", "ok"]
+    assert (out["determinism"]["status"] == "ok") if repeat else out["determinism"] is None
+    assert len(prestarted) == 2 and later == []  # the first case and the repeat: one each
+    assert started.zygotes.idle.empty()
+    assert all(z.proc.wait(timeout=10) is not None for z in prestarted)  # ended with the batch
 
 
 def test_a_batch_leaves_no_directory_behind(tmp_path):
