@@ -77,7 +77,7 @@ def start_run(config: RunConfig, runs_dir: str | Path = "runs", *,
         raise FileExistsError(f"run folder {path} already exists")
     store = RunStore(path)
     with RunLock(path):
-        backend = backend or choose_backend(config.sandbox)
+        backend = backend or choose_backend(config.sandbox, keep_spare=True)
         _write_new_run(config, store, backend)
         return _drive(config, store, backend, _initial_state(config), chat_models, progress,
                       cancel)
@@ -154,7 +154,7 @@ def _resume_locked(run_dir: Path, budget: BudgetLimits | None,
             for role, m in config.models.items()}})
     spent = Spend(**data.get("spent") or {})
     store = RunStore(run_dir, elapsed_base=spent.seconds)
-    backend = backend or choose_backend(config.sandbox)
+    backend = backend or choose_backend(config.sandbox, keep_spare=True)
     store.update_run(status="running", stop_reason=None, config=config.model_dump(),
                      budget=config.budget.model_dump())
     store.transcript.write("run_started", iteration=spent.iterations, run_id=config.run_id,
@@ -237,6 +237,8 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
         conn.close()
         if ctx.executor is not None:
             ctx.executor.close()
+        if hasattr(backend, "close"):  # a container started for an evaluation that won't come
+            backend.close()
     assert isinstance(ctx, RunContext)
     return _outcome(store)
 

@@ -16,6 +16,11 @@ and a cost per case, from a one-case batch (the suite's first case) and the whol
 Figures are medians of ``--repeat`` runs after one warm-up; the ratios are what to compare (the
 machine is shared; the load average before the runs is printed).
 
+Each batch gets a fresh container. Measured twice: *cold*, the batch starting its own (a run's
+first evaluation, or ``policyforge evaluate``), and *started ahead*, as a run's backend does for
+its later evaluations (``keep_spare``: the next container starts as soon as a batch ends, while
+the agents' model works; here a pause of ``--pause`` seconds, not timed, stands for that work).
+
 ``--round`` instead times one round of a population of 4 (``run --population 4``): four
 candidates (the same file under four keys) evaluated on the suite's search part through the
 sandbox's executor, serial (``--workers 1``, no Ray) and on an embedded Ray with 2 workers, the
@@ -74,8 +79,11 @@ def in_process(cases: list[CaseInput]) -> float:
     return time.perf_counter() - t0
 
 
-def evaluation(policy: PolicyInput, cases: list[CaseInput], backend) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """One candidate evaluation end to end, with the report's timings."""
+def evaluation(policy: PolicyInput, cases: list[CaseInput], backend,  # type: ignore[no-untyped-def]
+               pause: float = 0.0) -> dict[str, float]:
+    """One candidate evaluation end to end, with the report's timings (after ``pause``
+    seconds, not timed: the time a run spends elsewhere between two evaluations)."""
+    time.sleep(pause)
     t0 = time.perf_counter()
     report = evaluate_policy(policy, cases, backend, default_limits(600), suite="bench",
                              part="search")
@@ -157,6 +165,24 @@ def median(runs: list[dict[str, float]], key: str) -> float:
     return statistics.median(r.get(key, 0.0) for r in runs)
 
 
+def report(runs: list[dict[str, float]], runs_one: list[dict[str, float]], sim_all: float,
+           sim_one: float, n: int, title: str) -> None:
+    """The evaluation's figures against the simulation's, and the split of the overhead."""
+    total, total_one = median(runs, "total"), median(runs_one, "total")
+    replay = median(runs, "host_replay")
+    per_case = ((total - sim_all) - (total_one - sim_one)) / max(1, n - 1)
+    fixed = (total_one - sim_one) - per_case
+    print(f"  {title}")
+    print(f"    evaluate, policy file, end to end  {total:7.3f} s   ratio x{total / sim_all:.2f}")
+    print(f"      run inside the sandbox           {median(runs, 'run_inside'):7.3f} s")
+    print(f"      host replay (all cases)          {replay:7.3f} s   "
+          f"({100 * replay / total:.0f} % of the evaluation)")
+    print(f"      host work after the runner ended {median(runs, 'after_exit'):7.3f} s")
+    print(f"    one-case batch: evaluate {total_one:.3f} s, simulate {sim_one:.3f} s")
+    print(f"    fixed cost per batch               {fixed:7.3f} s")
+    print(f"    cost per case beyond its simulation{1000 * per_case:7.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
@@ -165,6 +191,9 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true",
                         help="also time the replay after the run, interleaved with the streamed "
                              "runs (on a loaded machine only same-run ratios compare)")
+    parser.add_argument("--pause", type=float, default=1.0,
+                        help="seconds between two evaluations of the started-ahead runs (the "
+                             "agents' model time; not timed)")
     parser.add_argument("--round", action="store_true",
                         help="time one round of population 4 on 1 and on 2 workers instead")
     args = parser.parse_args()
@@ -190,19 +219,21 @@ def main() -> None:
         if args.compare:
             unstreamed.append(evaluation(policy, cases, Unstreamed(backend)))
     runs_one = [evaluation(policy, one, backend) for _ in range(args.repeat)]
-    total, total_one = median(runs, "total"), median(runs_one, "total")
-    replay = median(runs, "host_replay")
-    per_case = ((total - sim_all) - (total_one - sim_one)) / max(1, len(cases) - 1)
-    fixed = (total_one - sim_one) - per_case
     print(f"  simulate() in process, built-in      {sim_all:7.3f} s")
-    print(f"  evaluate, policy file, end to end    {total:7.3f} s   ratio x{total / sim_all:.2f}")
-    print(f"    run inside the sandbox             {median(runs, 'run_inside'):7.3f} s")
-    print(f"    host replay (all cases)            {replay:7.3f} s   "
-          f"({100 * replay / total:.0f} % of the evaluation)")
-    print(f"    host work after the runner exited  {median(runs, 'after_exit'):7.3f} s")
-    print(f"  one-case batch: evaluate {total_one:.3f} s, simulate {sim_one:.3f} s")
-    print(f"  fixed cost per batch                 {fixed:7.3f} s")
-    print(f"  cost per case beyond its simulation  {1000 * per_case:7.1f} ms")
+    report(runs, runs_one, sim_all, sim_one, len(cases), "cold: each batch starts its container")
+    total = median(runs, "total")
+    ahead = choose_backend(args.sandbox, keep_spare=True)
+    try:
+        evaluation(policy, one, ahead)  # its first batch starts the container for the next
+        runs = [evaluation(policy, cases, ahead, args.pause) for _ in range(args.repeat)]
+        runs_one = [evaluation(policy, one, ahead, args.pause) for _ in range(args.repeat)]
+    finally:
+        getattr(ahead, "close", lambda: None)()
+    if all(r.get("started_before") for r in runs + runs_one):
+        report(runs, runs_one, sim_all, sim_one, len(cases),
+               f"container started ahead (a run's later evaluations; {args.pause:g} s between)")
+    else:
+        print("  (this backend starts no container ahead: the cold figures are its figures)")
     if unstreamed:
         after = median(unstreamed, "total")
         print(f"  same runs, replay after the sandbox  {after:7.3f} s   ratio "

@@ -30,15 +30,18 @@ def resolve_kind(kind: str) -> str:
 
 
 def choose_backend(kind: str, *, labels: dict[str, str] | None = None,
-                   warn: bool = True) -> Backend:
+                   warn: bool = True, keep_spare: bool = False) -> Backend:
     """A ready backend for ``--sandbox auto|docker|local``.
 
     ``labels`` go on every Docker container (run and candidate, so a cancelled task's can be
     found); ``warn=False`` keeps the local backend's isolation warning off stderr (a Ray worker's
-    caller prints it once instead).
+    caller prints it once instead); ``keep_spare``: a Docker backend that evaluates one batch
+    after another (a run's) starts each next container while the caller does other work (see
+    `sandbox.docker_backend`); close it when done.
     """
     resolved = resolve_kind(kind)
     module_name, class_name = BACKENDS[resolved].split(":")
-    options: dict[str, Any] = {"labels": labels} if resolved == "docker" else {"warn": warn}
+    options: dict[str, Any] = ({"labels": labels, "keep_spare": keep_spare}
+                               if resolved == "docker" else {"warn": warn})
     backend: Backend = getattr(importlib.import_module(module_name), class_name)(**options)
     return backend

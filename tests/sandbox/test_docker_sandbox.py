@@ -93,3 +93,41 @@ def test_a_missing_image_fails_at_once_and_says_to_run_sandbox_up(monkeypatch):
     monkeypatch.setattr(sandbox.image, "IMAGE", "policyforge-sandbox:never-built")
     with pytest.raises(ImageMissing, match="policyforge sandbox up"):
         sandbox.image.require_image(docker.from_env())
+
+
+def test_a_container_started_ahead_serves_exactly_one_batch_and_none_is_left():
+    backend = DockerBackend(keep_spare=True)
+    limits = Limits(timeout_seconds=60)
+    policy = PolicyInput("priority", builtin="priority")
+    first = evaluate_policy(policy, cases(2), backend, limits)
+    assert first.status == "ok" and "started_before" not in first.sandbox.timings
+    assert len(own_sandbox_containers()) == 1  # the next batch's, started already
+    waiting = own_sandbox_containers()[0]["Id"]
+    second = evaluate_policy(policy, cases(2), backend, limits)
+    assert second.status == "ok", second.reason
+    assert second.sandbox.timings["started_before"] == 1.0 and "start" not in second.sandbox.timings
+    assert second.verification.determinism == "same decisions"
+    assert [c["Id"] for c in own_sandbox_containers()] not in ([], [waiting])  # used, replaced
+    backend.close()
+    assert own_sandbox_containers() == []
+
+
+def test_a_started_container_with_other_limits_is_not_used_and_not_left():
+    backend = DockerBackend()
+    backend.prestart(Limits(timeout_seconds=60, memory_mb=512))
+    report = evaluate_policy(PolicyInput("priority", builtin="priority"), cases(1), backend,
+                             Limits(timeout_seconds=60, memory_mb=1024))
+    assert report.status == "ok" and "started_before" not in report.sandbox.timings
+    assert own_sandbox_containers() == []
+
+
+def test_a_started_container_goes_with_its_backend():
+    import gc
+
+    backend = DockerBackend()
+    backend.prestart(Limits(timeout_seconds=60))
+    backend._held[0].thread.join()
+    assert len(own_sandbox_containers()) == 1
+    del backend
+    gc.collect()
+    assert own_sandbox_containers() == []
