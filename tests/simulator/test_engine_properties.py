@@ -34,7 +34,40 @@ RANDOM_POLICY = textwrap.dedent(
     SUSPEND_P = {suspend_p}
     DEFER = {defer}
     AGING = {aging}
+    AGE_IN = "{age_in}"  # where the age is kept: on s, in a class, a closure, on a pipeline
     OVERBOOK = 0  # more RAM than the pool has, in pools' sizes (OVERBOOK_POLICY sets it)
+
+
+    class Ages:
+        n = 0
+
+
+    def _counter():
+        n = 0
+
+        def bump(reset):
+            nonlocal n
+            n = 0 if reset else n + 1
+            return n
+
+        return bump
+
+
+    bump = _counter()
+
+
+    def grow_older(s, reset):
+        if AGE_IN == "class":
+            Ages.n = 0 if reset else Ages.n + 1
+            return Ages.n
+        if AGE_IN == "closure":
+            return bump(reset)
+        if AGE_IN == "pipeline" and s.queue:  # on a simulator object
+            head = s.queue[0]
+            head.pf_age = 0 if reset else head.__dict__.get("pf_age", 0) + 1
+            return head.pf_age
+        s.age = 0 if reset else s.age + 1
+        return s.age
 
     @register_scheduler_init(key="random-fit")
     def init(s):
@@ -50,8 +83,7 @@ RANDOM_POLICY = textwrap.dedent(
         s.queue = [p for p in s.queue if not p.runtime_status().is_pipeline_successful()]
         if AGING:
             # age by call count: act only every AGING-th call after new work arrives
-            s.age = 0 if pipelines else s.age + 1
-            if s.age % AGING != AGING - 1:
+            if grow_older(s, bool(pipelines)) % AGING != AGING - 1:
                 return [], []
         if DEFER and (pipelines or results):
             return [], []  # act only on the next tick with no new input
@@ -199,6 +231,7 @@ def test_event_engine_equals_tick_stepping_for_builtin_policies(
     overcommit=st.booleans(),
     defer=st.booleans(),
     aging=st.sampled_from([0, 0, 4]),
+    age_in=st.sampled_from(["s", "class", "closure", "pipeline"]),
 )
 def test_event_engine_equals_tick_stepping_for_random_policies(
     tmp_path_factory: Any,
@@ -210,6 +243,7 @@ def test_event_engine_equals_tick_stepping_for_random_policies(
     overcommit: bool,
     defer: bool,
     aging: int,
+    age_in: str,
 ) -> None:
     path = Path(tmp_path_factory.mktemp("pol")) / "random_fit.py"
     path.write_text(
@@ -219,6 +253,7 @@ def test_event_engine_equals_tick_stepping_for_random_policies(
             suspend_p=suspend_p,
             defer=defer,
             aging=aging,
+            age_in=age_in,
         )
     )
     params = _params(data.draw, tps, allow_memory_overcommit=overcommit)
@@ -295,6 +330,7 @@ def test_random_policies_at_10000_ticks_per_second(
             suspend_p=suspend_p,
             defer=False,
             aging=0,
+            age_in="s",
             overbook=overbook,
         )
     )
@@ -328,6 +364,7 @@ def test_overcommit_and_the_pool_oom_killer(
             suspend_p=suspend_p,
             defer=False,
             aging=0,
+            age_in="s",
             overbook=overbook,
         )
     )
@@ -347,7 +384,7 @@ def test_the_overbooking_policy_reaches_the_pool_oom_killer(tmp_path: Path) -> N
     path = tmp_path / "random_fit.py"
     path.write_text(
         OVERBOOK_POLICY.format(
-            seed=3, clock_every=0, suspend_p=0.0, defer=False, aging=0, overbook=3
+            seed=3, clock_every=0, suspend_p=0.0, defer=False, aging=0, age_in="s", overbook=3
         )
     )
     ops = [TraceOperator("op1", [], 2.0, "const", None, 35.0)]
