@@ -20,11 +20,19 @@ from __future__ import annotations
 
 import ast
 import builtins
+import operator
 from typing import Any
 
 # The names the rewritten code calls; dunder names, which a policy file may not use itself.
 TARGET_NAME = "__policyforge_target__"
+STORE_NAME = "__policyforge_store__"
+OPERATOR_NAME = "__policyforge_operator__"
 WRITES_NAME = "__policyforge_writes__"
+# ``x.a op= v`` as a call: the in-place operator function of each augmented assignment
+_INPLACE = {ast.Add: "iadd", ast.Sub: "isub", ast.Mult: "imul", ast.MatMult: "imatmul",
+            ast.Div: "itruediv", ast.FloorDiv: "ifloordiv", ast.Mod: "imod", ast.Pow: "ipow",
+            ast.LShift: "ilshift", ast.RShift: "irshift", ast.BitOr: "ior", ast.BitXor: "ixor",
+            ast.BitAnd: "iand"}
 MISSING = ("no such attribute",)  # a recorded attribute deleted since (a constant: primed)
 
 
@@ -34,12 +42,20 @@ class ModelWrites:
     def __init__(self, model_types: tuple[type, ...]) -> None:
         self.model_types = model_types
         self.written: dict[tuple[int, str], tuple[Any, str]] = {}
+        self.is_model: dict[type, bool] = {}  # by exact type, learnt as stores happen
 
     def set(self, obj: Any, name: str, value: Any) -> None:
         """``setattr(obj, name, value)``, recorded if ``obj`` is the simulator's."""
         builtins.setattr(obj, name, value)
-        if isinstance(obj, self.model_types) and (id(obj), name) not in self.written:
+        model = self.is_model.get(type(obj))
+        if model is None:
+            model = self.is_model[type(obj)] = isinstance(obj, self.model_types)
+        if model and (id(obj), name) not in self.written:
             self.written[(id(obj), name)] = (obj, name)  # keeps obj alive: its id stays its own
+
+    def store(self, value: Any, obj: Any, name: str) -> None:
+        """`set` with the value first: ``x.a = v`` evaluates ``v`` before ``x``."""
+        self.set(obj, name, value)
 
     def delete(self, obj: Any, name: str) -> None:
         """``delattr(obj, name)``, recorded if ``obj`` is the simulator's."""
@@ -92,7 +108,8 @@ def namespace(writes: ModelWrites) -> dict[str, Any]:
     def delattr(obj: Any, name: str) -> None:  # noqa: A001
         writes.delete(obj, name)
 
-    return {TARGET_NAME: target, WRITES_NAME: writes, "setattr": setattr, "delattr": delattr}
+    return {TARGET_NAME: target, STORE_NAME: writes.store, OPERATOR_NAME: operator,
+            WRITES_NAME: writes, "setattr": setattr, "delattr": delattr}
 
 
 def watch_attribute_stores(tree: ast.Module) -> ast.Module:
@@ -114,6 +131,34 @@ class _Stores(ast.NodeTransformer):
         node.body = [self.visit(b) for b in node.body]
         self.classes.pop()
         return node
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        target = node.targets[0]
+        if len(node.targets) != 1 or not isinstance(target, ast.Attribute):
+            return self.generic_visit(node)
+        # ``x.a = v``: one call, ``v`` then ``x`` evaluated in Python's order
+        return self._store(self.visit(node.value), self.visit(target.value), target.attr, node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        target = node.target
+        if (not isinstance(target, ast.Attribute) or not isinstance(target.value, ast.Name)
+                or any(isinstance(n, (ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom))
+                       for n in ast.walk(node.value))):
+            return self.generic_visit(node)
+        # ``x.a += v`` with ``x`` a plain name that ``v`` cannot rebind: the in-place operator
+        # on ``x.a`` and ``v``, then the store (``x`` is the same object both times)
+        obj = target.value
+        loaded = ast.Attribute(value=ast.Name(obj.id, ast.Load()), attr=target.attr,
+                               ctx=ast.Load())
+        op = ast.Attribute(value=ast.Name(OPERATOR_NAME, ast.Load()),
+                           attr=_INPLACE[type(node.op)], ctx=ast.Load())
+        value = ast.Call(func=op, args=[loaded, self.visit(node.value)], keywords=[])
+        return self._store(value, ast.Name(obj.id, ast.Load()), target.attr, node)
+
+    def _store(self, value: ast.expr, obj: ast.expr, attr: str, node: ast.stmt) -> ast.stmt:
+        call = ast.Call(func=ast.Name(STORE_NAME, ast.Load()),
+                        args=[value, obj, ast.Constant(self._mangled(attr))], keywords=[])
+        return ast.copy_location(ast.Expr(value=ast.copy_location(call, node)), node)
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         node.value = self.visit(node.value)

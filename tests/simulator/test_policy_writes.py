@@ -34,6 +34,7 @@ PROGRAM = textwrap.dedent(
             self.__dunder__ = 2        # not mangled
 
         def reveal(self):
+            self.__secret += 1         # the name mangled on both sides
             return self.__secret
 
     b = Box()
@@ -44,6 +45,9 @@ PROGRAM = textwrap.dedent(
     for b.i in range(3):
         b.count += b.i
     del b.w
+    b.lst = alias = [1]
+    b.lst += [2]                   # in place: the alias sees it
+    b.same = alias is b.lst
     setattr(b, "via_setattr", 5)
     h = _Hidden()
     result = (vars(b), h.reveal(), sorted(vars(h)), log)
@@ -62,8 +66,10 @@ def test_the_rewrite_keeps_python_semantics() -> None:
     writes = ModelWrites(MODEL_TYPES)
     watched = _run(watch_attribute_stores(ast.parse(PROGRAM)), namespace(writes))
     assert watched == plain
-    assert plain[0] == {"x": 11, "y": 2, "z": 3, "count": 3, "i": 2, "via_setattr": 5}
-    assert plain[2] == ["_Hidden__secret", "__dunder__"] and plain[3] == ["value", "target"]
+    assert plain[0] == {"x": 11, "y": 2, "z": 3, "count": 3, "i": 2, "lst": [1, 2],
+                        "same": True, "via_setattr": 5}
+    assert plain[1] == 2 and plain[2] == ["_Hidden__secret", "__dunder__"]
+    assert plain[3] == ["value", "target"]
     assert writes.state() is None  # nothing of the simulator's was written
 
 
