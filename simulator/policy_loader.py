@@ -207,6 +207,10 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
         raise PolicyLoadError(
             f"syntax error: {exc.msg}", file=name, line=exc.lineno, column=exc.offset
         ) from None
+    except RecursionError:
+        raise PolicyLoadError(
+            "the policy's code is nested too deeply to compile (an expression or block hundreds "
+            "of levels deep); split it into smaller parts", file=name) from None
     registry = Registry()
     module = types.ModuleType(f"{POLICY_MODULE_PREFIX}{next(_counter)}")
     module.__file__ = name

@@ -113,66 +113,73 @@ def namespace(writes: ModelWrites) -> dict[str, Any]:
 
 
 def watch_attribute_stores(tree: ast.Module) -> ast.Module:
-    """``tree`` with every attribute target ``x.a`` made ``__policyforge_target__(x, "a")[None]``
-    (see the module doc)."""
-    return ast.fix_missing_locations(_Stores().visit(tree))
+    """``tree`` with every attribute target ``x.a`` made ``__policyforge_target__(x, "a")[None]``,
+    ``x.a = v`` and ``name.a op= v`` made one call each (see the module doc). Iterative: a file
+    nested as deeply as the compiler takes is taken here too."""
+    stack: list[tuple[ast.AST, str | None]] = [(tree, None)]
+    while stack:
+        node, owner = stack.pop()
+        for field, value in ast.iter_fields(node):
+            # a class's body is mangled with its name; its decorators and bases are not
+            scope = node.name if isinstance(node, ast.ClassDef) and field == "body" else owner
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    if isinstance(item, ast.AST):
+                        value[i] = _rewritten(item, scope)
+                        stack.append((value[i], scope))
+            elif isinstance(value, ast.AST):
+                replaced = _rewritten(value, scope)
+                setattr(node, field, replaced)
+                stack.append((replaced, scope))
+    return tree
 
 
-class _Stores(ast.NodeTransformer):
-    def __init__(self) -> None:
-        self.classes: list[str] = []
-
-    def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
-        # decorators, bases and keywords belong to the enclosing scope's mangling
-        node.decorator_list = [self.visit(d) for d in node.decorator_list]
-        node.bases = [self.visit(b) for b in node.bases]
-        node.keywords = [self.visit(k) for k in node.keywords]
-        self.classes.append(node.name)
-        node.body = [self.visit(b) for b in node.body]
-        self.classes.pop()
-        return node
-
-    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+def _rewritten(node: ast.AST, owner: str | None) -> ast.AST:
+    """``node`` itself, or what it becomes if it stores an attribute (its own children are
+    rewritten after, by the caller's walk)."""
+    if isinstance(node, ast.Assign):
         target = node.targets[0]
-        if len(node.targets) != 1 or not isinstance(target, ast.Attribute):
-            return self.generic_visit(node)
-        # ``x.a = v``: one call, ``v`` then ``x`` evaluated in Python's order
-        return self._store(self.visit(node.value), self.visit(target.value), target.attr, node)
-
-    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        if len(node.targets) == 1 and isinstance(target, ast.Attribute):
+            # ``x.a = v``: one call, ``v`` then ``x`` evaluated in Python's order
+            return _store(node.value, target.value, _mangled(target.attr, owner), node)
+    elif isinstance(node, ast.AugAssign):
         target = node.target
-        if (not isinstance(target, ast.Attribute) or not isinstance(target.value, ast.Name)
-                or any(isinstance(n, (ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom))
-                       for n in ast.walk(node.value))):
-            return self.generic_visit(node)
-        # ``x.a += v`` with ``x`` a plain name that ``v`` cannot rebind: the in-place operator
-        # on ``x.a`` and ``v``, then the store (``x`` is the same object both times)
-        obj = target.value
-        loaded = ast.Attribute(value=ast.Name(obj.id, ast.Load()), attr=target.attr,
-                               ctx=ast.Load())
-        op = ast.Attribute(value=ast.Name(OPERATOR_NAME, ast.Load()),
-                           attr=_INPLACE[type(node.op)], ctx=ast.Load())
-        value = ast.Call(func=op, args=[loaded, self.visit(node.value)], keywords=[])
-        return self._store(value, ast.Name(obj.id, ast.Load()), target.attr, node)
+        if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                and not any(isinstance(n, (ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom))
+                            for n in ast.walk(node.value))):
+            # ``x.a += v`` with ``x`` a plain name that ``v`` cannot rebind: the in-place
+            # operator on ``x.a`` and ``v``, then the store (``x`` is the same object both times)
+            name = target.value.id
+            loaded = _at(ast.Attribute(value=_at(ast.Name(name, ast.Load()), node),
+                                       attr=target.attr, ctx=ast.Load()), node)
+            op = _at(ast.Attribute(value=_at(ast.Name(OPERATOR_NAME, ast.Load()), node),
+                                   attr=_INPLACE[type(node.op)], ctx=ast.Load()), node)
+            value = _at(ast.Call(func=op, args=[loaded, node.value], keywords=[]), node)
+            return _store(value, _at(ast.Name(name, ast.Load()), node),
+                          _mangled(target.attr, owner), node)
+    elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+        call = _at(ast.Call(func=_at(ast.Name(TARGET_NAME, ast.Load()), node),
+                            args=[node.value, _at(ast.Constant(_mangled(node.attr, owner)), node)],
+                            keywords=[]), node)
+        return _at(ast.Subscript(value=call, slice=_at(ast.Constant(None), node), ctx=node.ctx),
+                   node)
+    return node
 
-    def _store(self, value: ast.expr, obj: ast.expr, attr: str, node: ast.stmt) -> ast.stmt:
-        call = ast.Call(func=ast.Name(STORE_NAME, ast.Load()),
-                        args=[value, obj, ast.Constant(self._mangled(attr))], keywords=[])
-        return ast.copy_location(ast.Expr(value=ast.copy_location(call, node)), node)
 
-    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-        node.value = self.visit(node.value)
-        if isinstance(node.ctx, ast.Load):
-            return node
-        call = ast.Call(func=ast.Name(TARGET_NAME, ast.Load()),
-                        args=[node.value, ast.Constant(self._mangled(node.attr))], keywords=[])
-        return ast.copy_location(
-            ast.Subscript(value=ast.copy_location(call, node), slice=ast.Constant(None),
-                          ctx=node.ctx), node)
+def _store(value: ast.expr, obj: ast.expr, name: str, node: ast.stmt) -> ast.stmt:
+    call = _at(ast.Call(func=_at(ast.Name(STORE_NAME, ast.Load()), node),
+                        args=[value, obj, _at(ast.Constant(name), node)], keywords=[]), node)
+    return _at(ast.Expr(value=call), node)
 
-    def _mangled(self, name: str) -> str:
-        """``name`` as the compiler stores it inside the innermost class."""
-        if not self.classes or not name.startswith("__") or name.endswith("__"):
-            return name
-        owner = self.classes[-1].lstrip("_")
-        return f"_{owner}{name}" if owner else name
+
+def _at(new: Any, old: ast.AST) -> Any:
+    """``new`` (a node made here) at ``old``'s place in the source, for tracebacks."""
+    return ast.copy_location(new, old)
+
+
+def _mangled(name: str, owner: str | None) -> str:
+    """``name`` as the compiler stores it inside class ``owner``."""
+    if owner is None or not name.startswith("__") or name.endswith("__"):
+        return name
+    stripped = owner.lstrip("_")
+    return f"_{stripped}{name}" if stripped else name

@@ -109,3 +109,24 @@ def test_an_error_in_a_store_points_at_the_policy_line(tmp_path: Path) -> None:
     with pytest.raises(SimulatorError) as info:
         run_simulation(params, trace, str(path))
     assert info.value.to_dict().get("line") == 10
+
+
+def test_deep_code_is_rewritten_or_refused_clearly(tmp_path: Path) -> None:
+    from simulator.errors import PolicyLoadError
+    from simulator.policy_loader import load_policy_file
+
+    deep = tmp_path / "deep.py"
+    # 400 levels: the rewrite walks without recursion (a recursive one gave up at about 500)
+    program = ast.parse("b.total = " + " + ".join(["1"] * 400) + "\nb.n = 1\n")
+    writes = ModelWrites(MODEL_TYPES)
+
+    class Box:
+        pass
+
+    box = Box()
+    exec(compile(watch_attribute_stores(program), "<deep>", "exec"),  # noqa: S102
+         {**namespace(writes), "b": box})
+    assert (box.total, box.n) == (400, 1)
+    deep.write_text("x = " + " + ".join(["1"] * 3000) + "\n")
+    with pytest.raises(PolicyLoadError, match="nested too deeply"):
+        load_policy_file(deep)
