@@ -77,7 +77,7 @@ def start_run(config: RunConfig, runs_dir: str | Path = "runs", *,
         raise FileExistsError(f"run folder {path} already exists")
     store = RunStore(path)
     with RunLock(path):
-        backend = backend or choose_backend(config.sandbox, keep_spare=True)
+        backend = backend or choose_backend(config.sandbox)
         _write_new_run(config, store, backend)
         return _drive(config, store, backend, _initial_state(config), chat_models, progress,
                       cancel)
@@ -154,7 +154,7 @@ def _resume_locked(run_dir: Path, budget: BudgetLimits | None,
             for role, m in config.models.items()}})
     spent = Spend(**data.get("spent") or {})
     store = RunStore(run_dir, elapsed_base=spent.seconds)
-    backend = backend or choose_backend(config.sandbox, keep_spare=True)
+    backend = backend or choose_backend(config.sandbox)
     store.update_run(status="running", stop_reason=None, config=config.model_dump(),
                      budget=config.budget.model_dump())
     store.transcript.write("run_started", iteration=spent.iterations, run_id=config.run_id,
@@ -193,6 +193,11 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
     from agents.state import RunContext
 
     ctx = _context(config, store, backend, chat_models)
+    # A Docker backend starts each next evaluation's container while the agents work (see
+    # sandbox.docker_backend), for this run only: it removes the last one when the run ends.
+    spare_before = getattr(backend, "keep_spare", None)
+    if spare_before is not None:
+        backend.keep_spare = True
     ctx.cancel = cancel
     ctx.caller.observer = progress  # retries and streaming answers shown as they happen
     ctx.evaluations.observer = progress  # evaluations in flight, per worker
@@ -237,7 +242,8 @@ def _drive(config: RunConfig, store: RunStore, backend: Any, initial: dict[str, 
         conn.close()
         if ctx.executor is not None:
             ctx.executor.close()
-        if hasattr(backend, "close"):  # a container started for an evaluation that won't come
+        if spare_before is not None:  # the container started for an evaluation that won't come
+            backend.keep_spare = spare_before
             backend.close()
     assert isinstance(ctx, RunContext)
     return _outcome(store)

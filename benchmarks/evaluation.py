@@ -178,6 +178,8 @@ def report(runs: list[dict[str, float]], runs_one: list[dict[str, float]], sim_a
     print(f"      host replay (all cases)          {replay:7.3f} s   "
           f"({100 * replay / total:.0f} % of the evaluation)")
     print(f"      host work after the runner ended {median(runs, 'after_exit'):7.3f} s")
+    if any("prestart_wait" in r for r in runs):
+        print(f"      waiting for its started container{median(runs, 'prestart_wait'):7.3f} s")
     print(f"    one-case batch: evaluate {total_one:.3f} s, simulate {sim_one:.3f} s")
     print(f"    fixed cost per batch               {fixed:7.3f} s")
     print(f"    cost per case beyond its simulation{1000 * per_case:7.1f} ms")
@@ -229,7 +231,7 @@ def main() -> None:
         runs_one = [evaluation(policy, one, ahead, args.pause) for _ in range(args.repeat)]
     finally:
         getattr(ahead, "close", lambda: None)()
-    if all(r.get("started_before") for r in runs + runs_one):
+    if all("prestart_wait" in r for r in runs + runs_one):
         report(runs, runs_one, sim_all, sim_one, len(cases),
                f"container started ahead (a run's later evaluations; {args.pause:g} s between)")
     else:

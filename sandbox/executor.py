@@ -126,16 +126,21 @@ class SerialExecutor:
                     backends[i] = exc
             return backends[i]
 
-        for i, job in enumerate(jobs):
-            backend = backend_of(i)
-            if isinstance(backend, SandboxError):
-                reports.append(failed_report(job, "failed", backend.message, backend))
-                continue
-            following = backend_of(i + 1) if i + 1 < len(jobs) and self.backend is None else None
-            if following is not None and hasattr(following, "prestart"):
-                following.prestart(jobs[i + 1].limits)  # its container starts while this runs
-            reports.append(_run_job(job, backend))
-            backends.pop(i)
+        try:
+            for i, job in enumerate(jobs):
+                backend = backend_of(i)
+                if isinstance(backend, SandboxError):
+                    reports.append(failed_report(job, "failed", backend.message, backend))
+                    continue
+                following = backend_of(i + 1) if i + 1 < len(jobs) and not self.backend else None
+                if following is not None and hasattr(following, "prestart"):
+                    following.prestart(jobs[i + 1].limits)  # its container starts while this runs
+                reports.append(_run_job(job, backend))
+                backends.pop(i)
+        finally:  # interrupted: a container started for a job that will not run
+            for left in backends.values():
+                if hasattr(left, "close") and left is not self.backend:
+                    left.close()
         return reports
 
     def close(self) -> None:

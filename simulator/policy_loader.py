@@ -27,6 +27,8 @@ from simulator.errors import PolicyLoadError
 from simulator.scheduling import Registry, _current
 
 _counter = itertools.count(1)
+# What a policy file's module is named (`simulator.state_compare` tells its code by it).
+POLICY_MODULE_PREFIX = "policyforge_policy_"
 
 
 @dataclass
@@ -197,8 +199,7 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
         raise PolicyLoadError("policy file not found", file=name) from None
     except (UnicodeDecodeError, IsADirectoryError) as exc:
         raise PolicyLoadError(f"cannot read policy file: {exc}", file=name) from None
-    from simulator.policy_writes import ModelWrites, namespace, watch_attribute_stores
-    from simulator.state_compare import MODEL_TYPES, POLICY_MODULE_PREFIX
+    from simulator.policy_writes import MODEL_TYPES, ModelWrites, namespace, watch_attribute_stores
 
     try:
         tree = ast.parse(source, name)

@@ -23,6 +23,8 @@ import builtins
 import operator
 from typing import Any
 
+from simulator import executor, workload
+
 # The names the rewritten code calls; dunder names, which a policy file may not use itself.
 TARGET_NAME = "__policyforge_target__"
 STORE_NAME = "__policyforge_store__"
@@ -34,6 +36,24 @@ _INPLACE = {ast.Add: "iadd", ast.Sub: "isub", ast.Mult: "imul", ast.MatMult: "im
             ast.LShift: "ilshift", ast.RShift: "irshift", ast.BitOr: "ior", ast.BitXor: "ixor",
             ast.BitAnd: "iand"}
 MISSING = ("no such attribute",)  # a recorded attribute deleted since (a constant: primed)
+# The simulator's model objects, what a policy is shown: a snapshot names each by its identity
+# token (`simulator.state_compare`), and what a policy file stores on one is recorded here.
+MODEL_TYPES: tuple[type, ...] = (
+    workload.Node,
+    workload.Operator,
+    workload.Pipeline,
+    workload.DAG,
+    workload.PipelineRuntimeStatus,
+    workload.Segment,
+    executor.Container,
+    executor.ResourcePool,
+    executor.Executor,
+    executor.Assignment,
+    executor.ExecutionResult,
+    executor.Suspend,
+    workload.Priority,
+    workload.OperatorState,
+)
 
 
 class ModelWrites:

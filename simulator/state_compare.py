@@ -34,6 +34,8 @@ import numpy as np
 
 from simulator import executor, scheduling, workload
 from simulator.identity import same, token
+from simulator.policy_loader import POLICY_MODULE_PREFIX, provided_names
+from simulator.policy_writes import MISSING, MODEL_TYPES, WRITES_NAME
 
 # A function of a compiled simulator module (`simulator.native`) is not a FunctionType; `token`
 # is one of them exactly when the simulator is compiled.
@@ -173,8 +175,6 @@ def _freeze(obj: Any, memo: dict[int, int]) -> Any:
 
 # --- the policy's code, as state ---------------------------------------------------------------
 
-# What a policy module is named (`simulator.policy_loader` names each one it loads so).
-POLICY_MODULE_PREFIX = "policyforge_policy_"
 # A class's own names that are its machinery, not the policy's data.
 _INERT_CLASS_NAMES = frozenset({
     "__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__annotations__",
@@ -211,8 +211,6 @@ def class_state(cls: type) -> dict[str, Any]:
 
 def _model_writes(module: types.ModuleType) -> Any:
     """What the policy stored on simulator objects (`simulator.policy_writes`), with values."""
-    from simulator.policy_writes import WRITES_NAME
-
     writes = vars(module).get(WRITES_NAME)
     return writes.state() if writes is not None else None
 
@@ -331,24 +329,6 @@ _POOL_FIELDS = operator.attrgetter(
 )
 _by_token = operator.attrgetter("_snap")
 _DISPATCH: dict[Any, Any] = dict(copyreg.dispatch_table)
-# The simulator's model objects: a snapshot names each by its identity token; what a policy file
-# stores on one is watched by `simulator.policy_writes`.
-MODEL_TYPES: tuple[type, ...] = (
-    workload.Node,
-    workload.Operator,
-    workload.Pipeline,
-    workload.DAG,
-    workload.PipelineRuntimeStatus,
-    workload.Segment,
-    executor.Container,
-    executor.ResourcePool,
-    executor.Executor,
-    executor.Assignment,
-    executor.ExecutionResult,
-    executor.Suspend,
-    workload.Priority,
-    workload.OperatorState,
-)
 for _cls in MODEL_TYPES:
     _DISPATCH[_cls] = _by_token
 for _enum in (workload.Priority, workload.OperatorState):
@@ -423,8 +403,6 @@ class StateProbe:
         self.fast = not _own_pickling_hooks(module)
         self.provided: dict[str, Any] = {}
         if module is not None:
-            from simulator.policy_loader import provided_names
-
             self.provided = provided_names()
             table = _module_dispatch(module)
         self.pickler.dispatch_table = table
@@ -447,8 +425,6 @@ class StateProbe:
         self._code: PolicyCode | None = None
         self._writes: Any = None
         if module is not None:
-            from simulator.policy_writes import WRITES_NAME
-
             self._writes = vars(module).get(WRITES_NAME)
             self._split_globals()
         else:
@@ -460,8 +436,6 @@ class StateProbe:
         count by identity (a policy that rebinds one is seen; none of them is its data); so does
         code, whose own state `PolicyCode.state` shows by value."""
         memo = dict(self._base_memo)
-        from simulator.policy_writes import MISSING
-
         code = [*(self._code.code if self._code is not None else []), MISSING]
         for value in (*(vars(self.s).get(name) for name in _ENGINE_ATTRS), *code):
             if value is not None and id(value) not in memo:

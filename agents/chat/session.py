@@ -113,7 +113,7 @@ class ChatSession:
         if self._backend is None:
             from sandbox.registry import choose_backend
 
-            self._backend = choose_backend(self.args.sandbox, keep_spare=True)
+            self._backend = choose_backend(self.args.sandbox)
         return self._backend
 
     def _on_event(self, event: dict[str, Any]) -> None:

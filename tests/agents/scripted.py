@@ -38,9 +38,10 @@ def schedule(s, results, pipelines):
     while True:
         s.n += 1
 '''
-# FIFO that burns CPU in every call: an evaluation that takes a few seconds (to be killed in).
+# FIFO that burns CPU in every call (about 5 ms): an evaluation that takes a second or two, to
+# be killed in (at 1 ms a call the whole evaluation could end before the kill).
 SLOW_WEAK = WEAK.replace("    s.queue.extend(pipelines)\n",
-                         "    s.queue.extend(pipelines)\n    sum(i * i for i in range(20000))\n")
+                         "    s.queue.extend(pipelines)\n    sum(i * i for i in range(80000))\n")
 
 
 def answer(code: str, summary: str = "A policy.") -> str:

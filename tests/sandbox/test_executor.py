@@ -109,7 +109,7 @@ def test_the_serial_executor_starts_each_next_container_while_a_job_runs():
     finally:
         ex._run_job = real
     assert [r.status for r in reports] == ["ok"] * 3
-    assert ["started_before" in r.sandbox.timings for r in reports] == [False, True, True]
+    assert ["prestart_wait" in r.sandbox.timings for r in reports] == [False, True, True]
     # when a job begins, its container is up already, labelled as its own
     assert "c1" in seen[1] and "c2" in seen[2] and "c0" not in seen[1] | seen[2]
     assert own_sandbox_containers() == []

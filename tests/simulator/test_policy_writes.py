@@ -12,8 +12,7 @@ import pytest
 from simulator.engine import run_simulation
 from simulator.errors import SimulatorError
 from simulator.params import load_params
-from simulator.policy_writes import ModelWrites, namespace, watch_attribute_stores
-from simulator.state_compare import MODEL_TYPES
+from simulator.policy_writes import MODEL_TYPES, ModelWrites, namespace, watch_attribute_stores
 from simulator.trace_io import TraceOperator, TracePipeline
 from simulator.workload import Priority
 

@@ -183,6 +183,7 @@ def test_no_policy_beats_the_bounds_on_random_traces_and_clusters(
             suspend_p=0.5,
             defer=False,
             aging=0,
+            age_in="s",
         )
     elif policy == "random-fractional":
         runnable = _policy_file(tmp_path_factory, FRACTIONAL_POLICY, seed=seed)
