@@ -19,7 +19,8 @@ it starts its interpreters and waits on stdin, so the batch that takes it skips 
 start and the imports (about 0.2 s). It is the same locked-down container with the same labels,
 it serves exactly one batch and is removed like any other, and nothing of any candidate is in it
 before its request arrives. A run's backend keeps one started for its next evaluation
-(``keep_spare``); an executor starts the next job's while the current one runs.
+(``keep_spare``). The executors do not (yet): a serial round that did would outrun a Ray round on
+two cores, whose tasks each start their own container.
 """
 
 from __future__ import annotations

@@ -115,32 +115,14 @@ class SerialExecutor:
         from sandbox.registry import choose_backend
 
         reports: list[EvaluationReport] = []
-        backends: dict[int, Backend | SandboxError] = {}
-
-        def backend_of(i: int) -> Backend | SandboxError:
-            if i not in backends:
-                try:
-                    backends[i] = self.backend or choose_backend(
-                        self.sandbox, labels=job_labels(self.run_id, jobs[i]), warn=i == 0)
-                except SandboxError as exc:
-                    backends[i] = exc
-            return backends[i]
-
-        try:
-            for i, job in enumerate(jobs):
-                backend = backend_of(i)
-                if isinstance(backend, SandboxError):
-                    reports.append(failed_report(job, "failed", backend.message, backend))
-                    continue
-                following = backend_of(i + 1) if i + 1 < len(jobs) and not self.backend else None
-                if following is not None and hasattr(following, "prestart"):
-                    following.prestart(jobs[i + 1].limits)  # its container starts while this runs
-                reports.append(_run_job(job, backend))
-                backends.pop(i)
-        finally:  # interrupted: a container started for a job that will not run
-            for left in backends.values():
-                if hasattr(left, "close") and left is not self.backend:
-                    left.close()
+        for job in jobs:
+            try:
+                backend = self.backend or choose_backend(
+                    self.sandbox, labels=job_labels(self.run_id, job), warn=not reports)
+            except SandboxError as exc:
+                reports.append(failed_report(job, "failed", exc.message, exc))
+                continue
+            reports.append(_run_job(job, backend))
         return reports
 
     def close(self) -> None:

@@ -79,37 +79,3 @@ def test_evaluate_rejects_workers_with_an_address():
                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2 and "not both" in proc.stderr
 
-
-@pytest.mark.usefixtures("sandbox_image")
-def test_the_serial_executor_starts_each_next_container_while_a_job_runs():
-    from sandbox.backend import Limits
-    from sandbox.docker_backend import CANDIDATE_LABEL
-    from sandbox.evaluation import CaseInput, PolicyInput
-    from sandbox.executor import EvaluationJob
-    from tests.sandbox.helpers import own_sandbox_containers, small_case
-
-    case = small_case("a", pipelines=4)
-    jobs = [EvaluationJob(key=f"c{i}", policy=PolicyInput("priority", builtin="priority"),
-                          cases=(CaseInput(case["name"], case["params"], case["trace_csv_text"]),),
-                          limits=Limits(timeout_seconds=60), suite="t", part="search")
-            for i in range(3)]
-    seen: list[set[str]] = []
-    executor = SerialExecutor("docker", run_id="prestart-test")
-    import sandbox.executor as ex
-
-    real = ex._run_job
-
-    def run_job(job, backend):  # noqa: ANN001, ANN202 - what is started while a job runs
-        seen.append({c["Labels"][CANDIDATE_LABEL] for c in own_sandbox_containers()})
-        return real(job, backend)
-
-    ex._run_job = run_job
-    try:
-        reports = executor.evaluate(jobs)
-    finally:
-        ex._run_job = real
-    assert [r.status for r in reports] == ["ok"] * 3
-    assert ["prestart_wait" in r.sandbox.timings for r in reports] == [False, True, True]
-    # when a job begins, its container is up already, labelled as its own
-    assert "c1" in seen[1] and "c2" in seen[2] and "c0" not in seen[1] | seen[2]
-    assert own_sandbox_containers() == []
