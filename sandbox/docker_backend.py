@@ -19,8 +19,10 @@ it starts its interpreters and waits on stdin, so the batch that takes it skips 
 start and the imports (about 0.2 s). It is the same locked-down container with the same labels,
 it serves exactly one batch and is removed like any other, and nothing of any candidate is in it
 before its request arrives. A run's backend keeps one started for its next evaluation
-(``keep_spare``). The executors do not (yet): a serial round that did would outrun a Ray round on
-two cores, whose tasks each start their own container.
+(``keep_spare``). An embedded Ray's driver starts the next task's container on this machine
+(`start_ahead`, labelled as that job's, named ``pf-waiting-*``); the task claims it by renaming
+it (`DockerBackend.adopt`: a rename succeeds once, so a retried task never takes a container its
+first attempt used) and starts its own if the claim fails.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import socket
 import struct
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -132,6 +135,23 @@ class DockerBackend:
         """Remove a container started for a batch that will not come."""
         _discard_held(self._held)
 
+    def adopt(self, container_id: str, limits: Limits, deadline_epoch: float) -> bool:
+        """Claim a container `start_ahead` started, for the next batch: False (and nothing
+        held) if it is gone or was claimed before (by an earlier attempt of this task)."""
+        from docker.errors import APIError
+
+        try:  # to a name of its own id's: a second claim (same name) fails
+            self.client.api.rename(container_id, f"pf-claimed-{container_id[:16]}")
+        except APIError:
+            return False
+        container = self.client.containers.get(container_id)
+        sock = self.client.api.attach_socket(
+            container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        deadline = time.monotonic() + (deadline_epoch - time.time())
+        _discard_held(self._held)
+        self._held[0] = _Adopted(container, sock, limits, deadline)
+        return True
+
     def _take_started(self, limits: Limits) -> tuple[Any, Any] | None:
         spare, self._held[0] = self._held[0], None
         if spare is None:
@@ -190,6 +210,41 @@ class DockerBackend:
         if note:
             run.notes.append(note)
         return run
+
+
+class _Adopted(_Started):
+    """A container someone else started ahead (`start_ahead`), claimed by this backend."""
+
+    def __init__(self, container: Any, sock: Any, limits: Limits, deadline: float) -> None:
+        self.limits = _container_limits(limits)
+        self.deadline = deadline
+        self.container = container
+        self.sock = sock
+        self.error = None
+        self.thread = threading.Thread(target=lambda: None)
+        self.thread.start()
+
+
+WAITING_PREFIX = "pf-waiting-"
+
+
+def start_ahead(limits: Limits, labels: dict[str, str], client: Any | None = None,
+                ) -> tuple[str, float]:
+    """Create and start a container for a batch to come (see the module doc), not attached:
+    its id and its deadline label (epoch seconds), for the process that will claim it."""
+    client = client or docker_client(timeout=60)
+    image_id = require_image(client)
+    deadline = time.monotonic() + SPARE_WAIT_SECONDS + limits.timeout_seconds
+    epoch = time.time() + (deadline - time.monotonic())
+    config = container_config(image_id, limits, epoch, labels)
+    container = retry_transient(client.containers.create)(
+        name=f"{WAITING_PREFIX}{uuid.uuid4().hex[:16]}", **config)
+    try:
+        _start(container)
+    except BaseException:
+        _remove(container)
+        raise
+    return container.id, epoch
 
 
 def _discard_held(held: list[_Started | None]) -> None:
@@ -314,13 +369,17 @@ def _exit_code(container: Any, deadline: float) -> int | None:
     return int(status.get("StatusCode", -1))
 
 
-def remove_labelled(labels: dict[str, str], client: Any | None = None) -> list[str]:
-    """Remove every sandbox container carrying all of ``labels`` (a cancelled or dead task's);
-    one that another process removes at the same time counts as removed."""
+def remove_labelled(labels: dict[str, str], client: Any | None = None,
+                    keep: str | None = None) -> list[str]:
+    """Remove every sandbox container carrying all of ``labels`` (a cancelled or dead task's)
+    but ``keep`` (an id); one that another process removes at the same time counts as
+    removed."""
     client = client or docker_client(timeout=30)
     wanted = [f"{LABEL}=1", *(f"{k}={v}" for k, v in sorted(labels.items()))]
     removed = []
     for info in client.api.containers(all=True, filters={"label": wanted}):
+        if info["Id"] == keep:
+            continue
         remove_container(client, info["Id"])
         removed.append(str(info["Id"])[:12])
     return removed

@@ -144,8 +144,10 @@ class NodeResult:
 
 
 def evaluate_on_node(job: EvaluationJob, sandbox: str, labels: dict[str, str],
-                     expected_hash: str) -> NodeResult:
-    """The body of one Ray task: sandbox and verification on this node (see the module doc)."""
+                     expected_hash: str, ahead: tuple[str, float] | None = None) -> NodeResult:
+    """The body of one Ray task: sandbox and verification on this node (see the module doc).
+    ``ahead``: a container the driver started for this job on this node (id, deadline epoch),
+    taken if this attempt is the first to claim it (`DockerBackend.adopt`)."""
     import ray
 
     from sandbox.image import content_hash
@@ -155,20 +157,25 @@ def evaluate_on_node(job: EvaluationJob, sandbox: str, labels: dict[str, str],
     node = NodeResult(ray.get_runtime_context().get_node_id(), ip, content_hash())
     if node.content_hash != expected_hash:
         return node  # the driver refuses it, naming this node; nothing is run for nothing
-    _remove_containers(sandbox, labels)  # a previous attempt's, if its worker died
     from sandbox.registry import choose_backend
 
     try:
         backend = choose_backend(sandbox, labels=labels, warn=False)
     except SandboxError as exc:
+        _remove_containers(sandbox, labels)
         node.report = failed_report(job, "failed", f"on node {node.node_ip}: {exc.message}")
         return node
+    adopted = (ahead is not None and hasattr(backend, "adopt")
+               and backend.adopt(ahead[0], job.limits, ahead[1]))
+    # a previous attempt's containers, if its worker died (the one just claimed is this one's)
+    _remove_containers(sandbox, labels, keep=ahead[0] if adopted and ahead else None)
     node.report = _run_job(job, backend)
     return node
 
 
-def _remove_containers(sandbox: str, labels: dict[str, str]) -> list[str]:
-    """Remove this node's containers with ``labels`` (nothing to do without Docker)."""
+def _remove_containers(sandbox: str, labels: dict[str, str], keep: str | None = None) -> list[str]:
+    """Remove this node's containers with ``labels`` but ``keep`` (nothing to do without
+    Docker)."""
     if sandbox == "local":
         return []
     from sandbox.daemon import engine_answers
@@ -177,7 +184,7 @@ def _remove_containers(sandbox: str, labels: dict[str, str]) -> list[str]:
         return []
     from sandbox.docker_backend import remove_labelled
 
-    return remove_labelled(labels)
+    return remove_labelled(labels, keep=keep)
 
 
 class RayExecutor:
@@ -232,19 +239,73 @@ class RayExecutor:
 
     def evaluate(self, jobs: Sequence[EvaluationJob]) -> list[EvaluationReport]:
         """Run the jobs as Ray tasks; reports in the jobs' order."""
+        from concurrent.futures import ThreadPoolExecutor
+
         ray = self._ray
         window = max(1, int(ray.cluster_resources().get("CPU", 1)))
         reports: list[EvaluationReport | None] = [None] * len(jobs)
         waiting = list(range(len(jobs)))
         in_flight: dict[Any, tuple[int, float]] = {}
+        # On an embedded Ray (this machine) the next waiting job's container starts while the
+        # running ones work (sandbox.docker_backend.start_ahead); its task claims it.
+        starter = ThreadPoolExecutor(max_workers=1) if self._starts_ahead() else None
+        ahead: dict[int, Any] = {}
+        try:
+            self._run_window(jobs, window, reports, waiting, in_flight, starter, ahead)
+        finally:
+            if starter is not None:
+                starter.shutdown(wait=True)
+                self._discard_ahead(ahead)
+        return [r for r in reports if r is not None]
+
+    def _starts_ahead(self) -> bool:
+        if self._temp_dir is None:  # a cluster: the next task may run on any node
+            return False
+        from sandbox.registry import resolve_kind
+
+        try:
+            return resolve_kind(self.sandbox) == "docker"
+        except (SandboxError, ValueError):
+            return False
+
+    def _start_ahead(self, job: EvaluationJob) -> tuple[str, float] | None:
+        from sandbox.docker_backend import start_ahead
+
+        try:
+            return start_ahead(job.limits, job_labels(self.run_id, job))
+        except Exception:  # noqa: BLE001 - its task then starts its own container
+            return None
+
+    def _discard_ahead(self, ahead: dict[int, Any]) -> None:
+        from sandbox.daemon import docker_client
+        from sandbox.docker_backend import remove_container
+
+        for future in ahead.values():
+            started = future.result()
+            if started is not None:
+                try:
+                    remove_container(docker_client(timeout=30), started[0])
+                except Exception:  # noqa: BLE001 - the next run's reap removes it
+                    pass
+        ahead.clear()
+
+    def _run_window(self, jobs: Sequence[EvaluationJob], window: int,
+                    reports: list[EvaluationReport | None], waiting: list[int],
+                    in_flight: dict[Any, tuple[int, float]], starter: Any,
+                    ahead: dict[int, Any]) -> None:
+        ray = self._ray
         while waiting or in_flight:
             while waiting and len(in_flight) < window:
                 i = waiting.pop(0)
                 job = jobs[i]
-                ref = self._task.remote(job, self.sandbox, job_labels(self.run_id, job),
-                                        self.content_hash)
+                started = ahead.pop(i).result() if i in ahead else None
+                ref = self._task.remote(job, self.sandbox,  # type: ignore[call-arg]
+                                        job_labels(self.run_id, job), self.content_hash, started)
                 in_flight[ref] = (i, time.monotonic() + job.limits.timeout_seconds
                                   + self.cancel_margin)
+            if starter is not None and waiting and waiting[0] not in ahead:
+                # the window is full: the next job's container starts while these run
+                ahead[waiting[0]] = starter.submit(self._start_ahead, jobs[waiting[0]])
             first_deadline = min(d for _, d in in_flight.values())
             ready, _ = ray.wait(list(in_flight), num_returns=1,
                                 timeout=max(0.0, first_deadline - time.monotonic()))
@@ -256,7 +317,6 @@ class RayExecutor:
                 if now >= deadline:
                     del in_flight[ref]
                     reports[i] = self._cancel(ref, jobs[i])
-        return [r for r in reports if r is not None]
 
     def _collect(self, ref: Any, job: EvaluationJob) -> EvaluationReport:
         from ray.exceptions import RayTaskError, TaskCancelledError
@@ -269,7 +329,8 @@ class RayExecutor:
         except RayTaskError as exc:  # our own code raised inside the task
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
             self._remove_everywhere(job)
-            return failed_report(job, "failed", f"on node {exc.ip}: {type(cause).__name__}: "
+            where = getattr(exc, "__dict__", {}).get("ip") or "a Ray node"
+            return failed_report(job, "failed", f"on node {where}: {type(cause).__name__}: "
                                                 f"{cause}"[:2000])
         except self._ray.exceptions.RayError as exc:  # the worker (or its node) died twice
             self._remove_everywhere(job)

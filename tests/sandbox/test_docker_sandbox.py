@@ -131,3 +131,19 @@ def test_a_started_container_goes_with_its_backend():
     del backend
     gc.collect()
     assert own_sandbox_containers() == []
+
+
+def test_a_container_started_ahead_is_claimed_once_then_serves_its_batch():
+    from sandbox.docker_backend import start_ahead
+
+    limits = Limits(timeout_seconds=60)
+    labels = {"policyforge.run": "ahead-test", "policyforge.candidate": "c1"}
+    container_id, deadline = start_ahead(limits, labels)
+    first, retry = DockerBackend(labels=labels), DockerBackend(labels=labels)
+    assert first.adopt(container_id, limits, deadline)
+    assert not retry.adopt(container_id, limits, deadline)  # a retried task starts its own
+    report = evaluate_policy(PolicyInput("priority", builtin="priority"), cases(1), first, limits)
+    assert report.status == "ok", report.reason
+    assert "prestart_wait" in report.sandbox.timings
+    assert report.verification.determinism == "same decisions"
+    assert own_sandbox_containers() == []

@@ -107,9 +107,14 @@ def _wait_for_container(labels: dict[str, str], not_owner: str | None = None,
 
 
 def test_embedded_ray_gives_the_same_reports_as_serial_in_job_order(ray_local, serial_reports):
+    from tests.sandbox.helpers import own_sandbox_containers
+
     reports = ray_local.evaluate(_jobs())
     assert [r.status for r in reports] == ["ok"] * 4
     assert _scores(reports) == _scores(serial_reports)
+    # two at once: the third and fourth tasks took containers the driver started ahead
+    assert ["prestart_wait" in r.sandbox.timings for r in reports] == [False, False, True, True]
+    assert own_sandbox_containers() == []
 
 
 def test_a_task_past_its_deadline_is_cancelled_and_leaves_no_container(ray_local):
