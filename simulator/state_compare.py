@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator import executor, scheduling, workload
+from simulator import scheduling, workload
 from simulator.identity import same, token
 from simulator.policy_loader import POLICY_MODULE_PREFIX, provided_names
 from simulator.policy_writes import MISSING, MODEL_TYPES, WRITES_NAME
@@ -40,17 +40,9 @@ from simulator.policy_writes import MISSING, MODEL_TYPES, WRITES_NAME
 # A function of a compiled simulator module (`simulator.native`) is not a FunctionType; `token`
 # is one of them exactly when the simulator is compiled.
 _COMPILED_FUNCTION: type = type(token)
+# (the enums among the model types are atoms to `_freeze`: it looks at atoms first)
 _IDENTITY_TYPES: tuple[type, ...] = (
-    workload.Node,
-    workload.DAG,
-    workload.PipelineRuntimeStatus,
-    workload.Segment,
-    executor.Container,
-    executor.ResourcePool,
-    executor.Executor,
-    executor.Assignment,
-    executor.ExecutionResult,
-    executor.Suspend,
+    *MODEL_TYPES,
     types.ModuleType,
     _COMPILED_FUNCTION,
     types.MemberDescriptorType,
