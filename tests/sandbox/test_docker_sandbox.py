@@ -95,29 +95,44 @@ def test_a_missing_image_fails_at_once_and_says_to_run_sandbox_up(monkeypatch):
         sandbox.image.require_image(docker.from_env())
 
 
+def _started(backend: DockerBackend) -> str:
+    """The id of the container ``backend`` started for its next batch, once it is up."""
+    held = backend._held[0]
+    assert held is not None
+    held.thread.join()  # it starts in the background
+    return str(held.container.id)
+
+
 def test_a_container_started_ahead_serves_exactly_one_batch_and_none_is_left():
     backend = DockerBackend(keep_spare=True)
-    limits = Limits(timeout_seconds=60)
-    policy = PolicyInput("priority", builtin="priority")
-    first = evaluate_policy(policy, cases(2), backend, limits)
-    assert first.status == "ok" and "prestart_wait" not in first.sandbox.timings
-    assert len(own_sandbox_containers()) == 1  # the next batch's, started already
-    waiting = own_sandbox_containers()[0]["Id"]
-    second = evaluate_policy(policy, cases(2), backend, limits)
-    assert second.status == "ok", second.reason
-    assert "prestart_wait" in second.sandbox.timings and "start" not in second.sandbox.timings
-    assert second.verification.determinism == "same decisions"
-    assert [c["Id"] for c in own_sandbox_containers()] not in ([], [waiting])  # used, replaced
-    backend.close()
+    try:
+        limits = Limits(timeout_seconds=60)
+        policy = PolicyInput("priority", builtin="priority")
+        first = evaluate_policy(policy, cases(2), backend, limits)
+        assert first.status == "ok" and "prestart_wait" not in first.sandbox.timings
+        waiting = _started(backend)  # the next batch's, started already
+        assert [c["Id"] for c in own_sandbox_containers()] == [waiting]
+        second = evaluate_policy(policy, cases(2), backend, limits)
+        assert second.status == "ok", second.reason
+        assert "prestart_wait" in second.sandbox.timings and "start" not in second.sandbox.timings
+        assert second.verification.determinism == "same decisions"
+        following = _started(backend)  # the one it served is gone, the next one is up
+        assert following != waiting
+        assert [c["Id"] for c in own_sandbox_containers()] == [following]
+    finally:
+        backend.close()
     assert own_sandbox_containers() == []
 
 
 def test_a_started_container_with_other_limits_is_not_used_and_not_left():
     backend = DockerBackend()
-    backend.prestart(Limits(timeout_seconds=60, memory_mb=512))
-    report = evaluate_policy(PolicyInput("priority", builtin="priority"), cases(1), backend,
-                             Limits(timeout_seconds=60, memory_mb=1024))
-    assert report.status == "ok" and "prestart_wait" not in report.sandbox.timings
+    try:
+        backend.prestart(Limits(timeout_seconds=60, memory_mb=512))
+        report = evaluate_policy(PolicyInput("priority", builtin="priority"), cases(1), backend,
+                                 Limits(timeout_seconds=60, memory_mb=1024))
+        assert report.status == "ok" and "prestart_wait" not in report.sandbox.timings
+    finally:
+        backend.close()
     assert own_sandbox_containers() == []
 
 
@@ -126,8 +141,8 @@ def test_a_started_container_goes_with_its_backend():
 
     backend = DockerBackend()
     backend.prestart(Limits(timeout_seconds=60))
-    backend._held[0].thread.join()
-    assert len(own_sandbox_containers()) == 1
+    started = _started(backend)
+    assert [c["Id"] for c in own_sandbox_containers()] == [started]
     del backend
     gc.collect()
     assert own_sandbox_containers() == []
