@@ -233,12 +233,10 @@ def start_ahead(limits: Limits, labels: dict[str, str], client: Any | None = Non
     """Create and start a container for a batch to come (see the module doc), not attached:
     its id and its deadline label (epoch seconds), for the process that will claim it."""
     client = client or docker_client(timeout=60)
-    image_id = require_image(client)
     deadline = time.monotonic() + SPARE_WAIT_SECONDS + limits.timeout_seconds
     epoch = time.time() + (deadline - time.monotonic())
-    config = container_config(image_id, limits, epoch, labels)
-    container = retry_transient(client.containers.create)(
-        name=f"{WAITING_PREFIX}{uuid.uuid4().hex[:16]}", **config)
+    container = _create(client, require_image(client), limits, deadline, labels,
+                        name=f"{WAITING_PREFIX}{uuid.uuid4().hex[:16]}")
     try:
         _start(container)
     except BaseException:
@@ -289,9 +287,10 @@ def container_config(image: str, limits: Limits, deadline_epoch: float,
 
 @retry_transient
 def _create(client: Any, image_id: str, limits: Limits, deadline: float,
-            labels: dict[str, str] | None = None) -> Any:
+            labels: dict[str, str] | None = None, name: str | None = None) -> Any:
     deadline_epoch = time.time() + (deadline - time.monotonic())
-    return client.containers.create(**container_config(image_id, limits, deadline_epoch, labels))
+    return client.containers.create(
+        name=name, **container_config(image_id, limits, deadline_epoch, labels))
 
 
 @retry_transient

@@ -241,22 +241,16 @@ class RayExecutor:
         """Run the jobs as Ray tasks; reports in the jobs' order."""
         from concurrent.futures import ThreadPoolExecutor
 
-        ray = self._ray
-        window = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        reports: list[EvaluationReport | None] = [None] * len(jobs)
-        waiting = list(range(len(jobs)))
-        in_flight: dict[Any, tuple[int, float]] = {}
         # On an embedded Ray (this machine) the next waiting job's container starts while the
         # running ones work (sandbox.docker_backend.start_ahead); its task claims it.
         starter = ThreadPoolExecutor(max_workers=1) if self._starts_ahead() else None
         ahead: dict[int, Any] = {}
         try:
-            self._run_window(jobs, window, reports, waiting, in_flight, starter, ahead)
+            return self._run_window(jobs, starter, ahead)
         finally:
             if starter is not None:
                 starter.shutdown(wait=True)
                 self._discard_ahead(ahead)
-        return [r for r in reports if r is not None]
 
     def _starts_ahead(self) -> bool:
         if self._temp_dir is None:  # a cluster: the next task may run on any node
@@ -277,23 +271,29 @@ class RayExecutor:
             return None
 
     def _discard_ahead(self, ahead: dict[int, Any]) -> None:
-        from sandbox.daemon import docker_client
-        from sandbox.docker_backend import remove_container
-
-        for future in ahead.values():
-            started = future.result()
-            if started is not None:
-                try:
-                    remove_container(docker_client(timeout=30), started[0])
-                except Exception:  # noqa: BLE001 - the next run's reap removes it
-                    pass
+        """Remove the containers started for jobs that never ran (an interrupted batch)."""
+        started = [s for s in (f.result() for f in ahead.values()) if s is not None]
         ahead.clear()
+        if not started:
+            return
+        from sandbox.daemon import docker_client
+        from sandbox.reaper import remove_container
 
-    def _run_window(self, jobs: Sequence[EvaluationJob], window: int,
-                    reports: list[EvaluationReport | None], waiting: list[int],
-                    in_flight: dict[Any, tuple[int, float]], starter: Any,
-                    ahead: dict[int, Any]) -> None:
+        try:
+            client = docker_client(timeout=30)
+            for container_id, _ in started:
+                remove_container(client, container_id)
+        except Exception:  # noqa: BLE001 - the next run's reap removes them
+            pass
+
+    def _run_window(self, jobs: Sequence[EvaluationJob], starter: Any,
+                    ahead: dict[int, Any]) -> list[EvaluationReport]:
+        """As many tasks at once as the cluster has CPUs; the reports in the jobs' order."""
         ray = self._ray
+        window = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        reports: list[EvaluationReport | None] = [None] * len(jobs)
+        waiting = list(range(len(jobs)))
+        in_flight: dict[Any, tuple[int, float]] = {}
         while waiting or in_flight:
             while waiting and len(in_flight) < window:
                 i = waiting.pop(0)
@@ -317,6 +317,7 @@ class RayExecutor:
                 if now >= deadline:
                     del in_flight[ref]
                     reports[i] = self._cancel(ref, jobs[i])
+        return [r for r in reports if r is not None]
 
     def _collect(self, ref: Any, job: EvaluationJob) -> EvaluationReport:
         from ray.exceptions import RayTaskError, TaskCancelledError
@@ -329,7 +330,7 @@ class RayExecutor:
         except RayTaskError as exc:  # our own code raised inside the task
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
             self._remove_everywhere(job)
-            where = getattr(exc, "__dict__", {}).get("ip") or "a Ray node"
+            where = getattr(exc, "ip", None) or "a Ray node"  # not every Ray error carries it
             return failed_report(job, "failed", f"on node {where}: {type(cause).__name__}: "
                                                 f"{cause}"[:2000])
         except self._ray.exceptions.RayError as exc:  # the worker (or its node) died twice

@@ -199,7 +199,7 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
         raise PolicyLoadError("policy file not found", file=name) from None
     except (UnicodeDecodeError, IsADirectoryError) as exc:
         raise PolicyLoadError(f"cannot read policy file: {exc}", file=name) from None
-    from simulator.policy_writes import MODEL_TYPES, ModelWrites, namespace, watch_attribute_stores
+    from simulator.policy_writes import ModelWrites, namespace, watch_attribute_stores
 
     try:
         tree = ast.parse(source, name)
@@ -216,7 +216,7 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
     module = types.ModuleType(f"{POLICY_MODULE_PREFIX}{next(_counter)}")
     module.__file__ = name
     module.__dict__.update(provided_names())
-    module.__dict__.update(namespace(ModelWrites(MODEL_TYPES)))
+    module.__dict__.update(namespace(ModelWrites()))
     token = _current.set(registry)
     sys.modules[module.__name__] = module
     try:

@@ -57,31 +57,34 @@ MODEL_TYPES: tuple[type, ...] = (
 
 
 class ModelWrites:
-    """The attributes a policy set on simulator objects (instances of ``model_types``)."""
+    """The attributes a policy set on simulator objects (instances of `MODEL_TYPES`)."""
 
-    def __init__(self, model_types: tuple[type, ...]) -> None:
-        self.model_types = model_types
+    def __init__(self) -> None:
         self.written: dict[tuple[int, str], tuple[Any, str]] = {}
         self.is_model: dict[type, bool] = {}  # by exact type, learnt as stores happen
+
+    def store(self, value: Any, obj: Any, name: str) -> None:
+        """``obj.name = value``, recorded if ``obj`` is the simulator's (value first: ``x.a = v``
+        evaluates ``v`` before ``x``)."""
+        builtins.setattr(obj, name, value)
+        self._note(obj, name)
 
     def set(self, obj: Any, name: str, value: Any) -> None:
         """``setattr(obj, name, value)``, recorded if ``obj`` is the simulator's."""
         builtins.setattr(obj, name, value)
-        model = self.is_model.get(type(obj))
-        if model is None:
-            model = self.is_model[type(obj)] = isinstance(obj, self.model_types)
-        if model and (id(obj), name) not in self.written:
-            self.written[(id(obj), name)] = (obj, name)  # keeps obj alive: its id stays its own
-
-    def store(self, value: Any, obj: Any, name: str) -> None:
-        """`set` with the value first: ``x.a = v`` evaluates ``v`` before ``x``."""
-        self.set(obj, name, value)
+        self._note(obj, name)
 
     def delete(self, obj: Any, name: str) -> None:
         """``delattr(obj, name)``, recorded if ``obj`` is the simulator's."""
         builtins.delattr(obj, name)
-        if isinstance(obj, self.model_types) and (id(obj), name) not in self.written:
-            self.written[(id(obj), name)] = (obj, name)
+        self._note(obj, name)
+
+    def _note(self, obj: Any, name: str) -> None:
+        model = self.is_model.get(type(obj))
+        if model is None:
+            model = self.is_model[type(obj)] = isinstance(obj, MODEL_TYPES)
+        if model and (id(obj), name) not in self.written:
+            self.written[(id(obj), name)] = (obj, name)  # keeps obj alive: its id stays its own
 
     def state(self) -> list[tuple[Any, str, Any]] | None:
         """Each recorded attribute with its current value (None if there is none)."""

@@ -102,14 +102,9 @@ def _freeze(obj: Any, memo: dict[int, int]) -> Any:
         if isinstance(obj, float) and math.isnan(obj):
             return ("nan",)
         return obj
-    if isinstance(obj, types.FunctionType) and is_policy_code(obj):
-        # before the identity types: uncompiled, `_COMPILED_FUNCTION` is FunctionType itself
-        key = id(obj)
-        if key in memo:
-            return ("ref", memo[key])
-        memo[key] = len(memo)
-        return ("function", _Ident(obj), _freeze(_kept(memo, function_state(obj)), memo))
-    if isinstance(obj, _IDENTITY_TYPES + (types.FunctionType,)):
+    # (a policy's own function is state, below; uncompiled, `_COMPILED_FUNCTION` is FunctionType)
+    policy_function = isinstance(obj, types.FunctionType) and is_policy_code(obj)
+    if not policy_function and isinstance(obj, _IDENTITY_TYPES + (types.FunctionType,)):
         return _Ident(obj)
     if isinstance(obj, types.BuiltinFunctionType):  # a C function, or one bound to an object
         owner = obj.__self__
@@ -138,6 +133,8 @@ def _freeze(obj: Any, memo: dict[int, int]) -> Any:
         return ("npgen", repr(obj.bit_generator.state))
     if isinstance(obj, np.random.BitGenerator):
         return ("npbitgen", repr(obj.state))
+    if policy_function:
+        return ("function", _Ident(obj), _freeze(_kept(memo, function_state(obj)), memo))
     if isinstance(obj, types.MappingProxyType):
         return ("mappingproxy", tuple((_freeze(k, memo), _freeze(v, memo)) for k, v in obj.items()))
     if isinstance(obj, (staticmethod, classmethod)):
@@ -299,10 +296,8 @@ def freeze_policy_state(s: Any, module: types.ModuleType | None) -> Any:
         globs = tuple(
             (k, _freeze(v, memo)) for k, v in vars(module).items() if not k.startswith("__")
         )
-        code = PolicyCode(module)
-        globs += (tuple(_freeze(function_state(f), memo) for f in code.functions),
-                  tuple(_freeze(class_state(c), memo) for c in code.classes),
-                  _freeze(_model_writes(module), memo))
+        # (the globals' functions and classes bring their own state: `_freeze` walks into it)
+        globs += (_freeze(_model_writes(module), memo),)
     return attrs, pools, globs
 
 

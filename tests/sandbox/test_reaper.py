@@ -56,14 +56,15 @@ def dead_owner() -> Owner:
 
 
 def case_processes(pgid: int) -> list[int]:
-    """Live processes of group ``pgid`` started as the runner's ``--worker`` or ``--zygote``."""
+    """Live processes of group ``pgid`` started as the runner's ``--zygote`` (and the case
+    processes they forked, which keep its command line)."""
     out = []
     for pid in live_members(pgid):
         try:
             role = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[-2]
         except (OSError, IndexError):
             continue
-        if role in (b"--worker", b"--zygote"):
+        if role == b"--zygote":
             out.append(pid)
     return out
 
@@ -276,7 +277,7 @@ def test_kill_9_of_evaluate_locally_leaves_no_runner_or_worker(state: Path):
         record = wait_for(lambda: sorted(records.glob(f"{proc.pid}-*.json")), 60)
         assert record, "the evaluation never recorded its runner"
         runner = json.loads(record[0].read_text())["runner"]["pid"]
-        # A zygote, the case process it forked and the determinism repeat's fresh interpreter.
+        # The two zygotes, the case process and the determinism repeat's, each forked from one.
         assert wait_for(lambda: len(case_processes(runner)) >= 3, 60), case_processes(runner)
     finally:
         proc.kill()

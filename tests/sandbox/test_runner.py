@@ -102,7 +102,7 @@ def test_the_runner_makes_itself_non_dumpable_and_its_workers_are_not():
     assert proc.stdout.split() == ["0", "1"]
 
 
-# --- one fresh process per case, forked from a zygote; the repeat in a fresh interpreter -------
+# --- one fresh process per case, forked from a zygote; the repeat forked from the other ------
 
 
 def policy_with_init(init_body: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 from simulator.engine import run_simulation
 from simulator.errors import SimulatorError
 from simulator.params import load_params
-from simulator.policy_writes import MODEL_TYPES, ModelWrites, namespace, watch_attribute_stores
+from simulator.policy_writes import ModelWrites, namespace, watch_attribute_stores
 from simulator.trace_io import TraceOperator, TracePipeline
 from simulator.workload import Priority
 
@@ -62,7 +62,7 @@ def _run(tree: ast.Module, extra: dict[str, object]) -> object:
 
 def test_the_rewrite_keeps_python_semantics() -> None:
     plain = _run(ast.parse(PROGRAM), {})
-    writes = ModelWrites(MODEL_TYPES)
+    writes = ModelWrites()
     watched = _run(watch_attribute_stores(ast.parse(PROGRAM)), namespace(writes))
     assert watched == plain
     assert plain[0] == {"x": 11, "y": 2, "z": 3, "count": 3, "i": 2, "lst": [1, 2],
@@ -73,7 +73,7 @@ def test_the_rewrite_keeps_python_semantics() -> None:
 
 
 def test_only_stores_onto_simulator_objects_are_recorded() -> None:
-    writes = ModelWrites(MODEL_TYPES)
+    writes = ModelWrites()
     program = ast.parse("own.flag = 1\nprio.flag = 2\nprio.flag = 3\ndel prio.flag\n")
 
     class Own:
@@ -117,7 +117,7 @@ def test_deep_code_is_rewritten_or_refused_clearly(tmp_path: Path) -> None:
     deep = tmp_path / "deep.py"
     # 400 levels: the rewrite walks without recursion (a recursive one gave up at about 500)
     program = ast.parse("b.total = " + " + ".join(["1"] * 400) + "\nb.n = 1\n")
-    writes = ModelWrites(MODEL_TYPES)
+    writes = ModelWrites()
 
     class Box:
         pass
