@@ -24,15 +24,13 @@ compare against.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
 import heapq
 import math
-import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +46,7 @@ from simulator.errors import (
     SimulatorError,
 )
 from simulator.executor import Assignment, ExecutionResult, Executor, Suspend
+from simulator.gc_pause import no_automatic_gc
 from simulator.native import is_simulator_frame
 from simulator.params import load_params
 from simulator.policy_loader import LoadedPolicy, eudoxia_names, policy_line, resolve_policy
@@ -63,32 +62,6 @@ if TYPE_CHECKING:
 
 _NONE: list[Any] = []  # an empty decision list, never mutated
 _GC_EVERY = (1 << 13) - 1  # a young-generation collection every 8192 full ticks
-_gc_lock = threading.Lock()
-_gc_depth = [0, False]  # runs in progress, and whether the collector was enabled before them
-
-
-@contextlib.contextmanager
-def _no_automatic_gc() -> Iterator[None]:
-    """No automatic cyclic garbage collection while a run is in progress.
-
-    A run allocates many long-lived objects (pipelines, operators, containers); the automatic
-    collector would rescan them over and over (a third of a short run). Reference counting still
-    frees everything acyclic at once, and the loop collects the youngest generation every
-    8192 full ticks, so a policy that makes cycles cannot grow memory without bound. Nested and
-    concurrent runs share one switch; the first to start turns it off, the last to end restores it.
-    """
-    with _gc_lock:
-        if _gc_depth[0] == 0:
-            _gc_depth[1] = gc.isenabled()
-            gc.disable()
-        _gc_depth[0] += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_depth[0] -= 1
-            if _gc_depth[0] == 0 and _gc_depth[1]:
-                gc.enable()
 
 
 @dataclass
@@ -302,7 +275,7 @@ class Simulation:
     def run(self) -> SimulationResult:
         """Simulate every tick of ``duration`` and compute the statistics."""
         started = time.perf_counter()
-        with eudoxia_names(), _no_automatic_gc():
+        with eudoxia_names(), no_automatic_gc():
             self._setup()
             self._loop()
         stats = self._stats()
@@ -382,7 +355,7 @@ class Simulation:
             last = t
             self.counters.full_ticks += 1
             if not self.counters.full_ticks & _GC_EVERY:
-                gc.collect(0)  # the cyclic garbage of the youngest objects (see _no_automatic_gc)
+                gc.collect(0)  # the cyclic garbage of the youngest objects (see simulator.gc_pause)
             if not self.event_driven or (
                 not self.replaying and (changed or results or not clean)
             ):
@@ -691,7 +664,7 @@ def run_simulation(
 ) -> SimulationResult:
     """Run one simulation and return statistics, counters, and optionally the decision log,
     the run profile (`simulator.profile`) and the pipelines (see `SimulationResult`)."""
-    with _no_automatic_gc():
+    with no_automatic_gc():
         return _run_simulation(
             params,
             trace,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from simulator.errors import TraceError
+from simulator.gc_pause import no_automatic_gc
 
 COLUMNS = (
     "pipeline_id",
@@ -149,6 +150,11 @@ def read_trace(source: str | Path | IO[str], *, name: str | None = None) -> list
 
 def _parse(fh: IO[str], name: str) -> list[TracePipeline]:
     reader = _RowReader(name)
+    with no_automatic_gc():  # thousands of long-lived rows: the collector would rescan them
+        return _parse_with(fh, name, reader)
+
+
+def _parse_with(fh: IO[str], name: str, reader: _RowReader) -> list[TracePipeline]:
     try:
         rows = csv.reader(fh)
         header = next(rows, None)
