@@ -12,8 +12,9 @@ a `mixed` trace (4 pools, multi-operator containers, 60 s deadlines, S seconds, 
 
 Per case: the first call in a fresh process (reading the trace CSV, loading the policy, decision
 log on, as an evaluation runs it: the process set up as a sandbox case process is, with the
-zygote's imports done and the cyclic collector off, then 0.2 s of busy work that touches nothing of
-the simulator's, as a busy batch's CPU has run before a case: see `ramp_up`) and warm times with
+zygote's imports done, a policy file compiled as the zygote compiles it before it forks, and the
+cyclic collector off, then 0.2 s of busy work that touches nothing of the simulator's, as a busy
+batch's CPU has run before a case: see `ramp_up`) and warm times with
 the log off and on; the engine alone (replaying the recorded decision log: no policy) and the
 policy's share (the rest); ratios for 10x ``ticks_per_second``, 2x duration, profiling on, and
 replay against the run that made the log; and the ratio to Eudoxia. Eudoxia is measured in the same
@@ -106,9 +107,9 @@ def timed(repeat: int, fn):  # type: ignore[no-untyped-def]
 
 
 def first_call_worker(args: list[str]) -> None:
-    """In a fresh process set up as a sandbox case process is (the zygote's imports done, the
-    cyclic collector off: the process ends with its case), one run with the decision log on,
-    timed around the call."""
+    """In a fresh process set up as a sandbox case process is (the zygote's imports done, a
+    policy file's source compiled as the zygote compiles it, the cyclic collector off: the
+    process ends with its case), one run with the decision log on, timed around the call."""
     import gc
     import importlib
 
@@ -116,8 +117,12 @@ def first_call_worker(args: list[str]) -> None:
 
     for name in ZYGOTE_IMPORTS:
         importlib.import_module(name)
-    gc.disable()
     params_file, trace_file, policy = args
+    if policy.endswith(".py"):  # the zygote compiles the batch's policy before it forks a case
+        from simulator.policy_loader import compile_policy
+
+        compile_policy(Path(policy).read_text(encoding="utf-8"), str(Path(policy)))
+    gc.disable()
     params = json.loads(Path(params_file).read_text())
     ramp_up()
     start = time.process_time()
@@ -223,6 +228,7 @@ def measure(
         "replay": replay_t / on_t,
         "parse_gen": (parse_t + gen_t) / first,
         "calls": res.counters.policy_calls,
+        "snapshots": res.counters.snapshots,
         "full_ticks": res.counters.full_ticks,
         "ticks": int(params["duration"] * params["ticks_per_second"]),
         "ratio_setting": None
@@ -274,20 +280,23 @@ def main() -> None:
     )
     head = (
         f"{'case':<22} {'first':>7} {'warm':>7} {'log on':>7} {'engine':>7} {'policy':>7} "
-        f"{'calls':>7} {'10x tps':>7} {'2x dur':>7} {'prof':>6} {'replay':>6} {'parse':>6}"
+        f"{'calls':>7} {'snaps':>6} {'10x tps':>7} {'2x dur':>7} {'prof':>6} {'replay':>6} "
+        f"{'parse':>6}"
     )
     print(head)
     for r in rows:
         print(
             f"{r['name']:<22} {r['first']:6.3f}s {r['off']:6.3f}s {r['on']:6.3f}s "
-            f"{r['engine']:6.3f}s {r['policy']:6.3f}s {r['calls']:>7} {r['x10tps']:6.2f}x "
+            f"{r['engine']:6.3f}s {r['policy']:6.3f}s {r['calls']:>7} {r['snapshots']:>6} "
+            f"{r['x10tps']:6.2f}x "
             f"{r['x2dur']:6.2f}x {r['profile']:5.2f}x {r['replay']:5.2f}x {r['parse_gen']:5.0%}"
         )
     print(
         "\nfirst: whole run (CSV parse, policy load, decision log on); warm: log off; engine: "
         "replay of the\nlog (no policy); policy: log on minus engine; 10x tps / 2x dur: against "
         "warm; prof: profile on /\noff; replay: engine / log on; parse: trace parsing plus "
-        "generation / first call."
+        "generation / first call;\nsnaps: snapshots of the policy's state the quiet-call check "
+        "took (log on)."
     )
     for r in rows:
         if r["ratio_setting"]:

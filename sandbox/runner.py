@@ -11,7 +11,9 @@ its stdout and its memory through /proc (or ptrace it) and print a result it nev
 
 Each case runs in a fresh process of its own, forked from a *zygote* (``--zygote``): an
 interpreter that has imported the simulator and numpy once, made itself non-dumpable (so its
-children, which inherit that, can neither ptrace it nor each other) and never loads a policy.
+children, which inherit that, can neither ptrace it nor each other) and never loads a policy: it
+only compiles the batch's policy source once when the runner asks (``prepare``; parsing and
+compiling run none of the policy's code), so that its case processes need not each compile it.
 The zygote never sees a case either: it gets two pipe ends per case, forks, and the child reads
 the case from one and writes its result to the other, the only descriptor it keeps; its stdout
 and stderr are /dev/null, so a policy's prints cannot reach the result. Every case therefore
@@ -115,6 +117,9 @@ def run_batch(request: dict[str, Any],
     # The first case and its repeat each in a zygote of its own (two interpreters: see the
     # module doc); both join the pool for the other cases once done.
     own = {("case", 0): started.take(), ("repeat", 0): started.take()}
+    if base["policy_source"] and not base["policy_builtin"]:
+        for zygote in own.values():
+            zygote.prepare(_policy_name(base), str(base["policy_source"]))
 
     def one(job: tuple[str, int]) -> tuple[str, int, dict[str, Any]]:
         kind, i = job
@@ -255,6 +260,25 @@ class Zygote:
             return _timed_out(name, remaining, t0)
         code = os.waitstatus_to_exitcode(ended[1]) if ended is not None else None
         return _case_outcome(out, code, b"", name, t0)
+
+    def prepare(self, name: str, source: str) -> None:
+        """Have the zygote compile the policy's source (running none of it), so each case it
+        forks finds it compiled (`simulator.policy_loader.compile_policy`). No answer: the
+        zygote takes its messages in order, so it has done so before it forks the next case."""
+        read_end, write_end = os.pipe()
+        try:
+            socket.send_fds(self.sock, [b"p"], [read_end])
+            os.close(read_end)
+            read_end = -1
+            with os.fdopen(write_end, "wb") as fh:
+                write_end = -1
+                fh.write(json.dumps({"name": name, "source": source}).encode("utf-8"))
+        except OSError:
+            self.alive = False  # the next case finds out how it ended
+        finally:
+            for fd in (read_end, write_end):
+                if fd >= 0:
+                    os.close(fd)
 
     def _receive(self, message: struct.Struct, deadline: float) -> tuple[int, ...] | None:
         """One message from the zygote; None (and this zygote done with) if it ended or the
@@ -410,11 +434,17 @@ def run_case(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _write_policy(payload: dict[str, Any]) -> str:
-    """The policy source as a file in this worker's private directory (errors name it)."""
+def _policy_name(payload: dict[str, Any]) -> str:
+    """The policy file's name in a case's directory (what errors and tracebacks show)."""
     name = os.path.basename(str(payload.get("policy_filename") or "policy.py"))
     if not name.endswith(".py") or name.startswith("."):
         name = "policy.py"
+    return name
+
+
+def _write_policy(payload: dict[str, Any]) -> str:
+    """The policy source as a file in this worker's private directory (errors name it)."""
+    name = _policy_name(payload)
     with open(name, "w", encoding="utf-8") as fh:
         fh.write(str(payload.get("policy_source") or ""))
     return name
@@ -467,7 +497,10 @@ def zygote_main() -> int:
     control = socket.socket(fileno=0)
     try:
         while True:
-            _, fds, _, _ = socket.recv_fds(control, 1, 2)
+            kind, fds, _, _ = socket.recv_fds(control, 1, 2)
+            if kind == b"p" and len(fds) == 1:
+                _compile_policy(fds[0])
+                continue
             if len(fds) != 2:  # the runner is done (or sent nothing we know)
                 return 0
             pid = os.fork()
@@ -480,6 +513,20 @@ def zygote_main() -> int:
             control.sendall(_EXIT.pack(pid, status))
     except OSError:  # the runner went away
         return 0
+
+
+def _compile_policy(source_fd: int) -> None:
+    """A zygote's ``prepare``: compile the policy source it is sent (its case processes then
+    find it compiled); runs none of it. A source that does not compile is left to the case,
+    which reports the error."""
+    from simulator.policy_loader import compile_policy
+
+    try:
+        with os.fdopen(source_fd, "rb") as fh:
+            sent = json.loads(fh.read())
+        compile_policy(str(sent["source"]), str(sent["name"]))
+    except Exception:  # noqa: BLE001, S110 - the case process compiles it again and reports
+        pass
 
 
 def _case_process(case_in: int, case_out: int) -> NoReturn:

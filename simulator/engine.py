@@ -55,7 +55,7 @@ from simulator.scheduling import Scheduler
 from simulator.state_compare import StateProbe
 from simulator.stats import SimulatorStats, compute_pipeline_stats
 from simulator.trace_io import TracePipeline, delivery_ticks, read_trace
-from simulator.workload import Pipeline, Priority, Segment
+from simulator.workload import TRANSITIONS, Pipeline, Priority, Segment
 
 if TYPE_CHECKING:
     from simulator.observer import RunObserver
@@ -81,6 +81,9 @@ class RunCounters:
     quiet_calls: int = 0
     events: int = 0
     elided_calls: int = 0
+    # snapshots of the policy's state taken to prove a quiet call clean (a call of a tracked
+    # file that raised no flag needs none: `simulator.policy_effects`)
+    snapshots: int = 0
     wall_seconds: float = 0.0
 
 
@@ -214,6 +217,8 @@ class Simulation:
         self._skip_checks = 0
         self._check_backoff = 1
         self._probe: StateProbe | None = None
+        self._effects: Any = None
+        self._expect_dirty = False  # the last checked quiet call raised the effects flag
         # The snapshot after the last clean quiet call, while nothing the policy can hold by
         # value has changed since (only skipped ticks and quiet executor ticks in between).
         self._clean_snap: Any = None
@@ -243,8 +248,12 @@ class Simulation:
             pool._mjt = self.mjt
         s_params = {k: v for k, v in params.items() if k != "scheduler_algo"}
         module = self.policy.module
-        if module is not None and WRITES_NAME in vars(module):
-            vars(module)[WRITES_NAME].clear()  # this run's records only (a policy loaded once)
+        writes = vars(module).get(WRITES_NAME) if module is not None else None
+        if writes is not None:
+            writes.clear()  # this run's records only (a policy loaded once)
+        # a file compiled to raise a flag on anything that may change state
+        # (`simulator.policy_effects`): a quiet call that leaves it down needs no snapshots
+        self._effects = writes if writes is not None and writes.tracked else None
         try:
             self.s = Scheduler(
                 self.clock,
@@ -418,31 +427,50 @@ class Simulation:
             # keeps policies that are busy every tick as cheap as Eudoxia's per-tick calls.
             self._skip_checks -= 1
             check_state = False
+        effects = self._effects if check_state else None
         before = None
-        if check_state:
+        if check_state and (effects is None or self._expect_dirty):
             if self._probe is None:
                 self._probe = StateProbe(self.s, self.policy.module)
             before = self._clean_snap
             if before is None:
                 before = self._probe.snapshot()
+                self.counters.snapshots += 1
+        if effects is not None:
+            effects.dirty = False
         self._clean_snap = None
         self.tracker.reads = 0
         self.counters.policy_calls += 1
         if quiet:
             self.counters.quiet_calls += 1
+        moves = TRANSITIONS[0]
         try:
             out = self.policy.func(self.s, results, new)
         except SimulatorError:
             raise
         except Exception as exc:  # noqa: BLE001 - anything the policy raises is reported as its error
             raise self._policy_error(exc, "call") from None
+        if effects is not None and (type(out) is not tuple or len(out) != 2 or type(out[0])
+                                    is not list or type(out[1]) is not list):
+            effects.dirty = True  # unpacking it below may consume the policy's own iterator
         sus, asg = self._unpack(out)
-        clean = quiet and not sus and not asg and self.tracker.reads == 0 and not skip_check
+        clean = (quiet and not sus and not asg and self.tracker.reads == 0 and not skip_check
+                 and TRANSITIONS[0] == moves)
         if clean and check_state:
-            after = self._probe.snapshot()  # type: ignore[union-attr]
-            clean = after == before
-            if clean:
-                self._clean_snap = after
+            if effects is not None and not effects.dirty:
+                self._expect_dirty = False  # nothing ran that could change state
+            else:
+                if effects is not None:
+                    self._expect_dirty = True
+                if before is None:
+                    # flagged with no snapshot from before: not known clean; the next quiet
+                    # call (the next tick) is checked by snapshots
+                    return sus, asg, False
+                after = self._probe.snapshot()  # type: ignore[union-attr]
+                self.counters.snapshots += 1
+                clean = after == before
+                if clean:
+                    self._clean_snap = after
         if check_state:
             if clean:
                 self._check_backoff = 1

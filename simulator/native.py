@@ -39,6 +39,7 @@ COMPILED = (
     "simulator.workload",
     "simulator.scheduling",
     "simulator.state_compare",
+    "simulator.policy_effects",
     "simulator.decision_log",
     "simulator.trace_io",
     "simulator.generator",

@@ -9,8 +9,9 @@ package, so a real Eudoxia stays importable.
 
 from __future__ import annotations
 
-import ast
+import collections
 import contextlib
+import hashlib
 import itertools
 import sys
 import threading
@@ -199,24 +200,17 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
         raise PolicyLoadError("policy file not found", file=name) from None
     except (UnicodeDecodeError, IsADirectoryError) as exc:
         raise PolicyLoadError(f"cannot read policy file: {exc}", file=name) from None
-    from simulator.policy_writes import ModelWrites, namespace, watch_attribute_stores
+    from simulator.policy_effects import effect_namespace, register_module
+    from simulator.policy_writes import ModelWrites, namespace
 
-    try:
-        tree = ast.parse(source, name)
-        code = compile(watch_attribute_stores(tree), name, "exec")
-    except SyntaxError as exc:
-        raise PolicyLoadError(
-            f"syntax error: {exc.msg}", file=name, line=exc.lineno, column=exc.offset
-        ) from None
-    except RecursionError:
-        raise PolicyLoadError(
-            "the policy's code is nested too deeply to compile (an expression or block hundreds "
-            "of levels deep); split it into smaller parts", file=name) from None
+    code, tracked = compile_policy(source, name)
     registry = Registry()
     module = types.ModuleType(f"{POLICY_MODULE_PREFIX}{next(_counter)}")
     module.__file__ = name
     module.__dict__.update(provided_names())
-    module.__dict__.update(namespace(ModelWrites()))
+    writes = ModelWrites()
+    module.__dict__.update(namespace(writes))
+    module.__dict__.update(effect_namespace(writes))
     token = _current.set(registry)
     sys.modules[module.__name__] = module
     try:
@@ -229,7 +223,45 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
         ) from None
     finally:
         _current.reset(token)
+    writes.tracked = register_module(writes, code, module) and tracked
     return _single_key(registry, name, source, path, module)
+
+
+_COMPILED: collections.OrderedDict[tuple[str, str], tuple[types.CodeType, bool]] = (
+    collections.OrderedDict())
+_COMPILED_KEEP = 16  # sources kept compiled in this process (code objects are immutable)
+_compiled_lock = threading.Lock()
+
+
+def compile_policy(source: str, name: str) -> tuple[types.CodeType, bool]:
+    """A policy file's source compiled as the loader runs it (attribute stores recorded, its
+    effects tracked when it can be: `simulator.policy_effects`), and whether it is tracked.
+    Runs none of it. The same source and name again in this process cost a lookup."""
+    key = (name, hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest())
+    with _compiled_lock:
+        hit = _COMPILED.get(key)
+        if hit is not None:
+            _COMPILED.move_to_end(key)
+            return hit
+    from simulator.policy_effects import track_effects
+    from simulator.policy_writes import watch_attribute_stores
+
+    try:
+        tree, tracked = track_effects(source, name)
+        code = compile(watch_attribute_stores(tree), name, "exec")
+    except SyntaxError as exc:
+        raise PolicyLoadError(
+            f"syntax error: {exc.msg}", file=name, line=exc.lineno, column=exc.offset
+        ) from None
+    except RecursionError:
+        raise PolicyLoadError(
+            "the policy's code is nested too deeply to compile (an expression or block hundreds "
+            "of levels deep); split it into smaller parts", file=name) from None
+    with _compiled_lock:
+        _COMPILED[key] = (code, tracked)
+        while len(_COMPILED) > _COMPILED_KEEP:
+            _COMPILED.popitem(last=False)
+    return code, tracked
 
 
 def _single_key(

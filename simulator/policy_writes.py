@@ -31,7 +31,7 @@ STORE_NAME = "__policyforge_store__"
 OPERATOR_NAME = "__policyforge_operator__"
 WRITES_NAME = "__policyforge_writes__"
 # ``x.a op= v`` as a call: the in-place operator function of each augmented assignment
-_INPLACE = {ast.Add: "iadd", ast.Sub: "isub", ast.Mult: "imul", ast.MatMult: "imatmul",
+INPLACE_OPERATORS = {ast.Add: "iadd", ast.Sub: "isub", ast.Mult: "imul", ast.MatMult: "imatmul",
             ast.Div: "itruediv", ast.FloorDiv: "ifloordiv", ast.Mod: "imod", ast.Pow: "ipow",
             ast.LShift: "ilshift", ast.RShift: "irshift", ast.BitOr: "ior", ast.BitXor: "ixor",
             ast.BitAnd: "iand"}
@@ -62,6 +62,13 @@ class ModelWrites:
     def __init__(self) -> None:
         self.written: dict[tuple[int, str], tuple[Any, str]] = {}
         self.is_model: dict[type, bool] = {}  # by exact type, learnt as stores happen
+        # `simulator.policy_effects`: whether the file is tracked, and the flag it raises when
+        # a call may have changed state (any attribute store raises it too); the file's code
+        # objects and the callables known not to change anything, by identity
+        self.tracked = False
+        self.dirty = False
+        self.code_ids: dict[int, Any] = {}
+        self.pure_ids: dict[int, Any] = {}
 
     def store(self, value: Any, obj: Any, name: str) -> None:
         """``obj.name = value``, recorded if ``obj`` is the simulator's (value first: ``x.a = v``
@@ -80,6 +87,7 @@ class ModelWrites:
         self._note(obj, name)
 
     def _note(self, obj: Any, name: str) -> None:
+        self.dirty = True
         model = self.is_model.get(type(obj))
         if model is None:
             model = self.is_model[type(obj)] = isinstance(obj, MODEL_TYPES)
@@ -164,7 +172,7 @@ def _rewritten(node: ast.AST, owner: str | None) -> ast.AST:
         target = node.targets[0]
         if len(node.targets) == 1 and isinstance(target, ast.Attribute):
             # ``x.a = v``: one call, ``v`` then ``x`` evaluated in Python's order
-            return _store(node.value, target.value, _mangled(target.attr, owner), node)
+            return _store(node.value, target.value, mangled(target.attr, owner), node)
     elif isinstance(node, ast.AugAssign):
         target = node.target
         if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
@@ -173,34 +181,34 @@ def _rewritten(node: ast.AST, owner: str | None) -> ast.AST:
             # ``x.a += v`` with ``x`` a plain name that ``v`` cannot rebind: the in-place
             # operator on ``x.a`` and ``v``, then the store (``x`` is the same object both times)
             name = target.value.id
-            loaded = _at(ast.Attribute(value=_at(ast.Name(name, ast.Load()), node),
+            loaded = located(ast.Attribute(value=located(ast.Name(name, ast.Load()), node),
                                        attr=target.attr, ctx=ast.Load()), node)
-            op = _at(ast.Attribute(value=_at(ast.Name(OPERATOR_NAME, ast.Load()), node),
-                                   attr=_INPLACE[type(node.op)], ctx=ast.Load()), node)
-            value = _at(ast.Call(func=op, args=[loaded, node.value], keywords=[]), node)
-            return _store(value, _at(ast.Name(name, ast.Load()), node),
-                          _mangled(target.attr, owner), node)
+            op = located(ast.Attribute(value=located(ast.Name(OPERATOR_NAME, ast.Load()), node),
+                                   attr=INPLACE_OPERATORS[type(node.op)], ctx=ast.Load()), node)
+            value = located(ast.Call(func=op, args=[loaded, node.value], keywords=[]), node)
+            return _store(value, located(ast.Name(name, ast.Load()), node),
+                          mangled(target.attr, owner), node)
     elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
-        call = _at(ast.Call(func=_at(ast.Name(TARGET_NAME, ast.Load()), node),
-                            args=[node.value, _at(ast.Constant(_mangled(node.attr, owner)), node)],
-                            keywords=[]), node)
-        return _at(ast.Subscript(value=call, slice=_at(ast.Constant(None), node), ctx=node.ctx),
-                   node)
+        attr = located(ast.Constant(mangled(node.attr, owner)), node)
+        call = located(ast.Call(func=located(ast.Name(TARGET_NAME, ast.Load()), node),
+                                args=[node.value, attr], keywords=[]), node)
+        return located(ast.Subscript(value=call, slice=located(ast.Constant(None), node),
+                                     ctx=node.ctx), node)
     return node
 
 
 def _store(value: ast.expr, obj: ast.expr, name: str, node: ast.stmt) -> ast.stmt:
-    call = _at(ast.Call(func=_at(ast.Name(STORE_NAME, ast.Load()), node),
-                        args=[value, obj, _at(ast.Constant(name), node)], keywords=[]), node)
-    return _at(ast.Expr(value=call), node)
+    call = located(ast.Call(func=located(ast.Name(STORE_NAME, ast.Load()), node),
+                        args=[value, obj, located(ast.Constant(name), node)], keywords=[]), node)
+    return located(ast.Expr(value=call), node)
 
 
-def _at(new: Any, old: ast.AST) -> Any:
+def located(new: Any, old: ast.AST) -> Any:
     """``new`` (a node made here) at ``old``'s place in the source, for tracebacks."""
     return ast.copy_location(new, old)
 
 
-def _mangled(name: str, owner: str | None) -> str:
+def mangled(name: str, owner: str | None) -> str:
     """``name`` as the compiler stores it inside class ``owner``."""
     if owner is None or not name.startswith("__") or name.endswith("__"):
         return name

@@ -515,6 +515,10 @@ class Pipeline(Node):
 _STATES = tuple(OperatorState)
 # get_ops arguments that are hashable by value and cannot change afterwards
 _CACHEABLE = (frozenset, OperatorState, tuple)
+# Operator transitions so far, in this process: the engine compares it around a quiet call, so a
+# call that moved an operator (an Assignment built and dropped moves its ops to ASSIGNED) is
+# never taken for one that changed nothing.
+TRANSITIONS = [0]
 
 
 class _OperatorTables:
@@ -631,6 +635,7 @@ class PipelineRuntimeStatus:
         counts[self.operator_states[op]] -= 1
         counts[new_state] += 1
         self.operator_states[op] = new_state
+        TRANSITIONS[0] += 1
         if self._ops_cache:
             self._ops_cache.clear()
         if self._watch is not None:

@@ -205,3 +205,22 @@ def test_a_batch_leaves_no_directory_behind(tmp_path):
         env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_zygote_compiles_the_policy_it_is_sent_so_its_cases_find_it_compiled():
+    from sandbox.runner import _compile_policy
+    from simulator.policy_loader import compile_policy
+
+    source = FIFO + "\n# prepared\n"
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb") as fh:
+        fh.write(json.dumps({"name": "fifo.py", "source": source}).encode())
+    _compile_policy(read_end)  # what a zygote does on ``prepare``
+    code, tracked = compile_policy(source, "fifo.py")
+    assert compile_policy(source, "fifo.py")[0] is code  # a lookup, not a second compile
+    assert tracked
+    # a source that does not compile is left to the case, which reports it
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb") as fh:
+        fh.write(json.dumps({"name": "bad.py", "source": "def (:"}).encode())
+    _compile_policy(read_end)
