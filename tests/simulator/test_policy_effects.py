@@ -26,22 +26,23 @@ from simulator.params import load_params
 from simulator.policy_effects import track_effects
 from simulator.policy_loader import load_policy_file
 from simulator.policy_writes import WRITES_NAME
-from simulator.trace_io import TraceOperator, TracePipeline
+from tests.simulator.test_quiet_state import PARAMS, TRACE
 
-PARAMS = {
-    "duration": 10,
-    "ticks_per_second": 10,
-    "num_pools": 1,
-    "cpus_per_pool": 2,
-    "ram_gb_per_pool": 4,
-    "multi_operator_containers": True,
-}
-# p1 arrives at tick 0 and waits; the quiet calls from tick 1 are the ones under test; p2 at 40
-TRACE = [
-    TracePipeline(pid, float(t), "BATCH_PIPELINE",
-                  [TraceOperator("op1", [], 1.0, "const", None, 0.0)])
-    for pid, t in (("p1", 0.0), ("p2", 4.0))
-]
+# test_quiet_state's cluster and trace: p1 arrives at tick 0 and waits; the quiet calls from
+# tick 1 are the ones under test; p2 arrives at tick 40
+# What both kinds of policy do once they act: assign every queued pipeline's ready operators.
+GO = textwrap.dedent(
+    """
+    def _go(s):
+        out = []
+        for p in s.queue:
+            ops = p.runtime_status().get_ops(ASSIGNABLE_STATES, require_parents_complete=False)
+            out.append(Assignment(ops, cpu=1, ram=1, priority=p.priority, pool_id=0,
+                                  pipeline_id=p.pipeline_id))
+        s.queue = []
+        return [], out
+    """
+)
 
 ARMS_WHEN_QUIET = Template(textwrap.dedent(
     """
@@ -87,14 +88,7 @@ ARMS_WHEN_QUIET = Template(textwrap.dedent(
     $defs
 
 
-    def _go(s):
-        out = []
-        for p in s.queue:
-            ops = p.runtime_status().get_ops(ASSIGNABLE_STATES, require_parents_complete=False)
-            out.append(Assignment(ops, cpu=1, ram=1, priority=p.priority, pool_id=0,
-                                  pipeline_id=p.pipeline_id))
-        s.queue = []
-        return [], out
+    $go
 
 
     def armed(s):
@@ -535,6 +529,7 @@ def _block(code: str) -> str:
 
 def _policy(change: QuietChange) -> str:
     return ARMS_WHEN_QUIET.substitute(
+        go=GO,
         defs=change.defs, armed=change.armed, act=_block(change.act), arm=_block(change.arm),
         init=_block(change.init))
 
@@ -644,14 +639,7 @@ READS_WHEN_QUIET = Template(textwrap.dedent(
         return sorted(p.pipeline_id for p in s.queue)
 
 
-    def _go(s):
-        out = []
-        for p in s.queue:
-            ops = p.runtime_status().get_ops(ASSIGNABLE_STATES, require_parents_complete=False)
-            out.append(Assignment(ops, cpu=1, ram=1, priority=p.priority, pool_id=0,
-                                  pipeline_id=p.pipeline_id))
-        s.queue = []
-        return [], out
+    $go
 
 
     def read(s):
@@ -716,7 +704,7 @@ QUIET_READS: dict[str, str] = {
 def test_a_quiet_call_that_only_reads_is_skipped_without_snapshots(
     tmp_path: Path, kind: str
 ) -> None:
-    source = READS_WHEN_QUIET.substitute(read=_block(QUIET_READS[kind]))
+    source = READS_WHEN_QUIET.substitute(go=GO, read=_block(QUIET_READS[kind]))
     assert track_effects(source, "policy.py")[1]
     event, ticks = _both(_write(tmp_path, source))
     assert [d["tick"] for d in ticks.decisions] == [40]
@@ -758,7 +746,7 @@ def test_an_untracked_file_is_checked_by_snapshots(tmp_path: Path, kind: str) ->
     assert str(event.stats) == str(ticks.stats)
     assert event.counters.snapshots > 0
     # a file that only reads is still skipped over, but proven clean by snapshots
-    reads = UNTRACKED[kind] + READS_WHEN_QUIET.substitute(read=_block(QUIET_READS["sorted"]))
+    reads = UNTRACKED[kind] + READS_WHEN_QUIET.substitute(go=GO, read=_block(QUIET_READS["sorted"]))
     event, ticks = _both(_write(tmp_path, reads))
     assert event.decisions == ticks.decisions
     assert event.counters.snapshots > 0
