@@ -254,6 +254,8 @@ class Simulation:
         # a file compiled to raise a flag on anything that may change state
         # (`simulator.policy_effects`): a quiet call that leaves it down needs no snapshots
         self._effects = writes if writes is not None and writes.tracked else None
+        if self._effects is not None:
+            self._effects.enter()  # left in `run`
         try:
             self.s = Scheduler(
                 self.clock,
@@ -285,8 +287,12 @@ class Simulation:
         """Simulate every tick of ``duration`` and compute the statistics."""
         started = time.perf_counter()
         with eudoxia_names(), no_automatic_gc():
-            self._setup()
-            self._loop()
+            try:
+                self._setup()
+                self._loop()
+            finally:
+                if self._effects is not None:
+                    self._effects.leave()  # the policy's functions back to their tracked code
         stats = self._stats()
         profile = None
         if self.profiler is not None:
@@ -443,6 +449,8 @@ class Simulation:
         self.counters.policy_calls += 1
         if quiet:
             self.counters.quiet_calls += 1
+        if self._effects is not None:
+            self._effects.run_tracked(effects is not None)  # plain code where nothing checks
         moves = TRANSITIONS[0]
         try:
             out = self.policy.func(self.s, results, new)

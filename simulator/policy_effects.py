@@ -38,12 +38,13 @@ import ast
 import builtins
 import collections
 import functools
+import inspect
 import itertools
 import math
 import operator
 import re
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -259,6 +260,9 @@ def trackable(tree: ast.Module, source: str) -> bool:
                 return False  # a class made while the policy runs
         elif isinstance(node, ast.ClassDef) and not _plain_class_body(node):
             return False
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id == "type" and (len(node.args) != 1 or node.keywords)):
+            return False  # type(name, bases, dict): a class whose special methods are anyone's
     return True
 
 
@@ -293,13 +297,17 @@ def track_effects(source: str, name: str) -> tuple[ast.Module, bool]:
     return tree, True
 
 
-def register_module(writes: ModelWrites, code: types.CodeType, module: types.ModuleType) -> bool:
+def register_module(writes: ModelWrites, code: types.CodeType, module: types.ModuleType,
+                    variants: dict[int, tuple[types.CodeType, types.CodeType]]) -> bool:
     """After the file ran: its code objects (so its functions are recognised) and its plain
     classes (constructing one runs only its own, rewritten, ``__init__``). False if one of its
     classes reads or builds through code the rewrite does not follow (`_followed_class`): then
     the file is not tracked."""
     for c in _codes(code):
         writes.code_ids[id(c)] = c
+    for _, plain in variants.values():
+        for c in _codes(plain):
+            writes.code_ids[id(c)] = c
     writes.pure_ids.update(_PURE)
     followed = True
     for value in list(vars(module).values()):
@@ -307,7 +315,80 @@ def register_module(writes: ModelWrites, code: types.CodeType, module: types.Mod
             followed = followed and _followed_class(value, writes)
             if _plain_class(value, module.__name__, writes):
                 writes.pure_ids[id(value)] = value
+    if followed:
+        writes.swaps = swappable_functions(module, variants)
     return followed
+
+
+# A frame of such code outlives the call that made it (a generator, a coroutine): always tracked.
+_LASTING = (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+            | inspect.CO_ITERABLE_COROUTINE)
+
+
+def plain_variants(tracked: types.CodeType,
+                   plain: types.CodeType) -> dict[int, tuple[types.CodeType, types.CodeType]]:
+    """For each function the file defines at load (at its top level or in a class body there)
+    that is no generator: by its tracked code's id, that code and a variant whose own body is
+    ``plain``'s (the file compiled without the effects rewrite) while everything nested in it
+    (closures, lambdas, comprehensions: what a call may leave behind) stays tracked. A function
+    whose nesting differs between the two is left out (it always runs tracked)."""
+    out: dict[int, tuple[types.CodeType, types.CodeType]] = {}
+    stack = [(tracked, plain)]
+    while stack:
+        t, p = stack.pop()
+        pairs = _nested_pairs(t, p)
+        if pairs is None:
+            continue
+        for a, b in pairs:
+            if not a.co_flags & inspect.CO_OPTIMIZED:
+                stack.append((a, b))  # a class body: its functions exist at load too
+            elif not a.co_flags & _LASTING:
+                inner = _nested_pairs(a, b)
+                if inner is None:
+                    continue
+                swap = {id(y): x for x, y in inner}
+                consts = tuple(swap.get(id(c), c) if isinstance(c, types.CodeType) else c
+                               for c in b.co_consts)
+                out[id(a)] = (a, b.replace(co_consts=consts))
+    return out
+
+
+def _nested_pairs(t: types.CodeType, p: types.CodeType
+                  ) -> list[tuple[types.CodeType, types.CodeType]] | None:
+    """The code objects nested in ``t`` and ``p``, paired in order; None unless they match."""
+    a = [c for c in t.co_consts if isinstance(c, types.CodeType)]
+    b = [c for c in p.co_consts if isinstance(c, types.CodeType)]
+    if len(a) != len(b) or any((x.co_name, x.co_firstlineno, len(x.co_freevars))
+                               != (y.co_name, y.co_firstlineno, len(y.co_freevars))
+                               for x, y in zip(a, b, strict=True)):
+        return None
+    return list(zip(a, b, strict=True))
+
+
+def swappable_functions(module: types.ModuleType,
+                        variants: dict[int, tuple[types.CodeType, types.CodeType]]
+                        ) -> list[tuple[Any, types.CodeType, types.CodeType]]:
+    """The file's function objects (in its globals and its classes) that have a plain variant,
+    each with its two codes; their plain codes join the file's code objects."""
+    found: dict[int, tuple[Any, types.CodeType, types.CodeType]] = {}
+    stack: list[Any] = list(vars(module).values())
+    seen: set[int] = set()
+    while stack:
+        value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if type(value) is types.FunctionType:
+            pair = variants.get(id(value.__code__))
+            if pair is not None and value.__code__ is pair[0]:
+                found[id(value)] = (value, *pair)
+        elif isinstance(value, (staticmethod, classmethod)):
+            stack.append(value.__func__)
+        elif isinstance(value, property):
+            stack.extend(f for f in (value.fget, value.fset, value.fdel) if f is not None)
+        elif isinstance(value, type) and value.__module__ == module.__name__:
+            stack.extend(vars(value).values())
+    return list(found.values())
 
 
 def _codes(code: types.CodeType) -> Iterator[types.CodeType]:
@@ -468,7 +549,7 @@ def _fresh_expr(node: ast.expr | None, bindings: collections.Counter[str]) -> bo
             and not node.args and not node.keywords)
 
 
-def _scope_walk(body: list[ast.stmt]) -> Iterator[ast.AST]:
+def _scope_walk(body: Sequence[ast.AST]) -> Iterator[ast.AST]:
     """The nodes of a function's own scope (nested functions and classes: only their names and
     what their definition evaluates; comprehensions: only their ``:=`` targets)."""
     stack: list[ast.AST] = list(body)

@@ -203,7 +203,7 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
     from simulator.policy_effects import effect_namespace, register_module
     from simulator.policy_writes import ModelWrites, namespace
 
-    code, tracked = compile_policy(source, name)
+    code, tracked, variants = compile_policy(source, name)
     registry = Registry()
     module = types.ModuleType(f"{POLICY_MODULE_PREFIX}{next(_counter)}")
     module.__file__ = name
@@ -223,32 +223,40 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
         ) from None
     finally:
         _current.reset(token)
-    writes.tracked = register_module(writes, code, module) and tracked
+    writes.tracked = tracked and register_module(writes, code, module, variants)
     return _single_key(registry, name, source, path, module)
 
 
-_COMPILED: collections.OrderedDict[tuple[str, str], tuple[types.CodeType, bool]] = (
-    collections.OrderedDict())
+# (code, tracked, plain variants of its functions: `simulator.policy_effects.plain_variants`)
+Compiled = tuple[types.CodeType, bool, dict[int, tuple[types.CodeType, types.CodeType]]]
+_COMPILED: collections.OrderedDict[tuple[str, str], Compiled] = collections.OrderedDict()
 _COMPILED_KEEP = 16  # sources kept compiled in this process (code objects are immutable)
 _compiled_lock = threading.Lock()
 
 
-def compile_policy(source: str, name: str) -> tuple[types.CodeType, bool]:
+def compile_policy(source: str, name: str) -> Compiled:
     """A policy file's source compiled as the loader runs it (attribute stores recorded, its
-    effects tracked when it can be: `simulator.policy_effects`), and whether it is tracked.
-    Runs none of it. The same source and name again in this process cost a lookup."""
+    effects tracked when it can be: `simulator.policy_effects`), whether it is tracked, and the
+    plain variants of its functions (for the calls nothing checks). Runs none of it. The same
+    source and name again in this process cost a lookup."""
     key = (name, hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest())
     with _compiled_lock:
         hit = _COMPILED.get(key)
         if hit is not None:
             _COMPILED.move_to_end(key)
             return hit
-    from simulator.policy_effects import track_effects
+    import ast
+
+    from simulator.policy_effects import plain_variants, track_effects
     from simulator.policy_writes import watch_attribute_stores
 
     try:
         tree, tracked = track_effects(source, name)
         code = compile(watch_attribute_stores(tree), name, "exec")
+        variants = {}
+        if tracked:
+            plain = compile(watch_attribute_stores(ast.parse(source, name)), name, "exec")
+            variants = plain_variants(code, plain)
     except SyntaxError as exc:
         raise PolicyLoadError(
             f"syntax error: {exc.msg}", file=name, line=exc.lineno, column=exc.offset
@@ -257,11 +265,12 @@ def compile_policy(source: str, name: str) -> tuple[types.CodeType, bool]:
         raise PolicyLoadError(
             "the policy's code is nested too deeply to compile (an expression or block hundreds "
             "of levels deep); split it into smaller parts", file=name) from None
+    compiled = (code, tracked, variants)
     with _compiled_lock:
-        _COMPILED[key] = (code, tracked)
+        _COMPILED[key] = compiled
         while len(_COMPILED) > _COMPILED_KEEP:
             _COMPILED.popitem(last=False)
-    return code, tracked
+    return compiled
 
 
 def _single_key(

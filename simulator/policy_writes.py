@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import builtins
 import operator
+import threading
 from typing import Any
 
 from simulator import executor, workload
@@ -69,6 +70,43 @@ class ModelWrites:
         self.dirty = False
         self.code_ids: dict[int, Any] = {}
         self.pure_ids: dict[int, Any] = {}
+        # the file's functions defined at load, each with its tracked code and a plain variant
+        # (`simulator.policy_effects.plain_variants`), run plain where nothing is checked
+        self.swaps: list[tuple[Any, Any, Any]] = []
+        self.plain_now = False
+        self.runs = 0  # runs using this module now: with more than one it stays tracked
+        self._swap_lock = threading.Lock()
+
+    def enter(self) -> None:
+        """A run starts using the module."""
+        with self._swap_lock:
+            self.runs += 1
+
+    def leave(self) -> None:
+        """A run is done with it: its functions go back to their tracked code."""
+        with self._swap_lock:
+            self.runs -= 1
+            self._set_plain(False)
+
+    def run_tracked(self, tracked: bool) -> None:
+        """Before a policy call: the file's functions tracked (a checked quiet call) or plain
+        (every other call, unless another run uses the module at the same time). Calls come
+        one at a time in a run; no policy frame is live in between."""
+        if tracked and not self.plain_now:
+            return
+        if not tracked and (self.plain_now or not self.swaps):
+            return
+        with self._swap_lock:
+            self._set_plain(not tracked and self.runs <= 1)
+
+    def _set_plain(self, plain: bool) -> None:
+        if plain == self.plain_now:
+            return
+        if plain:
+            self.plain_now = True  # first: a run about to check sees it and waits on the lock
+        for f, tracked_code, plain_code in self.swaps:
+            f.__code__ = plain_code if plain else tracked_code
+        self.plain_now = plain
 
     def store(self, value: Any, obj: Any, name: str) -> None:
         """``obj.name = value``, recorded if ``obj`` is the simulator's (value first: ``x.a = v``

@@ -216,7 +216,7 @@ def test_a_zygote_compiles_the_policy_it_is_sent_so_its_cases_find_it_compiled()
     with os.fdopen(write_end, "wb") as fh:
         fh.write(json.dumps({"name": "fifo.py", "source": source}).encode())
     _compile_policy(read_end)  # what a zygote does on ``prepare``
-    code, tracked = compile_policy(source, "fifo.py")
+    code, tracked, _ = compile_policy(source, "fifo.py")
     assert compile_policy(source, "fifo.py")[0] is code  # a lookup, not a second compile
     assert tracked
     # a source that does not compile is left to the case, which reports it

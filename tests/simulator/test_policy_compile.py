@@ -36,8 +36,8 @@ def test_the_same_source_compiles_once_and_each_load_gets_a_fresh_module(tmp_pat
 
 
 def test_the_same_source_under_another_name_is_compiled_for_that_name():
-    a, _ = compile_policy(POLICY, "a.py")
-    b, _ = compile_policy(POLICY, "b.py")
+    a = compile_policy(POLICY, "a.py")[0]
+    b = compile_policy(POLICY, "b.py")[0]
     assert (a.co_filename, b.co_filename) == ("a.py", "b.py")
 
 

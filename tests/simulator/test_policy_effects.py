@@ -14,6 +14,7 @@ to snapshots.
 
 from __future__ import annotations
 
+import tempfile
 import textwrap
 from pathlib import Path
 from string import Template
@@ -490,6 +491,11 @@ QUIET_CHANGES: dict[str, QuietChange] = {
             get = dict.setdefault
         """,
         "s.memo = Memo()", 's.memo.get("k", 1)', '"k" in s.memo'),
+    # a class made by type() while the policy runs, whose special method is a foreign callable
+    "type-made-class": QuietChange(
+        "len(s.made)", "len(MARKS) < 3",
+        "MARKS.extend([1, 1, 1])\n"
+        's.made = type("Made", (), {"__len__": staticmethod(MARKS.pop)})()'),
     # an implicit call: a decorator without arguments
     "bare-decorator": QuietChange("@s.items.append\ndef _handler():\n    pass", "bool(s.items)"),
     # global / nonlocal declared in a class body inside the call
@@ -562,6 +568,7 @@ UNTRACKED_BY_DESIGN = frozenset({
     "new-is-builtin", "class-body-global", "class-body-nonlocal-alias",
     "top-function-rebound-by-globals", "defaultdict-not-named", "dataclass-factory",
     "dataclasses-replace", "property-with-builtin-getter", "pure-named-class-attribute",
+    "type-made-class",
 })
 # Kinds whose *read* of the change changes state itself (it advances a stored iterator, or fills
 # a cache): no quiet call of theirs is clean, so there is no harness alone to speak of.
@@ -819,7 +826,7 @@ def test_the_rewrite_keeps_what_the_code_computes() -> None:
     from simulator.policy_loader import compile_policy
     from simulator.policy_writes import ModelWrites, namespace
 
-    tracked_code, tracked = compile_policy(SEMANTICS, "semantics.py")
+    tracked_code, tracked, _ = compile_policy(SEMANTICS, "semantics.py")
     assert tracked
     writes = ModelWrites()
     rewritten = {**namespace(writes), **effect_namespace(writes)}
@@ -827,3 +834,87 @@ def test_the_rewrite_keeps_what_the_code_computes() -> None:
     plain: dict[str, object] = {}
     exec(compile(SEMANTICS, "semantics.py", "exec"), plain)  # noqa: S102
     assert rewritten["run"]() == plain["run"]()  # type: ignore[operator]
+
+
+LEAVES_BEHIND = textwrap.dedent(
+    """
+    def make_marker(s):
+        def mark():
+            s.items.append(1)  # a closure's change: made by plain code, it must still be tracked
+        return mark
+
+
+    def make_stepper(s):
+        yield
+        s.items.append(1)
+        yield
+
+
+    @register_scheduler_init(key="leaves-behind")
+    def init(s):
+        s.queue = []
+        s.items = []
+        s.later = None
+
+
+    @register_scheduler(key="leaves-behind")
+    def policy(s, results, pipelines):
+        if pipelines:  # an event call: nothing checks it, so the file's functions run plain
+            s.queue.extend(pipelines)
+            if s.later is None:
+                s.later = make_marker(s) if KIND == "closure" else make_stepper(s)
+                if KIND == "generator":
+                    next(s.later)
+            return [], []
+        if s.items:
+            return _go(s)
+        if s.queue and not results:
+            if KIND == "closure":
+                s.later()
+            else:
+                next(s.later, None)
+        return [], []
+    """
+)
+
+
+@pytest.mark.parametrize("kind", ["closure", "generator"])
+def test_what_a_plain_call_leaves_behind_is_tracked(tmp_path: Path, kind: str) -> None:
+    # an event call runs the file's plain code; the closure or generator it makes and keeps
+    # runs on a later quiet call, which is checked: its change must raise the flag
+    path = _write(tmp_path, f"KIND = {kind!r}\n" + GO + LEAVES_BEHIND)
+    assert _tracked(path)
+    event, ticks = _both(path)
+    assert [d["tick"] for d in ticks.decisions] == [2, 41]  # (p2's arrival call only queues)
+    assert event.decisions == ticks.decisions
+    assert str(event.stats) == str(ticks.stats)
+
+
+def test_the_file_runs_plain_only_where_nothing_checks_and_alone() -> None:
+    from simulator.policy_writes import ModelWrites
+
+    source = ARMS_WHEN_QUIET.substitute(go=GO, defs="", armed="False", act="    pass",
+                                        arm="    pass", init="    pass")
+    path = Path(tempfile.mkdtemp()) / "policy.py"
+    path.write_text(source)
+    module = load_policy_file(path).module
+    assert module is not None
+    writes: ModelWrites = vars(module)[WRITES_NAME]
+    policy = vars(module)["policy"]
+    swapped = {f: (tracked, plain) for f, tracked, plain in writes.swaps}
+    assert policy in swapped and len(swapped) >= 4  # _go, armed, act, arm, init, policy...
+    tracked_code, plain_code = swapped[policy]
+    assert policy.__code__ is tracked_code
+    writes.enter()
+    writes.run_tracked(False)
+    assert policy.__code__ is plain_code
+    writes.run_tracked(True)
+    assert policy.__code__ is tracked_code
+    writes.enter()  # a second run at the same time: no plain code while it runs
+    writes.run_tracked(False)
+    assert policy.__code__ is tracked_code
+    writes.leave()
+    writes.run_tracked(False)
+    assert policy.__code__ is plain_code
+    writes.leave()  # the last run done: tracked again
+    assert policy.__code__ is tracked_code
