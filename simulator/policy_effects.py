@@ -13,23 +13,37 @@ What raises the flag (everything else is reading, or building new objects):
 * any store or delete through an attribute (`simulator.policy_writes`) or a subscript
   (``x[k] = v``, ``del x[k]``, ``x[k] += v``), except a subscript of a *fresh local*: a name
   of the function every binding of which is a new list, dict or set (``x = []``, a display, a
-  comprehension, ``set()``);
-* entering a function that declares ``global`` or ``nonlocal``; ``with``, ``import``, ``await``
-  inside a function; ``x op= v`` on a name whose value is not immutable (``aug``);
+  comprehension, ``set()``); there ``x[k] op= v`` still raises it unless the element is
+  immutable, and a slice store checks what it consumes;
+* entering a function that declares ``global`` or ``nonlocal``; ``with``, ``import`` inside a
+  function, an ``async`` function; ``x op= v`` on a name whose value is not immutable (``aug``);
 * a call, unless it is known not to change anything: the policy file's own functions and plain
   classes (their bodies are compiled the same way, so they raise the flag themselves), builtins
   that only compute (``len``, ``min``, ``sorted``...; those that consume an iterable get it
-  checked), ``math``, the simulator's read methods and constructors, a method named like a pure
-  reader of a builtin type (``get``, ``items``, ``index``...), or any method of a fresh local.
-  ``next`` raises it unless its argument is a generator expression;
-* iterating (``for``, a comprehension, unpacking, ``in``, ``*x``, ``yield from``, an iterable a
-  builtin consumes) over an *iterator* (anything with ``__next__``): consuming it changes it. An
-  element unpacked in a loop's target is checked too, and what a policy class's ``__iter__``
-  returns.
+  checked, keyword and ``*args`` forms included, ``key=`` checked as a callee), ``math``, the
+  simulator's read methods and constructors, a builtin container's reading method (by name,
+  unless the file binds that name as data anywhere, then checked when called), or any method of
+  a fresh local. ``next`` raises it unless its argument is a generator expression; a decorator is
+  a call;
+* iterating (``for``, a comprehension, unpacking at any depth, ``in``, ``*x``, ``yield from``,
+  an iterable a builtin consumes) over an *iterator* (anything with ``__next__``): consuming it
+  changes it. What a loop or an assignment unpacks is checked as deep as it unpacks, and what a
+  ``__iter__`` or ``__reversed__`` returns.
+
+The engine adds what no rewrite sees: an operator's transition (an ``Assignment`` built and
+dropped) and a decision pair that is not two lists (unpacking it may consume an iterator).
 
 A file this cannot follow is not tracked (every quiet call checked by snapshots, as before): one
 that names ``defaultdict`` (a subscript read inserts), imports anything but the modules a policy
-may use, imports with ``*``, or nests too deeply for the rewrite.
+may use (or with ``*``, or relatively), uses ``getattr``/``setattr``/``vars``/``globals``/
+``exec``/..., reaches a dunder attribute, binds a special method other than by ``def``, makes a
+class while it runs (in a function, or by ``type(name, bases, dict)``), or nests too deeply for
+the rewrite; and, once it has run, one with a class whose attribute reads or construction run
+code it did not write (`_followed_class`).
+
+Checks cost only where something is checked: each function the file defines at load has a
+plain variant (`plain_variants`), which `ModelWrites.run_tracked` swaps in for every call the
+engine does not check.
 """
 
 from __future__ import annotations
