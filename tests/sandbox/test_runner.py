@@ -223,4 +223,8 @@ def test_a_zygote_compiles_the_policy_it_is_sent_so_its_cases_find_it_compiled()
     read_end, write_end = os.pipe()
     with os.fdopen(write_end, "wb") as fh:
         fh.write(json.dumps({"name": "bad.py", "source": "def (:"}).encode())
-    _compile_policy(read_end)
+    _compile_policy(read_end)  # no exception: the zygote goes on serving
+    from simulator.errors import PolicyLoadError
+
+    with pytest.raises(PolicyLoadError, match="syntax error"):
+        compile_policy("def (:", "bad.py")  # what the case itself then reports

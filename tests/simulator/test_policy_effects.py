@@ -27,23 +27,10 @@ from simulator.params import load_params
 from simulator.policy_effects import track_effects
 from simulator.policy_loader import load_policy_file
 from simulator.policy_writes import WRITES_NAME
-from tests.simulator.test_quiet_state import PARAMS, TRACE
+from tests.simulator.test_quiet_state import GO, PARAMS, TRACE
 
-# test_quiet_state's cluster and trace: p1 arrives at tick 0 and waits; the quiet calls from
-# tick 1 are the ones under test; p2 arrives at tick 40
-# What both kinds of policy do once they act: assign every queued pipeline's ready operators.
-GO = textwrap.dedent(
-    """
-    def _go(s):
-        out = []
-        for p in s.queue:
-            ops = p.runtime_status().get_ops(ASSIGNABLE_STATES, require_parents_complete=False)
-            out.append(Assignment(ops, cpu=1, ram=1, priority=p.priority, pool_id=0,
-                                  pipeline_id=p.pipeline_id))
-        s.queue = []
-        return [], out
-    """
-)
+# test_quiet_state's cluster, trace and acting step (GO): p1 arrives at tick 0 and waits; the
+# quiet calls from tick 1 are the ones under test; p2 arrives at tick 40
 
 ARMS_WHEN_QUIET = Template(textwrap.dedent(
     """
