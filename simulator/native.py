@@ -3,9 +3,13 @@
 `simulator.native_build` compiles the modules in `COMPILED` ahead of time with Cython (their
 Python source as it is: no annotations are turned into C types, so every figure is computed by
 the same Python objects and operations) into extension modules beside the sources, and writes
-a manifest with each source's SHA-256. Python's import system prefers an extension module to
-the source beside it; `select`, run once when the ``simulator`` package is imported, lets that
-happen only when the manifest matches the sources byte for byte and this interpreter's ABI.
+a manifest with each source's SHA-256. One loop is the exception: the memory ledger's
+(`simulator.executor.pool.ledger_row_sums`), typed into C doubles by the declarations in
+``pool.pxd`` beside it; the compiled pool calls it where the pure Python one runs numpy's
+``cumsum`` over the same additions in the same order (``COMPILED_HERE`` there says which
+runs). Python's import system prefers an extension module to the source beside it; `select`,
+run once when the ``simulator`` package is imported, lets that happen only when the manifest
+matches the sources (and declarations) byte for byte and this interpreter's ABI.
 Otherwise (not built, a source edited since the build, ``POLICYFORGE_PURE_PYTHON=1``) the
 package's directories are read as source only, so the pure Python modules run: the fallback,
 which passes every fidelity fixture bit for bit, as the compiled path does.
@@ -71,8 +75,16 @@ def abi_tag() -> str:
 
 
 def source_digests() -> dict[str, str]:
-    """SHA-256 of every compiled module's source, by module name."""
-    return {m: hashlib.sha256(source_of(m).read_bytes()).hexdigest() for m in COMPILED}
+    """SHA-256 of every compiled module's source (with its Cython declarations, the ``.pxd``
+    beside it, when it has one), by module name."""
+    digests = {}
+    for m in COMPILED:
+        h = hashlib.sha256(source_of(m).read_bytes())
+        declarations = source_of(m).with_suffix(".pxd")
+        if declarations.is_file():
+            h.update(b"\0pxd\0" + declarations.read_bytes())
+        digests[m] = h.hexdigest()
+    return digests
 
 
 def _mismatch() -> str | None:

@@ -8,8 +8,9 @@ tick and the skipping of quiet ticks) and `executor` (all pools). Every name is 
 A pool advances in two ways. `ResourcePool.run_one_tick` is one tick exactly as Eudoxia runs it.
 `ResourcePool.fast_forward` jumps over ticks in which nothing discrete can happen (no operator
 starts or finishes, no OOM, no suspension completes): only counters move and memory grows, and
-the pool's drifting ``consumed_ram_gb`` is replayed with numpy's sequential ``cumsum`` so its
-floating-point value is bit-identical to adding the deltas one tick at a time.
+the pool's drifting ``consumed_ram_gb`` is replayed by adding the deltas one tick at a time, in
+pool order, so its floating-point value is bit-identical to Eudoxia's (numpy's sequential
+``cumsum`` in pure Python, a typed loop in the compiled module: `pool.ledger_row_sums`).
 """
 
 from simulator.executor.assignment import Assignment, ExecutionResult, Suspend

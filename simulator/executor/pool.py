@@ -18,6 +18,43 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
+try:
+    import cython  # type: ignore[import-untyped]  # (no stubs; compile-time in the build)
+except ImportError:  # the pure Python modules, where Cython is not installed
+    COMPILED_HERE = False
+else:
+    COMPILED_HERE = bool(cython.compiled)  # True in the extension module (simulator.native)
+
+
+def ledger_row_sums(flat: np.ndarray, lens: np.ndarray, rows: int, start: float,
+                    out: np.ndarray) -> None:
+    """The drifting memory ledger over ``rows`` quiet ticks, one addition at a time.
+
+    ``flat`` holds each growing container's deltas one container after another, ``lens[c]``
+    of them for container ``c`` (pool order). Sets ``out[r]`` (r = 0..rows) to the ledger after
+    ``r`` ticks: ``start`` plus, tick by tick, every container's delta of that tick in pool
+    order (``+0.0`` for a container whose growth has ended), each addition rounded: the exact
+    sequence of float64 additions Eudoxia's per-tick ``consumed += new - old`` makes, as the
+    tick-major ``cumsum`` of the pure Python path does. Compiled, `pool.pxd` types this loop
+    into C (no grid, no temporary arrays: the pool reuses its buffers); in pure Python it is
+    far slower than ``cumsum``, so only the compiled module calls it.
+    """
+    m = lens.shape[0]
+    flat_v, lens_v, out_v = flat, lens, out
+    s = start
+    out_v[0] = s
+    for r in range(rows):
+        off = 0
+        for c in range(m):
+            n = lens_v[c]
+            if r < n:
+                s += flat_v[off + r]
+            else:
+                s += 0.0
+            off += n
+        out_v[r + 1] = s
+
+
 class ResourcePool:
     """One machine: CPU and RAM capacity, live, suspending and suspended containers."""
 
@@ -54,7 +91,9 @@ class ResourcePool:
         self._ids = id_source if id_source is not None else [0]
         self._mjt = 0
         self._next_deadline = math.inf  # no live container can time out before this tick
-        self._ff_plan: tuple[np.ndarray, int, int] | None = None
+        self._ff_plan: np.ndarray | None = None  # the ledger after each planned quiet tick
+        self._ff_flat = np.empty(0)  # the compiled ledger's buffers (deltas, sums), reused
+        self._ff_sums = np.empty(0)
 
     @property
     def consumed_ram_gb(self) -> float:
@@ -308,21 +347,33 @@ class ResourcePool:
             return (0 if victims and self._consumed > self.max_ram_pool else None), None
         rows = max(len(col) for col in columns)
         m = len(columns)
-        if m == 1:
-            flat = np.empty(rows + 1)
-            flat[1:] = columns[0]
+        if COMPILED_HERE:
+            lens = np.array([len(col) for col in columns], dtype=np.intp)
+            total = int(lens.sum())
+            if self._ff_flat.shape[0] < total:  # grown, never shrunk: no allocation per jump
+                self._ff_flat = np.empty(max(total, 2 * self._ff_flat.shape[0]))
+            if self._ff_sums.shape[0] < rows + 1:
+                self._ff_sums = np.empty(max(rows + 1, 2 * self._ff_sums.shape[0]))
+            np.concatenate(columns, out=self._ff_flat[:total])
+            sums = self._ff_sums[: rows + 1]
+            ledger_row_sums(self._ff_flat, lens, rows, self._consumed, sums)
         else:
-            # tick-major: row r holds every growing container's delta of tick r, in pool order
-            flat = np.zeros(rows * m + 1)
-            grid = flat[1:].reshape(rows, m)
-            for i, col in enumerate(columns):
-                grid[: len(col), i] = col
-        flat[0] = self._consumed
-        sums = flat.cumsum()
-        self._ff_plan = (sums, m, rows)
-        margin = 1e-9 * max(1.0, abs(self.max_ram_pool)) + 4e-16 * sums.size * max(1.0, bound)
+            if m == 1:
+                flat = np.empty(rows + 1)
+                flat[1:] = columns[0]
+            else:
+                # tick-major: row r holds every growing container's delta of tick r, in order
+                flat = np.zeros(rows * m + 1)
+                grid = flat[1:].reshape(rows, m)
+                for i, col in enumerate(columns):
+                    grid[: len(col), i] = col
+            flat[0] = self._consumed
+            sums = flat.cumsum()[::m]
+        self._ff_plan = sums
+        margin = (1e-9 * max(1.0, abs(self.max_ram_pool))
+                  + 4e-16 * (rows * m + 1) * max(1.0, bound))
         if bound + margin > self.max_ram_pool:
-            over = np.flatnonzero(sums[m::m] > self.max_ram_pool)
+            over = np.flatnonzero(sums[1:] > self.max_ram_pool)
             if over.size:
                 return int(over[0]), float(sums[-1])
             if sums[-1] > self.max_ram_pool and rows < k:
@@ -334,8 +385,8 @@ class ResourcePool:
         planned (1 <= k <= planned), without moving anything."""
         if self._ff_plan is None:
             return self._consumed
-        sums, m, rows = self._ff_plan
-        return float(sums[-1] if k >= rows else sums[k * m])
+        sums = self._ff_plan
+        return float(sums[min(k, sums.shape[0] - 1)])
 
     def fast_forward(self, k: int) -> None:
         """Advance ``k`` quiet ticks, as planned by the last `plan_fast_forward` (k ≤ planned)."""

@@ -19,6 +19,7 @@ import pytest
 
 import simulator.engine  # noqa: F401  (loads the hot modules)
 from simulator import native
+from simulator.executor import pool
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE = os.environ.get(native.PURE_ENV, "") not in ("", "0")
@@ -43,6 +44,8 @@ def test_this_process_runs_the_implementation_it_asked_for() -> None:
             f"the compiled simulator is not in use ({st['reason']}); bash setup.sh builds it")
         assert st["loaded_pure"] == [], st
         assert "simulator.engine" in st["loaded_compiled"]
+    # the memory ledger's typed loop runs exactly where the module is compiled
+    assert pool.COMPILED_HERE is not PURE
 
 
 def test_the_other_implementation_passes_every_simulator_test() -> None:
@@ -84,6 +87,18 @@ def test_an_edited_source_makes_the_whole_package_fall_back(tmp_path: Path) -> N
     assert st["compiled"] is False
     assert "simulator/engine.py changed since the build" in str(st["reason"])
     assert st["loaded_compiled"] == [] and "simulator.workload" in st["loaded_pure"]
+
+
+@pytest.mark.skipif(PURE, reason="checks a compiled build; this process runs the fallback")
+def test_edited_cython_declarations_make_the_package_fall_back(tmp_path: Path) -> None:
+    pkg = _copy_package(tmp_path)
+    declarations = pkg / "executor" / "pool.pxd"
+    declarations.write_text(declarations.read_text() + "\n# edited after the build\n")
+    st = _status_in(tmp_path)
+    assert st["compiled"] is False
+    assert "simulator/executor/pool.py changed since the build" in str(st["reason"])
+    declarations.unlink()  # declarations gone: not the build either
+    assert _status_in(tmp_path)["compiled"] is False
 
 
 @pytest.mark.skipif(PURE, reason="checks a compiled build; this process runs the fallback")
