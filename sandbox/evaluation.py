@@ -62,6 +62,7 @@ from sandbox.protocol import (
     parse_result,
 )
 from sandbox.verify import determinism_problem, verify_case
+from simulator.gc_pause import no_automatic_gc
 
 
 @dataclass(frozen=True)
@@ -186,19 +187,20 @@ def _run_and_verify(report: EvaluationReport, policy: PolicyInput, cases: list[C
         return _end(report, *problem)
     # Only now, the runner having exited cleanly, may anything it printed be read.
     early_checks = early.finish() if early is not None else {}
-    try:
-        result = parse_result(raw.stdout, {line: (c.index, c.result)
-                                           for line, c in early_checks.items()})
-    except ProtocolError as exc:
-        return _end(report, "failed", exc.message)
-    if result.error:
-        return _end(report, "failed", f"sandbox runner: {result.error.get('message')}")
-    if result.seconds is not None:  # the runner's own figure: a timing to show, nothing more
-        report_timing(report, "run_inside", result.seconds)
-    done = {id(c.result): c for c in early_checks.values()}
-    if early is not None:
-        report_timing(report, "host_replay", early.seconds)
-    final = _verify(report, cases, result, profile, done)
+    with no_automatic_gc():  # see StreamedReplay._check
+        try:
+            result = parse_result(raw.stdout, {line: (c.index, c.result)
+                                               for line, c in early_checks.items()})
+        except ProtocolError as exc:
+            return _end(report, "failed", exc.message)
+        if result.error:
+            return _end(report, "failed", f"sandbox runner: {result.error.get('message')}")
+        if result.seconds is not None:  # the runner's own figure: a timing to show, nothing more
+            report_timing(report, "run_inside", result.seconds)
+        done = {id(c.result): c for c in early_checks.values()}
+        if early is not None:
+            report_timing(report, "host_replay", early.seconds)
+        final = _verify(report, cases, result, profile, done)
     report_timing(report, "after_exit", time.monotonic() - exited)
     return final
 
@@ -256,13 +258,18 @@ class StreamedReplay:
         from sandbox.protocol import parse_case_line
 
         t0 = time.monotonic()
-        try:
-            index, got = parse_case_line(line)
-        except ProtocolError:
-            return None
-        case = self.cases.get(got.name)
-        check = CaseCheck(got) if case is None or got.status != "ok" else \
-            check_case(case, got, self.profile)
+        # Decoding a case's decision log makes thousands of containers, which would trigger the
+        # automatic collector's full scans of this process's whole heap (0.16 s in the
+        # evaluation benchmark; longer in a run's process) while the sandbox waits to be read;
+        # what is made here is acyclic, so reference counting frees it.
+        with no_automatic_gc():
+            try:
+                index, got = parse_case_line(line)
+            except ProtocolError:
+                return None
+            case = self.cases.get(got.name)
+            check = CaseCheck(got) if case is None or got.status != "ok" else \
+                check_case(case, got, self.profile)
         check.index = index
         self.seconds += time.monotonic() - t0
         return check

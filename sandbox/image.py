@@ -64,7 +64,9 @@ def numpy_version() -> str:
 
 def image_files() -> list[tuple[str, Path]]:
     """(path inside the site dir, host file) for every source file the image carries."""
-    files = [(str(p.relative_to(ROOT)), p) for p in sorted((ROOT / "simulator").rglob("*.py"))]
+    # with the Cython declarations (``.pxd``), which the build's digests cover
+    files = [(str(p.relative_to(ROOT)), p) for p in sorted(
+        [*(ROOT / "simulator").rglob("*.py"), *(ROOT / "simulator").rglob("*.pxd")])]
     # The compiled simulator, when this checkout has a current build (`simulator.native`): its
     # bytes are part of the content hash; the build is reproducible, so clones agree.
     files += [(str(p.relative_to(ROOT)), p) for p in built_files()]

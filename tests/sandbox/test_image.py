@@ -23,6 +23,9 @@ def test_content_hash_covers_the_simulator_and_the_runner():
     names = [rel for rel, _ in image_files()]
     assert "simulator/engine.py" in names and "simulator/policies/priority.py" in names
     assert "sandbox/runner.py" in names
+    # the Cython declarations too: the compiled build's digests cover them, so an image
+    # without them would run the pure Python fallback (its build check refuses that)
+    assert "simulator/executor/pool.pxd" in names
     assert "sandbox/docker_backend.py" not in names  # host-side code never enters the image
     assert content_hash() == content_hash()
 

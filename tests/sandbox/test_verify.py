@@ -110,3 +110,29 @@ def test_derived_data_past_its_budget_drops_the_oldest_first():
     assert cache.get("b", derive("b"), size=3) == "b"  # and now c goes
     assert cache.get("a", derive("a?"), size=6) == "a"
     assert derived == ["a", "b", "c", "b"] and list(cache.held) == ["b", "a"]
+
+
+def test_the_streamed_check_runs_without_the_automatic_collector(monkeypatch):
+    # decoding a decision log makes thousands of containers: with the collector on, that
+    # triggers full scans of the host's whole heap while the sandbox waits to be read
+    import gc
+    import json
+
+    from sandbox import evaluation, protocol
+    from sandbox.evaluation import CaseInput, StreamedReplay
+
+    params, _, result = honest()
+    case = CaseInput("tiny", params, small_case()["trace_csv_text"])
+    seen = []
+    real = protocol.parse_case_line
+    monkeypatch.setattr(protocol, "parse_case_line",
+                        lambda line: seen.append(gc.isenabled()) or real(line))
+    assert gc.isenabled()
+    replay = StreamedReplay([case], profile=False)
+    line = json.dumps({"stream_case": result.model_dump(), "index": 0}).encode()
+    replay.feed(line[:50])
+    replay.feed(line[50:] + b"\n")
+    (got,) = replay.finish().values()
+    assert got.verdict.verified and got.index == 0
+    assert seen == [False] and gc.isenabled()  # off for the check, restored after
+    assert evaluation.check_case(case, result, profile=False).verdict.stats == got.verdict.stats
