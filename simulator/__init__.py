@@ -16,9 +16,9 @@ native.select()  # before any hot module loads: compiled, or the pure Python fal
 # rest are internals; tests/house/test_surface.py guards both).
 __all__ = [
     "PipelineStats", "SimulatorStats", "default_params", "load_params", "simulate",
-    "clock", "decision_log", "engine", "errors", "executor", "generator", "native", "native_build",
-    "observer", "params", "policy_loader", "profile", "python_ast", "scheduling", "stats",
-    "strict_json", "trace_io", "workload",
+    "clock", "decision_log", "engine", "errors", "executor", "gc_pause", "generator", "native",
+    "native_build", "observer", "params", "policy_loader", "profile", "python_ast", "scheduling",
+    "stats", "strict_json", "trace_io", "workload",
 ]
 
 
