@@ -13,6 +13,12 @@ evaluation, and a split of the overhead (evaluation minus simulation) into a fix
 and a cost per case, from a one-case batch (the suite's first case) and the whole batch:
 ``per case = (overhead(all) - overhead(one)) / (n - 1)``, ``fixed = overhead(one) - per case``.
 
+It also prints the CPU time every process on the machine used during an evaluation
+(``/proc/stat``: the sandbox's processes, Docker's daemons and this process, whose own share is
+printed too) and what that work alone would take spread perfectly over the machine's CPUs, against
+the simulation: the floor of the ratio for that much work (other processes' CPU counts too, so
+read it on an idle machine).
+
 Figures are medians of ``--repeat`` runs after one warm-up; the ratios are what to compare (the
 machine is shared; the load average before the runs is printed).
 
@@ -37,6 +43,7 @@ import argparse
 import ast
 import io
 import os
+import resource
 import statistics
 import sys
 import time
@@ -84,15 +91,37 @@ def evaluation(policy: PolicyInput, cases: list[CaseInput], backend,  # type: ig
     """One candidate evaluation end to end, with the report's timings (after ``pause``
     seconds, not timed: the time a run spends elsewhere between two evaluations)."""
     time.sleep(pause)
+    busy0, host0 = machine_cpu(), host_cpu()
     t0 = time.perf_counter()
     report = evaluate_policy(policy, cases, backend, default_limits(600), suite="bench",
                              part="search")
     total = time.perf_counter() - t0
+    busy1, host1 = machine_cpu(), host_cpu()
     if report.status != "ok" or report.sandbox is None:
         raise SystemExit(f"the evaluation did not pass: {report.status}: {report.reason}")
     timings = dict(report.sandbox.timings)
     timings["total"] = total
+    timings["host_cpu"] = host1 - host0
+    if busy0 is not None and busy1 is not None:
+        timings["machine_cpu"] = busy1 - busy0
     return timings
+
+
+def machine_cpu() -> float | None:
+    """CPU-seconds every process on the machine has used so far (``/proc/stat``), or None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and waiting for I/O
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def host_cpu() -> float:
+    """CPU-seconds of this process (every thread: the replay's, the sandbox stream's)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 class Unstreamed:
@@ -178,6 +207,13 @@ def report(runs: list[dict[str, float]], runs_one: list[dict[str, float]], sim_a
     print(f"      host replay (all cases)          {replay:7.3f} s   "
           f"({100 * replay / total:.0f} % of the evaluation)")
     print(f"      host work after the runner ended {median(runs, 'after_exit'):7.3f} s")
+    if all("machine_cpu" in r for r in runs):
+        cpus = os.cpu_count() or 1
+        used = median(runs, "machine_cpu")
+        share = 100 * used / (cpus * total)
+        print(f"      CPU used on the machine          {used:7.3f} s   ({share:.0f} % of its "
+              f"{cpus} CPUs' time; this process {median(runs, 'host_cpu'):.3f} s): "
+              f"x{used / cpus / sim_all:.2f} of the simulation if perfectly spread")
     if any("prestart_wait" in r for r in runs):
         print(f"      waiting for its started container{median(runs, 'prestart_wait'):7.3f} s")
     print(f"    one-case batch: evaluate {total_one:.3f} s, simulate {sim_one:.3f} s")
