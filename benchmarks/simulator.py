@@ -16,8 +16,10 @@ zygote's imports done, a policy file compiled as the zygote compiles it before i
 cyclic collector off, then 0.2 s of busy work that touches nothing of the simulator's, as a busy
 batch's CPU has run before a case: see `ramp_up`) and warm times with
 the log off and on; the engine alone (replaying the recorded decision log: no policy) and the
-policy's share (the rest); ratios for 10x ``ticks_per_second``, 2x duration, profiling on, and
-replay against the run that made the log; and the ratio to Eudoxia. Eudoxia is measured in the same
+policy's share (the rest); for a policy called on every tick, also the engine stepping every
+tick (its log replayed tick by tick), whose share of the run is the engine's in per-tick mode;
+ratios for 10x ``ticks_per_second``, 2x duration, profiling on, and replay against the run that
+made the log; and the ratio to Eudoxia. Eudoxia is measured in the same
 run when ``EUDOXIA_PYTHON`` names a Python that can ``import eudoxia`` (`run_simulator` on the same
 params, logging disabled); otherwise the Eudoxia c62122c times recorded in issue 16 (filed before
 2026-12-03, on this machine kind) are used, and the output says which.
@@ -204,6 +206,12 @@ def measure(
     on_t, res = timed(repeat, lambda: run_simulation(params, trace, policy, record_decisions=True))
     replay_t, rep = timed(repeat, lambda: run_simulation(params, trace, None, replay=res.decisions))
     assert str(rep.stats) == str(res.stats), f"{name}: replay differs"
+    every_t = None
+    if res.counters.policy_calls == res.counters.full_ticks:  # a policy called on every tick
+        # the engine's share of such a run: its log replayed with every tick a full tick
+        every_t, every = timed(repeat, lambda: run_simulation(
+            params, trace, None, replay=res.decisions, event_driven=False))
+        assert str(every.stats) == str(res.stats), f"{name}: tick-by-tick replay differs"
     prof_t, _ = timed(repeat, lambda: run_simulation(params, trace, policy, profile=True))
     rp = ratio_params or params
     rtrace = trace if ratio_params is None else generate_trace(rp)
@@ -227,6 +235,7 @@ def measure(
         "profile": prof_t / off_t,
         "replay": replay_t / on_t,
         "parse_gen": (parse_t + gen_t) / first,
+        "every_tick": every_t,
         "calls": res.counters.policy_calls,
         "snapshots": res.counters.snapshots,
         "full_ticks": res.counters.full_ticks,
@@ -301,6 +310,11 @@ def main() -> None:
     for r in rows:
         if r["ratio_setting"]:
             print(f"{r['name']}: 10x tps and 2x duration measured on {r['ratio_setting']}.")
+        if r["every_tick"] is not None:
+            print(f"{r['name']}: called on every tick; the engine stepping every tick (its log "
+                  f"replayed tick by tick, no policy) {r['every_tick']:.3f} s, "
+                  f"{r['every_tick'] / r['on']:.0%} of the run with the log on; the policy's own "
+                  "code and the policy API calls it makes are the rest.")
     by_name = {r["name"]: r for r in rows}
     user, builtin = by_name["priority (user file)"], by_name["priority"]
     print(
